@@ -1,0 +1,494 @@
+"""Cell layouts of one calorimeter layer, in mm in the layer's transverse plane.
+
+Conventions: an image has shape (rows, cols); rows run along y, columns along x, and the flat
+cell index is ``row * cols + col``. Coordinates are centred on the window's axis: (0, 0) is the
+centre of the window unless a layout says otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numba
+import numpy as np
+
+__all__ = [
+    "CellLayout",
+    "ConvexPieces",
+    "EtaPhiLayout",
+    "GridLayout",
+    "PolygonLayout",
+    "RectilinearLayout",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class ConvexPieces:
+    """Cells as unions of convex polygons (mm), the form the general resampler clips.
+
+    ``vertices`` is (P, K, 2) float64 padded with NaN, ``n_vertices`` (P,) the count of each
+    piece (counter-clockwise), ``cell`` (P,) the flat cell index each piece belongs to.
+    """
+
+    vertices: np.ndarray
+    n_vertices: np.ndarray
+    cell: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.cell)
+
+    def areas_mm2(self) -> np.ndarray:
+        """Area of each piece in mm2 (shoelace formula)."""
+        areas = np.zeros(len(self), dtype=np.float64)
+        for k in range(int(self.n_vertices.max(initial=0))):
+            nxt = (k + 1) % self.n_vertices
+            valid = k < self.n_vertices
+            a = self.vertices[:, k, :]
+            b = self.vertices[np.arange(len(self)), np.where(valid, nxt, 0), :]
+            cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+            areas += np.where(valid, cross, 0.0)
+        return 0.5 * areas
+
+    def scaled(self, factor: float, offset_mm: tuple[float, float] = (0.0, 0.0)) -> ConvexPieces:
+        """The same pieces shifted by ``-offset_mm`` then scaled by ``factor`` (e.g. 1/R_M)."""
+        shifted = self.vertices - np.asarray(offset_mm, dtype=np.float64)
+        return ConvexPieces(shifted * factor, self.n_vertices, self.cell)
+
+
+class CellLayout(ABC):
+    """The cells of one layer: their shape as an image, centres, areas and outlines (mm)."""
+
+    kind: str = ""
+    is_rectilinear: bool = False
+
+    @property
+    @abstractmethod
+    def shape(self) -> tuple[int, int]:
+        """Image shape (rows, cols)."""
+
+    @property
+    def n_cells(self) -> int:
+        """Number of cells."""
+        rows, cols = self.shape
+        return rows * cols
+
+    @abstractmethod
+    def pieces(self) -> ConvexPieces:
+        """The cells as convex pieces in mm."""
+
+    @abstractmethod
+    def centres_mm(self) -> np.ndarray:
+        """Cell centres (n_cells, 2) as (x, y) in mm, flat order."""
+
+    @abstractmethod
+    def areas_mm2(self) -> np.ndarray:
+        """Cell areas (n_cells,) in mm2."""
+
+    @abstractmethod
+    def locate(self, x_mm: np.ndarray, y_mm: np.ndarray) -> np.ndarray:
+        """Flat cell index of each point (mm), -1 outside the layer."""
+
+    @abstractmethod
+    def to_spec(self) -> dict[str, Any]:
+        """The spec table this layout was built from."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """One short phrase saying what the cells are."""
+
+    def extent_mm(self) -> tuple[float, float, float, float]:
+        """Bounding box (x_min, x_max, y_min, y_max) in mm."""
+        v = self.pieces().vertices
+        return (
+            float(np.nanmin(v[..., 0])),
+            float(np.nanmax(v[..., 0])),
+            float(np.nanmin(v[..., 1])),
+            float(np.nanmax(v[..., 1])),
+        )
+
+    def cell_size_mm(self) -> tuple[float, float]:
+        """Typical cell size (dx, dy) in mm: the median over cells of the piece extents."""
+        p = self.pieces()
+        dx = np.nanmax(p.vertices[..., 0], axis=1) - np.nanmin(p.vertices[..., 0], axis=1)
+        dy = np.nanmax(p.vertices[..., 1], axis=1) - np.nanmin(p.vertices[..., 1], axis=1)
+        return float(np.median(dx)), float(np.median(dy))
+
+    def polygons_mm(self) -> list[np.ndarray]:
+        """Outline of every piece as a (k, 2) vertex array in mm (for drawing)."""
+        p = self.pieces()
+        return [p.vertices[i, : p.n_vertices[i]] for i in range(len(p))]
+
+
+class RectilinearLayout(CellLayout):
+    """Cells on a separable grid given by increasing x and y edges in mm."""
+
+    is_rectilinear = True
+
+    @property
+    @abstractmethod
+    def x_edges_mm(self) -> np.ndarray:
+        """Column edges in mm, (cols + 1,), increasing."""
+
+    @property
+    @abstractmethod
+    def y_edges_mm(self) -> np.ndarray:
+        """Row edges in mm, (rows + 1,), increasing."""
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.y_edges_mm) - 1, len(self.x_edges_mm) - 1
+
+    def centres_mm(self) -> np.ndarray:
+        xc = 0.5 * (self.x_edges_mm[1:] + self.x_edges_mm[:-1])
+        yc = 0.5 * (self.y_edges_mm[1:] + self.y_edges_mm[:-1])
+        xx, yy = np.meshgrid(xc, yc)
+        return np.stack([xx.ravel(), yy.ravel()], axis=1)
+
+    def areas_mm2(self) -> np.ndarray:
+        return np.outer(np.diff(self.y_edges_mm), np.diff(self.x_edges_mm)).ravel()
+
+    def pieces(self) -> ConvexPieces:
+        x0, y0 = np.meshgrid(self.x_edges_mm[:-1], self.y_edges_mm[:-1])
+        x1, y1 = np.meshgrid(self.x_edges_mm[1:], self.y_edges_mm[1:])
+        x0, y0, x1, y1 = (a.ravel() for a in (x0, y0, x1, y1))
+        vertices = np.stack(
+            [
+                np.stack([x0, y0], 1),
+                np.stack([x1, y0], 1),
+                np.stack([x1, y1], 1),
+                np.stack([x0, y1], 1),
+            ],
+            axis=1,
+        )
+        n = len(x0)
+        return ConvexPieces(vertices, np.full(n, 4, dtype=np.int64), np.arange(n, dtype=np.int64))
+
+    def extent_mm(self) -> tuple[float, float, float, float]:
+        xe, ye = self.x_edges_mm, self.y_edges_mm
+        return float(xe[0]), float(xe[-1]), float(ye[0]), float(ye[-1])
+
+    def cell_size_mm(self) -> tuple[float, float]:
+        return float(np.median(np.diff(self.x_edges_mm))), float(
+            np.median(np.diff(self.y_edges_mm))
+        )
+
+    def locate(self, x_mm: np.ndarray, y_mm: np.ndarray) -> np.ndarray:
+        return _locate_rectilinear(
+            np.ascontiguousarray(x_mm, dtype=np.float64).ravel(),
+            np.ascontiguousarray(y_mm, dtype=np.float64).ravel(),
+            self.x_edges_mm,
+            self.y_edges_mm,
+        ).reshape(np.shape(x_mm))
+
+
+@numba.njit(cache=True)
+def _bisect(edges: np.ndarray, v: float) -> int:
+    """Index i with edges[i] <= v < edges[i+1], or -1 outside."""
+    n = len(edges) - 1
+    if not (edges[0] <= v < edges[n]):
+        return -1
+    lo, hi = 0, n
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if edges[mid] <= v:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(cache=True)
+def _locate_rectilinear(
+    x: np.ndarray, y: np.ndarray, x_edges: np.ndarray, y_edges: np.ndarray
+) -> np.ndarray:
+    out = np.empty(len(x), dtype=np.int64)
+    cols = len(x_edges) - 1
+    for i in range(len(x)):
+        c = _bisect(x_edges, x[i])
+        r = _bisect(y_edges, y[i])
+        out[i] = -1 if (c < 0 or r < 0) else r * cols + c
+    return out
+
+
+def _centred_edges(pitch_mm: float, n: int) -> np.ndarray:
+    return (np.arange(n + 1, dtype=np.float64) - 0.5 * n) * pitch_mm
+
+
+@dataclass(frozen=True, eq=False)
+class GridLayout(RectilinearLayout):
+    """Rectangular cells of ``pitch_x_mm`` x ``pitch_y_mm``, ``n_x`` columns and ``n_y`` rows,
+    centred on the axis."""
+
+    pitch_x_mm: float
+    pitch_y_mm: float
+    n_x: int
+    n_y: int
+    kind: str = field(default="grid", init=False)
+
+    @cached_property
+    def x_edges_mm(self) -> np.ndarray:
+        return _centred_edges(self.pitch_x_mm, self.n_x)
+
+    @cached_property
+    def y_edges_mm(self) -> np.ndarray:
+        return _centred_edges(self.pitch_y_mm, self.n_y)
+
+    def to_spec(self) -> dict[str, Any]:
+        return {
+            "type": "grid",
+            "pitch_mm": [self.pitch_x_mm, self.pitch_y_mm],
+            "shape": [self.n_y, self.n_x],
+        }
+
+    def describe(self) -> str:
+        return f"{self.pitch_x_mm:g} x {self.pitch_y_mm:g} mm grid"
+
+
+@dataclass(frozen=True, eq=False)
+class EtaPhiLayout(RectilinearLayout):
+    """Projective cells of ``d_eta`` x ``d_phi`` (rad) seen at ``radius_mm`` from the beam.
+
+    Rows run along eta, columns along phi; in mm x = R phi and y = R sinh(eta), measured from the
+    window centre at ``eta_centre`` (DESIGN: keeps the layout separable).
+    """
+
+    d_eta: float
+    d_phi: float
+    n_eta: int
+    n_phi: int
+    radius_mm: float
+    eta_centre: float = 0.0
+    kind: str = field(default="eta_phi", init=False)
+
+    @cached_property
+    def x_edges_mm(self) -> np.ndarray:
+        return self.radius_mm * _centred_edges(self.d_phi, self.n_phi)
+
+    @cached_property
+    def y_edges_mm(self) -> np.ndarray:
+        eta = self.eta_centre + _centred_edges(self.d_eta, self.n_eta)
+        return self.radius_mm * (np.sinh(eta) - math.sinh(self.eta_centre))
+
+    def to_spec(self) -> dict[str, Any]:
+        return {
+            "type": "eta_phi",
+            "d_eta": self.d_eta,
+            "d_phi": self.d_phi,
+            "shape": [self.n_eta, self.n_phi],
+            "radius_mm": self.radius_mm,
+            "eta_centre": self.eta_centre,
+        }
+
+    def describe(self) -> str:
+        return f"{self.d_eta:g} x {self.d_phi:.4g} (eta x phi) at R = {self.radius_mm:g} mm"
+
+
+@dataclass(frozen=True, eq=False)
+class PolygonLayout(CellLayout):
+    """Cells made of convex polygons (mm): hexagons, r-alpha wedges, irregular towers."""
+
+    convex: ConvexPieces
+    image_shape: tuple[int, int]
+    spec: dict[str, Any]
+    kind: str = field(default="polygons", init=False)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.image_shape
+
+    def pieces(self) -> ConvexPieces:
+        return self.convex
+
+    @cached_property
+    def _areas(self) -> np.ndarray:
+        return np.bincount(self.convex.cell, self.convex.areas_mm2(), minlength=self.n_cells)
+
+    def areas_mm2(self) -> np.ndarray:
+        return self._areas
+
+    def centres_mm(self) -> np.ndarray:
+        """Area-weighted centroid of each cell's pieces, from the vertex means of each piece."""
+        p = self.convex
+        piece_areas = p.areas_mm2()
+        piece_centre = np.nansum(p.vertices, axis=1) / p.n_vertices[:, None]
+        weighted = piece_centre * piece_areas[:, None]
+        sums = np.stack(
+            [np.bincount(p.cell, weighted[:, k], minlength=self.n_cells) for k in range(2)], 1
+        )
+        return sums / self.areas_mm2()[:, None]
+
+    def to_spec(self) -> dict[str, Any]:
+        return dict(self.spec)
+
+    def describe(self) -> str:
+        return str(self.spec.get("description", f"{self.n_cells} polygon cells"))
+
+    @cached_property
+    def _index(self) -> tuple[np.ndarray, ...]:
+        return _build_bin_index(self.convex)
+
+    def locate(self, x_mm: np.ndarray, y_mm: np.ndarray) -> np.ndarray:
+        x0, y0, inv_bin, nbx, nby, start, members = self._index
+        out = _locate_polygons(
+            np.ascontiguousarray(x_mm, dtype=np.float64).ravel(),
+            np.ascontiguousarray(y_mm, dtype=np.float64).ravel(),
+            self.convex.vertices,
+            self.convex.n_vertices,
+            self.convex.cell,
+            x0,
+            y0,
+            inv_bin,
+            nbx,
+            nby,
+            start,
+            members,
+        )
+        return out.reshape(np.shape(x_mm))
+
+    # -- constructors ------------------------------------------------------------------------
+
+    @classmethod
+    def from_polygons(
+        cls, polygons: list[np.ndarray], shape: tuple[int, int], spec: dict[str, Any]
+    ) -> PolygonLayout:
+        """One convex polygon per cell, vertices (k, 2) in mm in any orientation."""
+        k_max = max(len(p) for p in polygons)
+        vertices = np.full((len(polygons), k_max, 2), np.nan)
+        n_vertices = np.empty(len(polygons), dtype=np.int64)
+        for i, poly in enumerate(polygons):
+            poly = np.asarray(poly, dtype=np.float64)
+            if _signed_area(poly) < 0:
+                poly = poly[::-1]
+            vertices[i, : len(poly)] = poly
+            n_vertices[i] = len(poly)
+        convex = ConvexPieces(vertices, n_vertices, np.arange(len(polygons), dtype=np.int64))
+        return cls(convex, shape, spec)
+
+    @classmethod
+    def hexagonal(cls, pitch_mm: float, n_rows: int, n_cols: int) -> PolygonLayout:
+        """Pointy-top hexagons of flat-to-flat size ``pitch_mm`` in offset rows, centred."""
+        r = pitch_mm / math.sqrt(3.0)
+        angles = np.deg2rad(90.0 + 60.0 * np.arange(6))
+        unit = np.stack([np.cos(angles), np.sin(angles)], 1) * r
+        dy = 1.5 * r
+        polygons = []
+        for row in range(n_rows):
+            shift = 0.5 * pitch_mm if row % 2 else 0.0
+            for col in range(n_cols):
+                cx = (col - 0.5 * (n_cols - 1)) * pitch_mm + shift - 0.25 * pitch_mm
+                cy = (row - 0.5 * (n_rows - 1)) * dy
+                polygons.append(unit + (cx, cy))
+        spec = {"type": "hexagonal", "pitch_mm": pitch_mm, "shape": [n_rows, n_cols]}
+        spec["description"] = f"hexagons of {pitch_mm:g} mm"
+        return cls.from_polygons(polygons, (n_rows, n_cols), spec)
+
+    @classmethod
+    def r_alpha(cls, r_edges_mm: np.ndarray, n_alpha: int, arc_segments: int = 0) -> PolygonLayout:
+        """Annular sectors: rows along alpha (from 0, counter-clockwise), columns along r.
+
+        Each sector's arcs are polylines shared with its neighbours, so the cells tile the disc
+        exactly; a sector is split into convex trapezoids, one per arc segment. ``arc_segments``
+        per sector defaults to enough for a sagitta below 0.5% of the outer radius.
+        """
+        r_edges = np.asarray(r_edges_mm, dtype=np.float64)
+        d_alpha = 2.0 * math.pi / n_alpha
+        if arc_segments <= 0:
+            arc_segments = max(1, math.ceil(d_alpha / (2.0 * math.acos(1.0 - 0.005))))
+        n_r = len(r_edges) - 1
+        vertices, cells = [], []
+        for a in range(n_alpha):
+            alphas = a * d_alpha + np.linspace(0.0, d_alpha, arc_segments + 1)
+            c, s = np.cos(alphas), np.sin(alphas)
+            for ir in range(n_r):
+                r0, r1 = r_edges[ir], r_edges[ir + 1]
+                for k in range(arc_segments):
+                    quad = [
+                        (r0 * c[k], r0 * s[k]),
+                        (r1 * c[k], r1 * s[k]),
+                        (r1 * c[k + 1], r1 * s[k + 1]),
+                        (r0 * c[k + 1], r0 * s[k + 1]),
+                    ]
+                    if r0 == 0.0:
+                        quad = quad[1:]
+                    vertices.append(quad)
+                    cells.append(a * n_r + ir)
+        k_max = max(len(v) for v in vertices)
+        array = np.full((len(vertices), k_max, 2), np.nan)
+        counts = np.empty(len(vertices), dtype=np.int64)
+        for i, v in enumerate(vertices):
+            array[i, : len(v)] = v
+            counts[i] = len(v)
+        spec = {"type": "r_alpha", "r_edges_mm": r_edges.tolist(), "n_alpha": n_alpha}
+        spec["description"] = f"{n_r} r-bins x {n_alpha} alpha-bins to r = {r_edges[-1]:g} mm"
+        convex = ConvexPieces(array, counts, np.asarray(cells, dtype=np.int64))
+        return cls(convex, (n_alpha, n_r), spec)
+
+
+def _signed_area(poly: np.ndarray) -> float:
+    x, y = poly[:, 0], poly[:, 1]
+    return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+
+def _build_bin_index(p: ConvexPieces) -> tuple[np.ndarray, ...]:
+    """A uniform grid of bins over the pieces' extent, each listing the pieces whose bounding
+    box touches it (CSR: ``start`` offsets into ``members``)."""
+    lo = np.nanmin(p.vertices, axis=1)
+    hi = np.nanmax(p.vertices, axis=1)
+    x0, y0 = lo.min(axis=0)
+    span = max(hi[:, 0].max() - x0, hi[:, 1].max() - y0, 1e-12)
+    n_bins = max(1, int(math.sqrt(len(p))))
+    inv_bin = n_bins / span
+    ix0 = np.clip(((lo[:, 0] - x0) * inv_bin).astype(np.int64), 0, n_bins - 1)
+    ix1 = np.clip(((hi[:, 0] - x0) * inv_bin).astype(np.int64), 0, n_bins - 1)
+    iy0 = np.clip(((lo[:, 1] - y0) * inv_bin).astype(np.int64), 0, n_bins - 1)
+    iy1 = np.clip(((hi[:, 1] - y0) * inv_bin).astype(np.int64), 0, n_bins - 1)
+    buckets: list[list[int]] = [[] for _ in range(n_bins * n_bins)]
+    for i in range(len(p)):
+        for by in range(iy0[i], iy1[i] + 1):
+            for bx in range(ix0[i], ix1[i] + 1):
+                buckets[by * n_bins + bx].append(i)
+    start = np.zeros(len(buckets) + 1, dtype=np.int64)
+    start[1:] = np.cumsum([len(b) for b in buckets])
+    members = np.fromiter((i for b in buckets for i in b), dtype=np.int64, count=int(start[-1]))
+    return (
+        np.float64(x0),
+        np.float64(y0),
+        np.float64(inv_bin),
+        np.int64(n_bins),
+        np.int64(n_bins),
+        start,
+        members,
+    )
+
+
+@numba.njit(cache=True)
+def _inside_convex(vertices: np.ndarray, n: int, x: float, y: float) -> bool:
+    for k in range(n):
+        ax, ay = vertices[k, 0], vertices[k, 1]
+        bx, by = vertices[(k + 1) % n, 0], vertices[(k + 1) % n, 1]
+        if (bx - ax) * (y - ay) - (by - ay) * (x - ax) < 0.0:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _locate_polygons(
+    x, y, vertices, n_vertices, cell, x0, y0, inv_bin, nbx, nby, start, members
+):  # pragma: no cover - numba
+    out = np.full(len(x), -1, dtype=np.int64)
+    for i in range(len(x)):
+        bx = int(math.floor((x[i] - x0) * inv_bin))
+        by = int(math.floor((y[i] - y0) * inv_bin))
+        if bx < 0 or by < 0 or bx >= nbx or by >= nby:
+            continue
+        b = by * nbx + bx
+        for j in range(start[b], start[b + 1]):
+            piece = members[j]
+            if _inside_convex(vertices[piece], n_vertices[piece], x[i], y[i]):
+                out[i] = cell[piece]
+                break
+    return out

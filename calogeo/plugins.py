@@ -1,0 +1,298 @@
+"""Plugin discovery and the registries of geometries, models, metrics and formats.
+
+Plugins are found through the ``calogeo`` entry-point group and called through pluggy. Each
+plugin is loaded and called in its own ``try``: a broken plugin is reported on stderr with its
+name, distribution and the error, and the others keep working. ``CALOGEO_STRICT_PLUGINS=1``
+(set by the test suite) turns these reports into exceptions.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import pluggy
+
+from calogeo import hookspecs
+from calogeo.errors import (
+    PluginError,
+    UnknownFormatError,
+    UnknownGeometryError,
+    UnknownMetricError,
+    UnknownModelError,
+    UnknownNameError,
+)
+from calogeo.geometry import Geometry
+
+__all__ = [
+    "Entry",
+    "PluginManager",
+    "PluginReport",
+    "Registry",
+    "plugin_manager",
+    "reset_plugin_manager",
+]
+
+ENTRY_POINT_GROUP = "calogeo"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One registered item: its name, how to make it, and which plugin provided it."""
+
+    name: str
+    factory: Callable[[], T]
+    description: str
+    kind: str
+    plugin: str
+
+    def load(self) -> T:
+        """Build (or return) the item."""
+        return self.factory()
+
+
+@dataclass
+class PluginReport:
+    """What calogeo knows about one plugin: where it came from and whether it loaded."""
+
+    name: str
+    distribution: str = ""
+    version: str = ""
+    error: str = ""
+    provided: list[str] = field(default_factory=list)
+
+
+class Registry(Generic[T]):
+    """Items of one category by name; a duplicate name is an error naming both providers."""
+
+    def __init__(self, category: str, unknown: type[UnknownNameError]) -> None:
+        self.category = category
+        self._unknown = unknown
+        self._entries: dict[str, Entry[T]] = {}
+
+    def add(self, entry: Entry[T]) -> None:
+        """Add ``entry``; raises PluginError if its name is taken."""
+        if entry.name in self._entries:
+            other = self._entries[entry.name].plugin
+            msg = (
+                f"duplicate {self.category} name {entry.name!r}: provided by plugin "
+                f"{other!r} and by plugin {entry.plugin!r}"
+            )
+            raise PluginError(msg)
+        self._entries[entry.name] = entry
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry[T]]:
+        return iter(sorted(self._entries.values(), key=lambda e: e.name))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def entry(self, name: str) -> Entry[T]:
+        """The entry called ``name``; an unknown name raises with close-match suggestions."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise self._unknown(name, self._entries) from None
+
+    def get(self, name: str) -> T:
+        """Build the item called ``name``."""
+        return self.entry(name).load()
+
+    def names(self) -> list[str]:
+        """Sorted names."""
+        return sorted(self._entries)
+
+
+class PluginManager:
+    """Loads plugins and fills the registries. Use :func:`plugin_manager` for the shared one."""
+
+    def __init__(self, *, load_entry_points: bool = True, strict: bool | None = None) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.strict = (
+            strict if strict is not None else os.environ.get("CALOGEO_STRICT_PLUGINS") == "1"
+        )
+        self.reports: dict[str, PluginReport] = {}
+        if load_entry_points:
+            self._load_entry_points()
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def _load_entry_points(self) -> None:
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = getattr(ep, "dist", None)
+            report = PluginReport(
+                ep.name,
+                distribution=dist.name if dist is not None else "",
+                version=dist.version if dist is not None else "",
+            )
+            self.reports[ep.name] = report
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # a broken plugin must not break the others
+                self._report(
+                    report, f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}", exc
+                )
+                continue
+            self.register(plugin, name=ep.name)
+
+    def register(self, plugin: Any, name: str) -> None:
+        """Register a plugin object (module or instance with hook implementations)."""
+        self.reports.setdefault(name, PluginReport(name))
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as exc:
+            self._report(self.reports[name], f"invalid plugin: {type(exc).__name__}: {exc}", exc)
+        self.__dict__.pop("geometries", None)
+        for category in ("models", "metrics", "formats"):
+            self.__dict__.pop(category, None)
+
+    def _report(self, report: PluginReport, message: str, exc: BaseException) -> None:
+        report.error = report.error + ("; " if report.error else "") + message
+        origin = f" ({report.distribution} {report.version})" if report.distribution else ""
+        text = f"calogeo: plugin {report.name!r}{origin}: {message}"
+        if self.strict:
+            raise PluginError(text) from exc
+        print(text, file=sys.stderr)
+
+    def _collect(
+        self, hook_name: str, registry: Registry[Any], make: Callable[..., Entry[Any]]
+    ) -> Registry[Any]:
+        """Call ``hook_name`` on every plugin separately so a failure names its plugin."""
+        hook = getattr(self.pm.hook, hook_name)
+        for impl in reversed(hook.get_hookimpls()):
+            report = self.reports.setdefault(impl.plugin_name, PluginReport(impl.plugin_name))
+
+            def register(item: Any, _plugin: str = impl.plugin_name, **kwargs: Any) -> None:
+                entry = make(item, _plugin, **kwargs)
+                registry.add(entry)
+                self.reports[_plugin].provided.append(f"{registry.category}:{entry.name}")
+
+            try:
+                impl.function(register=register)
+            except Exception as exc:
+                self._report(report, f"{hook_name} failed: {type(exc).__name__}: {exc}", exc)
+        return registry
+
+    # -- registries --------------------------------------------------------------------------
+
+    @cached_property
+    def geometries(self) -> Registry[Geometry]:
+        """Registered geometries."""
+        return self._collect(
+            "calogeo_register_geometries",
+            Registry("geometry", UnknownGeometryError),
+            _geometry_entry,
+        )
+
+    @cached_property
+    def models(self) -> Registry[Any]:
+        """Registered model classes."""
+        return self._collect(
+            "calogeo_register_models", Registry("model", UnknownModelError), _class_entry
+        )
+
+    @cached_property
+    def metrics(self) -> Registry[Any]:
+        """Registered metric classes."""
+        return self._collect(
+            "calogeo_register_metrics", Registry("metric", UnknownMetricError), _class_entry
+        )
+
+    @cached_property
+    def formats(self) -> Registry[Any]:
+        """Registered shower-file formats."""
+        return self._collect(
+            "calogeo_register_formats", Registry("format", UnknownFormatError), _class_entry
+        )
+
+    def load_all(self) -> None:
+        """Fill every registry (so every plugin's errors are reported)."""
+        for category in ("geometries", "models", "metrics", "formats"):
+            getattr(self, category)
+
+
+def _geometry_entry(
+    item: Any, plugin: str, *, name: str | None = None, description: str | None = None
+) -> Entry[Geometry]:
+    from calogeo.spec import load_geometry, parse_spec_text
+
+    if isinstance(item, (str, Path)):
+        path = Path(item)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            msg = f"cannot read geometry spec {path}: {exc.strerror}"
+            raise PluginError(msg) from exc
+        head = parse_spec_text(text, str(path))  # cheap: names the entry without building it
+        cache: dict[str, Geometry] = {}
+
+        def factory() -> Geometry:
+            if "g" not in cache:
+                cache["g"] = load_geometry(path)
+            return cache["g"]
+
+        kind = _geometry_kind(head)
+        return Entry(
+            str(name or head.get("name", path.stem)),
+            factory,
+            str(description or head.get("title", "")),
+            kind,
+            plugin,
+        )
+    if isinstance(item, Geometry):
+        kind = "+".join(item.groups) + (" (seed)" if item.variant == "seed" else "")
+        return Entry(name or item.name, lambda: item, description or item.title, kind, plugin)
+    if callable(item):
+        if not name or not description:
+            msg = "a geometry factory needs name= and description="
+            raise PluginError(msg)
+        return Entry(name, item, description, "geometry", plugin)
+    msg = f"cannot register {item!r} as a geometry: expected a spec path, Geometry or factory"
+    raise PluginError(msg)
+
+
+def _geometry_kind(spec: dict[str, Any]) -> str:
+    layers = spec.get("layers") or []
+    groups = list(dict.fromkeys(str(t.get("group", "ECAL")) for t in layers if isinstance(t, dict)))
+    kind = "+".join(groups) or "?"
+    return kind + (" (seed)" if spec.get("variant") == "seed" else "")
+
+
+def _class_entry(item: Any, plugin: str) -> Entry[Any]:
+    name = getattr(item, "name", None)
+    if not isinstance(name, str) or not name:
+        msg = f"cannot register {item!r}: it has no 'name' attribute"
+        raise PluginError(msg)
+    description = str(getattr(item, "description", "") or "").strip().splitlines()
+    kind = getattr(item, "kind", "")
+    kind = ",".join(kind) if isinstance(kind, (tuple, list, frozenset, set)) else str(kind)
+    return Entry(name, lambda: item, description[0] if description else "", kind, plugin)
+
+
+_MANAGER: PluginManager | None = None
+
+
+def plugin_manager() -> PluginManager:
+    """The process-wide plugin manager, created on first use."""
+    global _MANAGER
+    if _MANAGER is None:
+        _MANAGER = PluginManager()
+    return _MANAGER
+
+
+def reset_plugin_manager(manager: PluginManager | None = None) -> PluginManager | None:
+    """Replace the process-wide manager (None: rebuild on next use); returns the old one."""
+    global _MANAGER
+    old, _MANAGER = _MANAGER, manager
+    return old

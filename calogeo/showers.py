@@ -1,0 +1,183 @@
+"""Showers: a batch of events on one geometry, with per-layer energies and labels."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from calogeo.errors import GeometryMismatchError
+from calogeo.geometry import Geometry
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["STANDARD_LABELS", "Showers"]
+
+STANDARD_LABELS: dict[str, tuple[type, str]] = {
+    "pdg": (np.int32, "PDG id of the incident particle"),
+    "theta": (np.float32, "polar angle of the incident direction to the window axis (rad)"),
+    "phi": (np.float32, "azimuth of the incident direction around the window axis (rad)"),
+    "impact_x": (np.float32, "x of the entry point at the front face (mm)"),
+    "impact_y": (np.float32, "y of the entry point at the front face (mm)"),
+    "multiplicity": (np.int32, "number of incident particles"),
+}
+"""Known label columns: name -> (dtype, meaning with unit). Any other name is a free column."""
+
+
+class Showers:
+    """Events on one geometry: per-layer energy images (N, rows, cols) in GeV (float32),
+    incident energy (N,) in GeV, and labels (N, ...) such as ``pdg`` or ``theta`` (rad).
+    """
+
+    def __init__(
+        self,
+        geometry: Geometry,
+        layers: Sequence[np.ndarray],
+        incident_energy: np.ndarray,
+        labels: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        self.geometry = geometry
+        self.incident_energy = np.asarray(incident_energy, dtype=np.float32).reshape(-1)
+        n = len(self.incident_energy)
+        if len(layers) != geometry.n_layers:
+            msg = f"geometry {geometry.name!r} has {geometry.n_layers} layers, got {len(layers)} arrays"
+            raise GeometryMismatchError(msg)
+        self.layers: list[np.ndarray] = []
+        for layer, array in zip(geometry.layers, layers):
+            array = np.asarray(array, dtype=np.float32)
+            if array.shape != (n, *layer.shape):
+                msg = (
+                    f"layer {layer.name!r} of geometry {geometry.name!r} needs shape "
+                    f"({n}, {layer.shape[0]}, {layer.shape[1]}), got {array.shape}"
+                )
+                raise GeometryMismatchError(msg)
+            self.layers.append(array)
+        self.labels: dict[str, np.ndarray] = {}
+        for name, values in (labels or {}).items():
+            dtype = STANDARD_LABELS[name][0] if name in STANDARD_LABELS else None
+            values = np.asarray(values, dtype=dtype)
+            if len(values) != n:
+                msg = f"label {name!r} has {len(values)} entries for {n} events"
+                raise ValueError(msg)
+            self.labels[name] = values
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def from_flat(
+        cls,
+        geometry: Geometry,
+        cells: np.ndarray,
+        incident_energy: np.ndarray,
+        labels: Mapping[str, np.ndarray] | None = None,
+    ) -> Showers:
+        """Showers from a flat (N, n_cells) array in GeV in the geometry's cell order."""
+        cells = np.asarray(cells, dtype=np.float32)
+        if cells.ndim != 2 or cells.shape[1] != geometry.n_cells:
+            msg = (
+                f"geometry {geometry.name!r} has {geometry.n_cells} cells, got array {cells.shape}"
+            )
+            raise GeometryMismatchError(msg)
+        off = geometry.layer_offsets
+        layers = [
+            cells[:, off[i] : off[i + 1]].reshape(len(cells), *layer.shape)
+            for i, layer in enumerate(geometry.layers)
+        ]
+        return cls(geometry, layers, incident_energy, labels)
+
+    @classmethod
+    def empty(cls, geometry: Geometry, n: int = 0) -> Showers:
+        """``n`` events with no energy deposited."""
+        layers = [np.zeros((n, *layer.shape), dtype=np.float32) for layer in geometry.layers]
+        return cls(geometry, layers, np.zeros(n, dtype=np.float32))
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[Showers]) -> Showers:
+        """Join batches on the same geometry; labels are kept where every part has them."""
+        if not parts:
+            msg = "cannot concatenate an empty list of Showers"
+            raise ValueError(msg)
+        geometry = parts[0].geometry
+        for part in parts[1:]:
+            if part.geometry != geometry:
+                msg = f"cannot concatenate showers on {geometry.name!r} and {part.geometry.name!r}"
+                raise GeometryMismatchError(msg)
+        common = set(parts[0].labels).intersection(*(p.labels for p in parts[1:]))
+        return cls(
+            geometry,
+            [np.concatenate([p.layers[i] for p in parts]) for i in range(geometry.n_layers)],
+            np.concatenate([p.incident_energy for p in parts]),
+            {k: np.concatenate([p.labels[k] for p in parts]) for k in sorted(common)},
+        )
+
+    # -- access ------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.incident_energy)
+
+    def __repr__(self) -> str:
+        labels = ", ".join(self.labels) or "no labels"
+        return f"Showers({len(self)} events on {self.geometry.name!r}; {labels})"
+
+    def __getitem__(self, index: int | slice | np.ndarray) -> Showers:
+        if isinstance(index, (int, np.integer)):
+            index = slice(int(index), int(index) + 1 if index != -1 else None)
+        return Showers(
+            self.geometry,
+            [layer[index] for layer in self.layers],
+            self.incident_energy[index],
+            {k: v[index] for k, v in self.labels.items()},
+        )
+
+    def batches(self, batch_size: int) -> Iterator[Showers]:
+        """Consecutive batches of at most ``batch_size`` events (views, no copies)."""
+        for start in range(0, len(self), batch_size):
+            yield self[start : start + batch_size]
+
+    def with_labels(self, **labels: np.ndarray) -> Showers:
+        """A copy of the container (sharing arrays) with labels added or replaced."""
+        return Showers(self.geometry, self.layers, self.incident_energy, {**self.labels, **labels})
+
+    def flat(self) -> np.ndarray:
+        """(N, n_cells) float32 array in GeV in the geometry's cell order (a copy)."""
+        n = len(self)
+        return np.concatenate([layer.reshape(n, -1) for layer in self.layers], axis=1)
+
+    def layer_energies(self) -> np.ndarray:
+        """(N, n_layers) energy per layer in GeV, summed in float64."""
+        n = len(self)
+        return np.stack(
+            [layer.reshape(n, -1).sum(axis=1, dtype=np.float64) for layer in self.layers], axis=1
+        )
+
+    def total_energy(self) -> np.ndarray:
+        """(N,) deposited energy in GeV, summed in float64."""
+        return self.layer_energies().sum(axis=1)
+
+    def to_numpy(self, view: str = "layers") -> Any:
+        """``"layers"``: list of (N, rows, cols) arrays (no copy); ``"flat"``: (N, n_cells)."""
+        if view == "layers":
+            return list(self.layers)
+        if view == "flat":
+            return self.flat()
+        msg = f"unknown view {view!r}: expected 'layers' or 'flat'"
+        raise ValueError(msg)
+
+    def to_torch(self, device: str | torch.device = "cpu", view: str = "flat") -> Any:
+        """The energies as torch tensors on ``device`` (``"auto"`` picks CUDA if present).
+
+        On the CPU the tensors share memory with the numpy arrays where the view allows.
+        """
+        import torch
+
+        from calogeo.device import resolve_device
+
+        target = resolve_device(device)
+        if view == "flat":
+            return torch.from_numpy(self.flat()).to(target)
+        if view == "layers":
+            return [torch.from_numpy(layer).to(target) for layer in self.layers]
+        msg = f"unknown view {view!r}: expected 'layers' or 'flat'"
+        raise ValueError(msg)

@@ -1,0 +1,512 @@
+"""Declarative geometry specs (TOML): loading, validation, and the spec file format.
+
+A spec describes the window of cells a network sees. Every problem in a spec is collected and
+reported at once, each with the key at fault, in one :class:`~calogeo.errors.SpecError` that
+names the file. The format is documented in ``geometries/README.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from calogeo.errors import SpecError
+from calogeo.geometry import Geometry, Layer
+from calogeo.layout import CellLayout, EtaPhiLayout, GridLayout, PolygonLayout
+from calogeo.materials import STANDARD_MATERIALS, Material, layered, mixture
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["geometry_from_spec", "geometry_to_spec_text", "load_geometry", "parse_spec_text"]
+
+_TOP_KEYS = {
+    "name",
+    "title",
+    "citation",
+    "variant",
+    "notes",
+    "distance_from_ip_mm",
+    "anchor_mm",
+    "stochastic_term",
+    "materials",
+    "layers",
+}
+_LAYER_KEYS = {
+    "name",
+    "repeat",
+    "thickness_mm",
+    "thickness_x0",
+    "z_front_mm",
+    "material",
+    "sampling_fraction",
+    "active",
+    "group",
+    "layout",
+    "source",
+}
+_MATERIAL_KEYS = {
+    "element",
+    "mass_fractions",
+    "density_g_cm3",
+    "slices",
+    "x0_mm",
+    "rm_mm",
+    "lambda_i_mm",
+    "z",
+    "dedx_min_mev_cm2_g",
+    "source",
+}
+_DIRECT_KEYS = ("x0_mm", "rm_mm", "lambda_i_mm", "density_g_cm3", "z", "dedx_min_mev_cm2_g")
+_LAYOUT_KEYS = {
+    "grid": {"pitch_mm", "shape"},
+    "eta_phi": {"d_eta", "d_phi", "shape", "radius_mm", "eta_centre"},
+    "hexagonal": {"pitch_mm", "shape"},
+    "r_alpha": {"r_edges_mm", "n_alpha", "arc_segments"},
+    "polygons": {"cells", "shape"},
+}
+_OPTIONAL_LAYOUT_KEYS = {"radius_mm", "eta_centre", "arc_segments"}
+
+
+def load_geometry(path: str | Path) -> Geometry:
+    """Load and validate a geometry spec file (TOML)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        msg = f"cannot read {path}: {exc.strerror}"
+        raise SpecError(str(path), [msg]) from exc
+    return geometry_from_spec(text, source=str(path))
+
+
+def parse_spec_text(text: str, source: str = "<string>") -> dict[str, Any]:
+    """Parse spec TOML into a dict, turning syntax errors into a SpecError naming ``source``."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(source, [f"invalid TOML: {exc}"]) from exc
+
+
+def geometry_from_spec(text: str, source: str = "<string>") -> Geometry:
+    """Build a Geometry from spec TOML text; ``source`` names it in error messages."""
+    spec = parse_spec_text(text, source)
+    builder = _Builder(spec)
+    geometry = builder.build(text, source)
+    if builder.problems:
+        raise SpecError(source, builder.problems)
+    assert geometry is not None
+    return geometry
+
+
+class _Builder:
+    """Walks a parsed spec, collecting every problem rather than stopping at the first."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.problems: list[str] = []
+
+    def fail(self, key: str, message: str) -> None:
+        self.problems.append(f"{key}: {message}")
+
+    def unknown_keys(self, table: dict[str, Any], allowed: set[str], where: str) -> None:
+        for key in sorted(set(table) - allowed):
+            self.fail(f"{where}{key}", "unknown key")
+
+    def number(
+        self,
+        table: dict[str, Any],
+        key: str,
+        where: str,
+        *,
+        positive: bool = True,
+        default: float | None = None,
+    ) -> float | None:
+        if key not in table:
+            if default is None:
+                self.fail(f"{where}{key}", "missing field")
+            return default
+        value = table[key]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            self.fail(f"{where}{key}", f"must be a number, got {value!r}")
+            return None
+        if positive and value <= 0:
+            self.fail(f"{where}{key}", f"must be positive, got {value!r}")
+            return None
+        return float(value)
+
+    def shape(self, table: dict[str, Any], where: str) -> tuple[int, int] | None:
+        value = table.get("shape")
+        if value is None:
+            self.fail(f"{where}shape", "missing field")
+            return None
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+        ):
+            self.fail(f"{where}shape", f"must be [rows, cols] of positive integers, got {value!r}")
+            return None
+        return value[0], value[1]
+
+    # -- top level ---------------------------------------------------------------------------
+
+    def build(self, text: str, source: str) -> Geometry | None:
+        spec = self.spec
+        self.unknown_keys(spec, _TOP_KEYS, "")
+        for key in ("name", "title", "citation"):
+            if not isinstance(spec.get(key), str) or not spec.get(key):
+                self.fail(key, "missing field" if key not in spec else "must be a non-empty string")
+        variant = spec.get("variant", "effective")
+        if variant not in ("effective", "seed"):
+            self.fail("variant", f"must be 'effective' or 'seed', got {variant!r}")
+        distance = self.number(spec, "distance_from_ip_mm", "")
+        anchor = spec.get("anchor_mm", [0.0, 0.0])
+        if not (
+            isinstance(anchor, list)
+            and len(anchor) == 2
+            and all(isinstance(a, (int, float)) for a in anchor)
+        ):
+            self.fail("anchor_mm", f"must be [x, y] in mm, got {anchor!r}")
+            anchor = [0.0, 0.0]
+        stochastic = None
+        if "stochastic_term" in spec:
+            stochastic = self.number(spec, "stochastic_term", "")
+        materials = self.materials(spec.get("materials", {}))
+        layers = self.layers(spec.get("layers"), materials, distance or 0.0)
+        if self.problems:
+            return None
+        return Geometry(
+            spec["name"],
+            layers,
+            title=spec["title"],
+            citation=spec["citation"],
+            variant=variant,
+            distance_from_ip_mm=distance or 0.0,
+            anchor_mm=(float(anchor[0]), float(anchor[1])),
+            stochastic_term=stochastic,
+            spec=spec,
+            spec_text=text,
+            source=source,
+        )
+
+    # -- materials ---------------------------------------------------------------------------
+
+    def materials(self, tables: Any) -> dict[str, Material]:
+        known: dict[str, Material] = dict(STANDARD_MATERIALS)
+        if not isinstance(tables, dict):
+            self.fail("materials", "must be a table of named materials")
+            return known
+        self.slices_of: dict[str, list[tuple[str, float]]] = {}
+        for name, table in tables.items():
+            where = f"materials.{name}."
+            if not isinstance(table, dict):
+                self.fail(f"materials.{name}", "must be a table")
+                continue
+            self.unknown_keys(table, _MATERIAL_KEYS, where)
+            material = self.material(name, table, known, where)
+            if material is not None:
+                known[name] = material
+        return known
+
+    def material(
+        self, name: str, table: dict[str, Any], known: dict[str, Material], where: str
+    ) -> Material | None:
+        source = str(table.get("source", ""))
+        kinds = [k for k in ("element", "mass_fractions", "slices", "x0_mm") if k in table]
+        if len(kinds) != 1:
+            self.fail(
+                where.rstrip("."),
+                "give exactly one of element, mass_fractions, slices or x0_mm (direct values)",
+            )
+            return None
+        kind = kinds[0]
+        if kind == "element":
+            element = table["element"]
+            if element not in known:
+                self.fail(f"{where}element", f"unknown material {element!r}")
+                return None
+            return known[element]
+        if kind == "mass_fractions":
+            fractions = {}
+            for part, w in table["mass_fractions"].items():
+                if part not in known:
+                    self.fail(f"{where}mass_fractions.{part}", f"unknown material {part!r}")
+                elif not isinstance(w, (int, float)) or w <= 0:
+                    self.fail(f"{where}mass_fractions.{part}", f"must be positive, got {w!r}")
+                else:
+                    fractions[known[part]] = float(w)
+            total = sum(fractions.values())
+            if fractions and abs(total - 1.0) > 1e-3:
+                self.fail(f"{where}mass_fractions", f"must sum to 1, got {total:.4f}")
+            density = self.number(table, "density_g_cm3", where)
+            if self.problems or density is None:
+                return None
+            return mixture(name, fractions, density, source=source)
+        if kind == "slices":
+            slices: list[tuple[Material, float]] = []
+            names: list[tuple[str, float]] = []
+            for i, item in enumerate(table["slices"]):
+                key = f"{where}slices[{i}]"
+                if not (
+                    isinstance(item, list)
+                    and len(item) == 2
+                    and isinstance(item[0], str)
+                    and isinstance(item[1], (int, float))
+                ):
+                    self.fail(key, "must be [material, thickness_mm]")
+                elif item[0] not in known:
+                    self.fail(key, f"unknown material {item[0]!r}")
+                elif item[1] <= 0:
+                    self.fail(key, f"thickness must be positive, got {item[1]!r}")
+                else:
+                    slices.append((known[item[0]], float(item[1])))
+                    names.append((item[0], float(item[1])))
+            self.slices_of[name] = names
+            if not slices:
+                return None
+            return layered(name, slices, source=source)
+        values = [self.number(table, k, where) for k in _DIRECT_KEYS]
+        if any(v is None for v in values):
+            return None
+        x0, rm, lam, rho, z, dedx = (float(v) for v in values)  # type: ignore[arg-type]
+        return Material.from_lengths(
+            name,
+            x0_mm=x0,
+            rm_mm=rm,
+            lambda_i_mm=lam,
+            density_g_cm3=rho,
+            z=z,
+            dedx_min_mev_cm2_g=dedx,
+            source=source,
+        )
+
+    # -- layers ------------------------------------------------------------------------------
+
+    def layers(
+        self, tables: Any, materials: dict[str, Material], distance_mm: float
+    ) -> list[Layer]:
+        if not isinstance(tables, list) or not tables:
+            self.fail("layers", "missing field" if tables is None else "must be a list of tables")
+            return []
+        layers: list[Layer] = []
+        z = 0.0
+        for i, table in enumerate(tables):
+            where = f"layers[{i}]."
+            if not isinstance(table, dict):
+                self.fail(f"layers[{i}]", "must be a table")
+                continue
+            self.unknown_keys(table, _LAYER_KEYS, where)
+            material_name = table.get("material")
+            material = materials.get(material_name) if isinstance(material_name, str) else None
+            if material_name is None:
+                self.fail(f"{where}material", "missing field")
+            elif material is None:
+                self.fail(f"{where}material", f"unknown material {material_name!r}")
+            repeat = table.get("repeat", 1)
+            if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+                self.fail(f"{where}repeat", f"must be a positive integer, got {repeat!r}")
+                repeat = 1
+            thickness = self.thickness(table, material, where)
+            if "z_front_mm" in table:
+                z_front = self.number(table, "z_front_mm", where, positive=False)
+                if z_front is not None and z_front < z - 1e-9:
+                    self.fail(
+                        f"{where}z_front_mm",
+                        f"layer starts at {z_front:g} mm, overlapping the previous layer "
+                        f"that ends at {z:g} mm",
+                    )
+                z = z_front if z_front is not None else z
+            sampling = self.sampling_fraction(table, material_name, materials, where)
+            if material is None or thickness is None:
+                continue
+            group = str(table.get("group", "ECAL"))
+            base = str(table.get("name", "layer"))
+            for k in range(repeat):
+                name = base if repeat == 1 else f"{base}{len(layers) if base == 'layer' else k:02d}"
+                radius = distance_mm + z + 0.5 * thickness
+                layout = self.layout(table.get("layout"), where, radius)
+                if layout is None:
+                    break
+                layers.append(Layer(name, z, z + thickness, material, layout, sampling, group))
+                z += thickness
+        names = [ly.name for ly in layers]
+        for dup in sorted({n for n in names if names.count(n) > 1}):
+            self.fail("layers", f"duplicate layer name {dup!r}")
+        return layers
+
+    def thickness(
+        self, table: dict[str, Any], material: Material | None, where: str
+    ) -> float | None:
+        if ("thickness_mm" in table) == ("thickness_x0" in table):
+            self.fail(f"{where}thickness_mm", "give exactly one of thickness_mm or thickness_x0")
+            return None
+        if "thickness_mm" in table:
+            return self.number(table, "thickness_mm", where)
+        depth = self.number(table, "thickness_x0", where)
+        if depth is None or material is None:
+            return None
+        return depth * material.x0_mm
+
+    def sampling_fraction(
+        self, table: dict[str, Any], material_name: Any, materials: dict[str, Material], where: str
+    ) -> float | None:
+        """Explicit ``sampling_fraction``, or the MIP visible fraction of the ``active`` slices."""
+        if "sampling_fraction" in table:
+            value = self.number(table, "sampling_fraction", where)
+            if value is not None and value > 1:
+                self.fail(f"{where}sampling_fraction", f"must be in (0, 1], got {value!r}")
+            return value
+        if "active" not in table:
+            return None
+        active = table["active"]
+        slices = getattr(self, "slices_of", {}).get(material_name)
+        if slices is None:
+            self.fail(f"{where}active", "needs a material defined by slices")
+            return None
+        if active not in {n for n, _ in slices}:
+            self.fail(f"{where}active", f"{active!r} is not a slice of {material_name!r}")
+            return None
+        loss = [(n, materials[n].mip_mev_per_mm * t) for n, t in slices]
+        return sum(e for n, e in loss if n == active) / sum(e for _, e in loss)
+
+    def layout(self, table: Any, where: str, radius_mm: float) -> CellLayout | None:
+        key = f"{where}layout"
+        if not isinstance(table, dict):
+            self.fail(key, "missing field" if table is None else "must be a table")
+            return None
+        kind = table.get("type")
+        if kind not in _LAYOUT_KEYS:
+            self.fail(f"{key}.type", f"must be one of {', '.join(_LAYOUT_KEYS)}, got {kind!r}")
+            return None
+        self.unknown_keys(table, _LAYOUT_KEYS[kind] | {"type"}, f"{key}.")
+        for required in sorted(_LAYOUT_KEYS[kind] - _OPTIONAL_LAYOUT_KEYS):
+            if required not in table:
+                self.fail(f"{key}.{required}", "missing field")
+        if any(p.startswith(key) for p in self.problems):
+            return None
+        inner = f"{key}."
+        if kind == "grid":
+            pitch = table["pitch_mm"]
+            shape = self.shape(table, inner)
+            if not (isinstance(pitch, list) and len(pitch) == 2):
+                self.fail(f"{key}.pitch_mm", f"must be [x, y] in mm, got {pitch!r}")
+                return None
+            px = self.number({"pitch_mm": pitch[0]}, "pitch_mm", inner)
+            py = self.number({"pitch_mm": pitch[1]}, "pitch_mm", inner)
+            if shape is None or px is None or py is None:
+                return None
+            return GridLayout(px, py, n_x=shape[1], n_y=shape[0])
+        if kind == "eta_phi":
+            shape = self.shape(table, inner)
+            d_eta = self.number(table, "d_eta", inner)
+            d_phi = self.number(table, "d_phi", inner)
+            radius = self.number(table, "radius_mm", inner, default=radius_mm)
+            eta0 = self.number(table, "eta_centre", inner, positive=False, default=0.0)
+            if None in (shape, d_eta, d_phi, radius, eta0):
+                return None
+            return EtaPhiLayout(d_eta, d_phi, shape[0], shape[1], radius, eta0)  # type: ignore[arg-type,index]
+        if kind == "hexagonal":
+            shape = self.shape(table, inner)
+            pitch_hex = self.number(table, "pitch_mm", inner)
+            if shape is None or pitch_hex is None:
+                return None
+            return PolygonLayout.hexagonal(pitch_hex, shape[0], shape[1])
+        if kind == "r_alpha":
+            edges = np.asarray(table["r_edges_mm"], dtype=np.float64)
+            if edges.ndim != 1 or len(edges) < 2 or edges[0] < 0 or np.any(np.diff(edges) <= 0):
+                self.fail(f"{key}.r_edges_mm", "must be increasing radii >= 0 in mm")
+                return None
+            n_alpha = table["n_alpha"]
+            if not isinstance(n_alpha, int) or n_alpha < 1:
+                self.fail(f"{key}.n_alpha", f"must be a positive integer, got {n_alpha!r}")
+                return None
+            return PolygonLayout.r_alpha(edges, n_alpha, int(table.get("arc_segments", 0)))
+        shape = self.shape(table, inner)
+        cells = [np.asarray(c, dtype=np.float64) for c in table["cells"]]
+        if shape is None:
+            return None
+        if len(cells) != shape[0] * shape[1]:
+            self.fail(f"{key}.cells", f"has {len(cells)} cells, shape needs {shape[0] * shape[1]}")
+            return None
+        for i, cell in enumerate(cells):
+            if cell.ndim != 2 or cell.shape[1] != 2 or len(cell) < 3:
+                self.fail(f"{key}.cells[{i}]", "must be a list of at least 3 [x, y] vertices")
+                return None
+        return PolygonLayout.from_polygons(cells, shape, {"type": "polygons", "shape": list(shape)})
+
+
+def geometry_to_spec_text(geometry: Geometry) -> str:
+    """A spec (TOML) that rebuilds ``geometry``: materials as direct lengths, one table per layer.
+
+    Used for geometries built in Python (e.g. the resampler's voxel grids) so that files on them
+    stay self-describing.
+    """
+    lines = [
+        f"name = {_toml(geometry.name)}",
+        f"title = {_toml(geometry.title)}",
+        f"citation = {_toml(geometry.citation or 'built in Python by calogeo')}",
+        f"variant = {_toml(geometry.variant)}",
+        f"distance_from_ip_mm = {_toml(geometry.distance_from_ip_mm)}",
+        f"anchor_mm = {_toml(list(geometry.anchor_mm))}",
+    ]
+    if geometry.stochastic_term is not None:
+        lines.append(f"stochastic_term = {_toml(geometry.stochastic_term)}")
+    materials = {layer.material.name: layer.material for layer in geometry.layers}
+    for name, m in materials.items():
+        lines += [
+            "",
+            f"[materials.{_toml_key(name)}]",
+            f"x0_mm = {_toml(m.x0_mm)}",
+            f"rm_mm = {_toml(m.rm_mm)}",
+            f"lambda_i_mm = {_toml(m.lambda_i_mm)}",
+            f"density_g_cm3 = {_toml(m.density_g_cm3)}",
+            f"z = {_toml(m.z)}",
+            f"dedx_min_mev_cm2_g = {_toml(m.dedx_min_mev_cm2_g)}",
+        ]
+    for layer in geometry.layers:
+        lines += [
+            "",
+            "[[layers]]",
+            f"name = {_toml(layer.name)}",
+            f"z_front_mm = {_toml(layer.z_front_mm)}",
+            f"thickness_mm = {_toml(layer.thickness_mm)}",
+            f"material = {_toml(layer.material.name)}",
+            f"group = {_toml(layer.group)}",
+            f"layout = {_toml({k: v for k, v in layer.layout.to_spec().items() if k != 'description'})}",
+        ]
+        if layer.sampling_fraction is not None:
+            lines.append(f"sampling_fraction = {_toml(layer.sampling_fraction)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: Any) -> str:
+    """A TOML literal for the plain values specs hold."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml(v)}" for k, v in value.items()) + " }"
+    msg = f"cannot write {value!r} to a spec"
+    raise TypeError(msg)
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").isalnum() else json.dumps(key)

@@ -1,0 +1,1 @@
+"""Public shower-file layouts (CaloGAN, CLIC/LCD, ILD, CaloChallenge) for calogeo."""

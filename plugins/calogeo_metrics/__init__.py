@@ -1,0 +1,1 @@
+"""Classification, regression and fidelity metrics for calogeo."""

@@ -1,0 +1,1 @@
+"""Reconstruction models (baselines, DNN, CNNs) for calogeo."""

@@ -1,0 +1,1 @@
+"""Parametric shower simulation (GFlash electromagnetic, pi0, hadronic) for calogeo."""
