@@ -153,9 +153,8 @@ class PluginManager:
             self.pm.register(plugin, name=name)
         except Exception as exc:
             self._report(self.reports[name], f"invalid plugin: {type(exc).__name__}: {exc}", exc)
-        self.__dict__.pop("geometries", None)
-        for category in ("models", "metrics", "formats"):
-            self.__dict__.pop(category, None)
+        for category in ("geometries", "models", "metrics", "formats"):
+            self.__dict__.pop(category, None)  # registries are rebuilt with the new plugin
 
     def _report(self, report: PluginReport, message: str, exc: BaseException) -> None:
         report.error = report.error + ("; " if report.error else "") + message
@@ -170,7 +169,7 @@ class PluginManager:
     ) -> Registry[Any]:
         """Call ``hook_name`` on every plugin separately so a failure names its plugin."""
         hook = getattr(self.pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):
+        for impl in hook.get_hookimpls():  # registration order
             report = self.reports.setdefault(impl.plugin_name, PluginReport(impl.plugin_name))
 
             def register(item: Any, _plugin: str = impl.plugin_name, **kwargs: Any) -> None:
