@@ -1,0 +1,390 @@
+"""The Model interface: anything that learns from showers or produces them.
+
+A model class declares its ``name``, ``description``, the tasks it does (``kind``: any of
+``"classify"``, ``"regress"``, ``"generate"``) and the input ``view`` it needs (``"flat"``,
+``"layers"`` or ``"voxels"``, see :mod:`calogeo.views`). It is built for one geometry
+(``Model.build(geometry, **hparams)``), trained with ``fit``, used with ``predict`` (class
+scores and/or energies as :class:`calogeo.predictions.Predictions`) or ``generate``, and saved to
+a checkpoint that holds everything needed to rebuild it: model name, hyper-parameters, geometry
+spec, weights, input normalisation and training history.
+
+Checkpoint layout (``torch.save`` of a dict, readable with ``weights_only=True``)::
+
+    format="calogeo-model", format_version=1, calogeo_version, model (registered name),
+    hparams (dict), geometry_name, geometry_spec (TOML text), state (model weights: tensors,
+    numbers, strings or bytes), normalisation (dict), history (list of per-epoch dicts)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from calogeo._version import __version__
+from calogeo.errors import CalogeoError, GeometryMismatchError
+from calogeo.geometry import Geometry
+from calogeo.showers import Showers
+
+if TYPE_CHECKING:
+    from calogeo.predictions import Predictions
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "PARTICLE_PDG",
+    "TASKS",
+    "Model",
+    "ReconstructionModel",
+    "class_labels",
+    "load_model",
+    "particle_pdg",
+]
+
+CHECKPOINT_FORMAT = "calogeo-model"
+CHECKPOINT_VERSION = 1
+TASKS = ("classify", "regress", "both")
+SIZES = ("paper", "small")
+
+PARTICLE_PDG: dict[str, int] = {
+    "gamma": 22,
+    "e-": 11,
+    "e+": -11,
+    "e": 11,
+    "pi0": 111,
+    "pi+": 211,
+    "pi-": -211,
+    "pi": 211,
+    "mu-": 13,
+    "mu+": -13,
+    "n": 2112,
+    "p": 2212,
+    "k0l": 130,
+}
+"""Particle names used on the command line -> PDG Monte Carlo numbers (PDG RPP, "Monte Carlo
+particle numbering scheme"). Charge-blind names (``e``, ``pi``) match both signs."""
+
+
+def particle_pdg(name: str) -> int:
+    """The PDG id of a particle name (``gamma``, ``pi0``, ``e-``...) or of a number given as text."""
+    key = name.strip().lower()
+    if key in PARTICLE_PDG:
+        return PARTICLE_PDG[key]
+    try:
+        return int(key)
+    except ValueError:
+        known = ", ".join(PARTICLE_PDG)
+        msg = f"unknown particle {name!r}: expected one of {known} or a PDG number"
+        raise CalogeoError(msg) from None
+
+
+def _matches(pdg: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    hit = np.zeros(len(pdg), dtype=bool)
+    for name in names:
+        code = particle_pdg(name)
+        charge_blind = name.strip().lower() in ("e", "pi")
+        hit |= (np.abs(pdg) == abs(code)) if charge_blind else (pdg == code)
+    return hit
+
+
+def class_labels(showers: Showers, signal: Sequence[str], background: Sequence[str]) -> np.ndarray:
+    """(N,) int64: 1 for signal, 0 for background, from the ``pdg`` label.
+
+    Raises a CalogeoError if the showers have no ``pdg`` label or hold another particle.
+    """
+    if "pdg" not in showers.labels:
+        msg = f"showers on {showers.geometry.name!r} have no 'pdg' label to classify with"
+        raise CalogeoError(msg)
+    pdg = showers.labels["pdg"].astype(np.int64)
+    sig, bkg = _matches(pdg, signal), _matches(pdg, background)
+    if np.any(sig & bkg):
+        msg = f"signal {list(signal)} and background {list(background)} overlap"
+        raise CalogeoError(msg)
+    other = ~(sig | bkg)
+    if np.any(other):
+        found = sorted(set(pdg[other].tolist()))
+        msg = (
+            f"events with PDG ids {found} are neither signal {list(signal)} nor background "
+            f"{list(background)} (set --signal / --background)"
+        )
+        raise CalogeoError(msg)
+    return sig.astype(np.int64)
+
+
+class Model:
+    """Base class of every registered model; subclasses set the class attributes below.
+
+    ``defaults`` maps a size preset (``"paper"``: the source paper's best values, ``"small"``:
+    trains in minutes on two CPU cores) to hyper-parameters; ``build`` merges the preset with
+    the caller's overrides.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    kind: ClassVar[tuple[str, ...]] = ()
+    view: ClassVar[str] = "flat"
+    defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {"paper": {}, "small": {}}
+
+    def __init__(self, geometry: Geometry, hparams: Mapping[str, Any]) -> None:
+        self.geometry = geometry
+        self.hparams = dict(hparams)
+        self.history: list[dict[str, float]] = []
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r} on {self.geometry.name!r})"
+
+    # -- building ----------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, geometry: Geometry, *, size: str = "paper", **hparams: Any) -> Model:
+        """A fresh model sized for ``geometry``: the ``size`` preset updated with ``hparams``."""
+        if size not in cls.defaults:
+            msg = f"--size {size!r}: model {cls.name!r} has presets {', '.join(cls.defaults)}"
+            raise CalogeoError(msg)
+        merged = {**cls.defaults[size], **{k: v for k, v in hparams.items() if v is not None}}
+        unknown = sorted(set(merged) - set(cls.defaults[size]) - set(cls.extra_hparams()))
+        if unknown:
+            known = ", ".join(sorted(set(cls.defaults[size]) | set(cls.extra_hparams())))
+            msg = f"model {cls.name!r} has no hyper-parameter {', '.join(unknown)} (known: {known})"
+            raise CalogeoError(msg)
+        return cls(geometry, merged)
+
+    @classmethod
+    def extra_hparams(cls) -> tuple[str, ...]:
+        """Hyper-parameter names accepted besides the presets' keys."""
+        return ()
+
+    # -- the interface -----------------------------------------------------------------------
+
+    def fit(self, train: Any, val: Any = None, **options: Any) -> list[dict[str, float]]:
+        """Train on ``train`` (Showers or shower files), validating on ``val``; returns the history."""
+        msg = f"model {self.name!r} cannot be trained with fit()"
+        raise CalogeoError(msg)
+
+    def predict(self, showers: Showers, **options: Any) -> Predictions:
+        """Per-event class scores and/or energies for ``showers``."""
+        msg = f"model {self.name!r} does not predict (its tasks: {', '.join(self.kind)})"
+        raise CalogeoError(msg)
+
+    def generate(
+        self, energies: np.ndarray, particle: str = "gamma", n: int | None = None, **options: Any
+    ) -> Showers:
+        """Showers of ``particle`` with incident ``energies`` (GeV) on the model's geometry."""
+        msg = f"model {self.name!r} is not generative (its tasks: {', '.join(self.kind)})"
+        raise CalogeoError(msg)
+
+    def check_geometry(self, geometry: Geometry, source: str = "the data") -> None:
+        """Raise GeometryMismatchError, suggesting ``calogeo resample``, if ``geometry`` differs."""
+        if geometry != self.geometry:
+            msg = (
+                f"model {self.name!r} was built for geometry {self.geometry.name!r} but "
+                f"{source} is on {geometry.name!r}; convert it first with "
+                f"`calogeo resample ... --to {self.geometry.name}`"
+            )
+            raise GeometryMismatchError(msg)
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def get_state(self) -> dict[str, Any]:
+        """The learned parameters (tensors, numbers, strings or bytes) for the checkpoint."""
+        return {}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned."""
+
+    def normalisation(self) -> dict[str, Any]:
+        """The input normalisation fitted on the training data (numbers or lists)."""
+        return {}
+
+    def set_normalisation(self, values: Mapping[str, Any]) -> None:
+        """Restore what :meth:`normalisation` returned."""
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Everything :func:`load_model` needs, as a dict of plain values and tensors."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": CHECKPOINT_VERSION,
+            "calogeo_version": __version__,
+            "model": self.name,
+            "hparams": dict(self.hparams),
+            "geometry_name": self.geometry.name,
+            "geometry_spec": self.geometry.spec_text,
+            "state": self.get_state(),
+            "normalisation": self.normalisation(),
+            "history": [dict(h) for h in self.history],
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the checkpoint to ``path`` atomically (a temporary name, then a rename)."""
+        return save_checkpoint(self.checkpoint(), path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Model:
+        """The model saved at ``path`` (it must be a checkpoint of this class)."""
+        model = load_model(path)
+        if not isinstance(model, cls):
+            msg = f"{path}: holds model {model.name!r}, not {cls.name!r}"
+            raise CalogeoError(msg)
+        return model
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Mapping[str, Any], geometry: Geometry) -> Model:
+        """Rebuild a model from a checkpoint dict read by :func:`load_model`."""
+        model = cls(geometry, checkpoint["hparams"])
+        model.set_normalisation(checkpoint.get("normalisation", {}))
+        model.set_state(checkpoint.get("state", {}))
+        model.history = [dict(h) for h in checkpoint.get("history", [])]
+        return model
+
+
+class ReconstructionModel(Model):
+    """A model that classifies showers (signal vs background) and/or regresses their energy.
+
+    Hyper-parameters common to all of them: ``task`` ("classify", "regress" or "both"),
+    ``signal`` and ``background`` (lists of particle names, see :data:`PARTICLE_PDG`).
+    """
+
+    kind: ClassVar[tuple[str, ...]] = ("classify", "regress")
+
+    @classmethod
+    def extra_hparams(cls) -> tuple[str, ...]:
+        return ("task", "signal", "background", "seed")
+
+    def __init__(self, geometry: Geometry, hparams: Mapping[str, Any]) -> None:
+        hparams = {"task": "both", "signal": ["gamma"], "background": ["pi0"], **hparams}
+        hparams["signal"] = _as_list(hparams["signal"])
+        hparams["background"] = _as_list(hparams["background"])
+        super().__init__(geometry, hparams)
+        task = self.task
+        if task not in TASKS:
+            msg = f"--task {task!r}: expected one of {', '.join(TASKS)}"
+            raise CalogeoError(msg)
+        needed = {
+            "classify": ("classify",),
+            "regress": ("regress",),
+            "both": ("classify", "regress"),
+        }
+        missing = [t for t in needed[task] if t not in self.kind]
+        if missing:
+            msg = f"model {self.name!r} cannot {missing[0]} (--task {task}); it does {', '.join(self.kind)}"
+            raise CalogeoError(msg)
+
+    @property
+    def task(self) -> str:
+        """ "classify", "regress" or "both"."""
+        return str(self.hparams["task"])
+
+    @property
+    def classifies(self) -> bool:
+        """True if the model outputs a signal score."""
+        return self.task in ("classify", "both")
+
+    @property
+    def regresses(self) -> bool:
+        """True if the model outputs an energy."""
+        return self.task in ("regress", "both")
+
+    def targets(self, showers: Showers) -> tuple[np.ndarray | None, np.ndarray]:
+        """(class labels or None, incident energy in GeV) of ``showers`` for this task."""
+        label = (
+            class_labels(showers, self.hparams["signal"], self.hparams["background"])
+            if self.classifies
+            else None
+        )
+        return label, showers.incident_energy.astype(np.float64)
+
+    def make_predictions(
+        self, showers: Showers, score: np.ndarray | None, energy: np.ndarray | None
+    ) -> Predictions:
+        """Wrap per-event outputs as Predictions, with the true labels when the showers have them.
+
+        Where the model does not classify, score is NaN; where it does not regress, energy is
+        the deposited energy (GeV). Events without a known class get label -1.
+        """
+        from calogeo.predictions import Predictions
+
+        n = len(showers)
+        try:
+            label = class_labels(showers, self.hparams["signal"], self.hparams["background"])
+        except CalogeoError:
+            label = np.full(n, -1, dtype=np.int64)
+        theta = showers.labels.get("theta", np.full(n, np.nan, dtype=np.float32))
+        return Predictions(
+            incident_energy=showers.incident_energy.astype(np.float64),
+            energy=(showers.total_energy() if energy is None else energy).astype(np.float64),
+            label=label,
+            score=(np.full(n, np.nan) if score is None else score).astype(np.float64),
+            theta=np.asarray(theta, dtype=np.float64),
+        )
+
+
+def _as_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [v for v in value.replace(",", " ").split() if v]
+    return [str(v) for v in value]
+
+
+# -- checkpoint files --------------------------------------------------------------------------
+
+
+def save_checkpoint(checkpoint: Mapping[str, Any], path: str | Path) -> Path:
+    """``torch.save`` ``checkpoint`` to ``path`` through a temporary file and a rename."""
+    import torch
+
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        torch.save(dict(checkpoint), tmp)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict at ``path``; a file that is not a calogeo checkpoint raises."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        msg = f"{path}: no such model checkpoint"
+        raise CalogeoError(msg)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = f"{path}: not a calogeo model checkpoint ({first})"
+        raise CalogeoError(msg) from exc
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        msg = f"{path}: not a calogeo model checkpoint (no format={CHECKPOINT_FORMAT!r} entry)"
+        raise CalogeoError(msg)
+    if int(checkpoint.get("format_version", 0)) > CHECKPOINT_VERSION:
+        msg = (
+            f"{path}: checkpoint format version {checkpoint['format_version']} is newer than "
+            f"this calogeo ({__version__}) reads; upgrade calogeo"
+        )
+        raise CalogeoError(msg)
+    return checkpoint
+
+
+def load_model(path: str | Path) -> Model:
+    """The model saved at ``path``, rebuilt on the geometry stored in the checkpoint.
+
+    The model class is looked up by name in the registry, so its plugin must be installed.
+    """
+    from calogeo.registry import get_model
+    from calogeo.spec import geometry_from_spec
+
+    checkpoint = read_checkpoint(path)
+    cls = get_model(str(checkpoint["model"]))
+    geometry = geometry_from_spec(
+        checkpoint["geometry_spec"], source=f"{path} (geometry {checkpoint['geometry_name']})"
+    )
+    return cls.from_checkpoint(checkpoint, geometry)
