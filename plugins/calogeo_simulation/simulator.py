@@ -1,0 +1,380 @@
+"""The parametric shower generator: showers of e-, gamma, pi0 and charged pions in any geometry.
+
+Energies written are what the read-out reports. Each shower deposits its energy as spots;
+spots are binned into the cells (energy outside the window or behind the stack is *leakage*,
+stored in the ``leakage`` label in GeV). Each cell's deposited energy e is then given sampling
+(or photo-statistics) fluctuations with the geometry's stochastic term a, as a Gamma variate of
+mean e and variance a^2 e GeV (as Geant4 GFlash's ``ApplySampling``), so the calibrated sum has
+sigma/E = a/sqrt(E); for sampling layers the stored energy is the *visible* energy, the
+sampling fraction times that (as in the CaloGAN and CLIC datasets). Divide by the sampling
+fraction to calibrate. Optional Gaussian noise per cell and a zero-suppression threshold
+(visible MeV) follow.
+
+Pion showers are given at the electromagnetic scale: the hadronic component deposits
+(1 - f_em) E h/e, the rest is invisible (nuclear binding), not leakage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from calogeo import CalogeoError, Geometry, Showers, get_geometry
+
+from . import em, hadronic
+from .kernels import deposit_spots, seed_kernels
+from .pi0 import decay_pi0
+from .stack import Deposits, Stack, allocate_spots, build_stack, gamma_fractions
+
+__all__ = ["PARTICLES", "GFlashSimulator"]
+
+PARTICLES: dict[str, int] = {"e-": 11, "e+": -11, "gamma": 22, "pi0": 111, "pi+": 211, "pi-": -211}
+"""Particles the simulator knows, with their PDG ids."""
+
+MAX_THETA_RAD = 1.4  # beyond ~80 degrees the shower runs along the layers, not through them
+MIN_PHOTON_COS = 0.05  # a decay photon this close to the layer plane misses the window
+
+
+@dataclass(frozen=True)
+class _Tracks:
+    """Incident particles of one batch: event row, energy (GeV), direction and entry point."""
+
+    event: np.ndarray
+    energy: np.ndarray
+    theta: np.ndarray
+    phi: np.ndarray
+    x_mm: np.ndarray
+    y_mm: np.ndarray
+
+    @property
+    def stretch(self) -> np.ndarray:
+        """Path length along the axis per unit depth, 1/cos(theta)."""
+        return 1.0 / np.cos(self.theta)
+
+    def select(self, mask: np.ndarray) -> _Tracks:
+        return _Tracks(*(a[mask] for a in self.__dict__.values()))
+
+
+class GFlashSimulator:
+    """Parametric showers in any registered geometry.
+
+    ``GFlashSimulator(geometry, seed=1).simulate("gamma", energies, theta=0.1)`` returns
+    :class:`~calogeo.Showers` with labels ``pdg``, ``theta``, ``phi`` (rad), ``impact_x``,
+    ``impact_y`` (mm), ``leakage`` (GeV) and, for pi0, ``opening_angle`` (rad).
+    ``noise_mev`` is the Gaussian noise per cell and ``threshold_mev`` the zero suppression
+    (cells below are set to 0), both in visible MeV.
+    """
+
+    name = "gflash"
+    description = (
+        "Parametric showers: GFlash electromagnetic profiles, pi0 -> two photons, "
+        "Bock hadronic profile for charged pions; any geometry"
+    )
+    kind = "generative"
+    particles = tuple(PARTICLES)
+
+    def __init__(
+        self,
+        geometry: Geometry | str,
+        *,
+        seed: int | None = None,
+        noise_mev: float = 0.0,
+        threshold_mev: float = 0.0,
+        max_step_x0: float = 0.5,
+    ) -> None:
+        self.geometry = get_geometry(geometry)
+        self.stack: Stack = build_stack(self.geometry, max_step_x0=max_step_x0)
+        self.rng = np.random.default_rng(seed)
+        self.noise_gev = noise_mev / 1000.0
+        self.threshold_gev = threshold_mev / 1000.0
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def simulate(
+        self,
+        particle: str,
+        energies: float | Sequence[float] | np.ndarray,
+        *,
+        theta: float | np.ndarray = 0.0,
+        phi: float | np.ndarray = 0.0,
+        impact_mm: tuple[float, float] | np.ndarray | None = None,
+    ) -> Showers:
+        """Showers of ``particle`` (one of :data:`PARTICLES`) with incident ``energies`` (GeV),
+        direction ``theta``/``phi`` (rad, scalars or per event) and entry point ``impact_mm``
+        ((x, y) or (N, 2) in mm; default: the geometry's anchor)."""
+        if particle not in PARTICLES:
+            msg = f"particle {particle!r}: expected one of {', '.join(PARTICLES)}"
+            raise CalogeoError(msg)
+        energy = np.atleast_1d(np.asarray(energies, dtype=np.float64))
+        n = len(energy)
+        if not np.all(np.isfinite(energy) & (energy > 0)):
+            msg = "energies must be positive (GeV)"
+            raise CalogeoError(msg)
+        theta = np.broadcast_to(np.asarray(theta, dtype=np.float64), (n,)).copy()
+        if np.any((theta < 0) | (theta > MAX_THETA_RAD)):
+            msg = f"theta must be in [0, {MAX_THETA_RAD}] rad"
+            raise CalogeoError(msg)
+        phi = np.broadcast_to(np.asarray(phi, dtype=np.float64), (n,)).copy()
+        impact = self.geometry.anchor_mm if impact_mm is None else impact_mm
+        xy = np.broadcast_to(np.asarray(impact, dtype=np.float64), (n, 2))
+        tracks = _Tracks(np.arange(n), energy, theta, phi, xy[:, 0].copy(), xy[:, 1].copy())
+        labels: dict[str, np.ndarray] = {}
+        deposits, leak = self._showers(particle, tracks, labels)
+        cells, spilled = self._bin(deposits, n)
+        leak += spilled
+        labels = {
+            "pdg": np.full(n, PARTICLES[particle], dtype=np.int32),
+            "theta": theta.astype(np.float32),
+            "phi": phi.astype(np.float32),
+            "impact_x": tracks.x_mm.astype(np.float32),
+            "impact_y": tracks.y_mm.astype(np.float32),
+            "leakage": leak.astype(np.float32),
+            **labels,
+        }
+        return Showers.from_flat(self.geometry, self._read_out(cells), energy, labels)
+
+    def generate(
+        self, energies: float | Sequence[float] | np.ndarray, particle: str = "gamma", n: int = 1
+    ) -> Showers:
+        """Generative-model entry point: ``n`` showers per energy if ``energies`` is a scalar."""
+        energy = np.asarray(energies, dtype=np.float64)
+        return self.simulate(particle, np.full(n, energy) if energy.ndim == 0 else energy)
+
+    # -- particles -----------------------------------------------------------------------------
+
+    def _showers(
+        self, particle: str, tracks: _Tracks, labels: dict[str, np.ndarray]
+    ) -> tuple[Deposits, np.ndarray]:
+        """Sub-showers of every track, and per-event energy lost before any spot is made."""
+        leak = np.zeros(len(tracks.event))
+        if particle in ("e-", "e+"):
+            return self._em(tracks, np.zeros(len(tracks.event))), leak
+        if particle == "gamma":
+            return self._photons(tracks), leak
+        if particle == "pi0":
+            return self._pi0(tracks, labels, leak), leak
+        return self._pion(tracks, leak), leak
+
+    def _photons(self, tracks: _Tracks) -> Deposits:
+        """Photons convert after an exponential depth of mean 9/7 X0 along their path."""
+        start = self.rng.exponential(em.PHOTON_CONVERSION_X0, len(tracks.event))
+        return self._em(tracks, start)
+
+    def _pi0(self, tracks: _Tracks, labels: dict[str, np.ndarray], leak: np.ndarray) -> Deposits:
+        """Two photons from the interaction point, landing where their directions take them."""
+        pair = decay_pi0(tracks.energy, tracks.theta, tracks.phi, self.rng)
+        labels["opening_angle"] = pair.opening_angle.astype(np.float32)
+        # The pi0 came from the interaction point, distance_from_ip_mm in front of the window.
+        ip = np.stack([tracks.x_mm, tracks.y_mm], 1) - self.geometry.distance_from_ip_mm * (
+            np.tan(tracks.theta)[:, None] * np.stack([np.cos(tracks.phi), np.sin(tracks.phi)], 1)
+        )
+        d = pair.direction.reshape(-1, 3)
+        hits = d[:, 2] > MIN_PHOTON_COS
+        event = np.repeat(tracks.event, 2)
+        np.add.at(leak, event[~hits], pair.energy.ravel()[~hits])
+        cos_t = np.where(hits, d[:, 2], 1.0)
+        entry = np.repeat(ip, 2, axis=0) + self.geometry.distance_from_ip_mm * d[:, :2] / cos_t[
+            :, None
+        ]
+        photons = _Tracks(
+            event,
+            pair.energy.ravel(),
+            np.arccos(cos_t),
+            np.arctan2(d[:, 1], d[:, 0]),
+            entry[:, 0],
+            entry[:, 1],
+        )
+        return self._photons(photons.select(hits))
+
+    def _pion(self, tracks: _Tracks, leak: np.ndarray) -> Deposits:
+        """A MIP track to an exponential interaction depth, then a hadronic shower."""
+        stretch = tracks.stretch
+        start = self.rng.exponential(1.0, len(tracks.event))  # lambda_I along the path
+        depth = self.stack.lambda_edges[-1, 1] * stretch
+        track = self._mip(tracks, np.minimum(start, depth))
+        inside = start < depth
+        np.add.at(leak, tracks.event[~inside], tracks.energy[~inside])
+        leak -= np.bincount(
+            tracks.event, (~inside) * track.energy_gev, minlength=len(leak)
+        )  # a punch-through pion leaves with all but its track
+        shower = self._hadronic(tracks.select(inside), start[inside])
+        return Deposits.concatenate([track, shower])
+
+    # -- shower components ---------------------------------------------------------------------
+
+    def _frame(self, tracks: _Tracks) -> dict[str, np.ndarray]:
+        """Per-shower direction arrays and the axis position (M, S) at each step's depth."""
+        shift = np.tan(tracks.theta)[:, None] * self.stack.z_mid_mm[None, :]
+        cos_phi, sin_phi = np.cos(tracks.phi), np.sin(tracks.phi)
+        return {
+            "event": tracks.event,
+            "stretch": tracks.stretch,
+            "cos_phi": cos_phi,
+            "sin_phi": sin_phi,
+            "axis_x": tracks.x_mm[:, None] + shift * cos_phi[:, None],
+            "axis_y": tracks.y_mm[:, None] + shift * sin_phi[:, None],
+        }
+
+    def _em(self, tracks: _Tracks, start_x0: np.ndarray) -> Deposits:
+        """GFlash showers starting ``start_x0`` X0 along the path, one medium group at a time."""
+        stack, m = self.stack, len(tracks.event)
+        stretch = tracks.stretch
+        front = stack.x0_edges[None, :, 0] * stretch[:, None] - start_x0[:, None]
+        back = stack.x0_edges[None, :, 1] * stretch[:, None] - start_x0[:, None]
+        n_spots = np.zeros(front.shape, dtype=np.int64)
+        e_spot, r_core, r_tail = np.zeros(front.shape), np.zeros(front.shape), np.zeros(front.shape)
+        p_core, leak = np.ones(front.shape), np.zeros(m)
+        medium_of = stack.medium_at(start_x0 / stretch)
+        for k in np.unique(medium_of):
+            sel = np.flatnonzero(medium_of == k)
+            medium, energy = stack.media[k], tracks.energy[sel]
+            t_max, alpha, mean_alpha = em.fluctuated_profile(energy, medium, self.rng)
+            fraction = gamma_fractions(alpha, (alpha - 1.0) / t_max, front[sel], back[sel])
+            t_s, a_s = em.spot_profile(t_max, alpha, medium)
+            spots = gamma_fractions(a_s, (a_s - 1.0) / t_s, front[sel], back[sel])
+            n_total = em.spot_count(energy, medium, self.geometry.stochastic_term)
+            n_spots[sel], e_spot[sel] = allocate_spots(energy, fraction, spots, n_total, self.rng)
+            # tau: depth over the shower's mean depth, scaled to the average profile's T.
+            t_mid = np.maximum(0.5 * (front[sel] + back[sel]), 0.0)
+            mean_depth = (alpha * t_max / (alpha - 1.0))[:, None]
+            tau = t_mid / mean_depth * (mean_alpha / (mean_alpha - 1.0))[:, None]
+            radial = em.radial_parameters(tau, energy[:, None], medium)
+            r_core[sel] = radial.r_core * stack.rm_mm
+            r_tail[sel] = radial.r_tail * stack.rm_mm
+            p_core[sel] = radial.p_core
+            leak[sel] = energy * np.clip(1.0 - fraction.sum(axis=1), 0.0, 1.0)
+        return Deposits(
+            **self._frame(tracks),
+            leak_gev=leak,
+            n_spots=n_spots,
+            e_spot=e_spot,
+            r_core_mm=r_core,
+            r_tail_mm=r_tail,
+            p_core=p_core,
+        )
+
+    def _mip(self, tracks: _Tracks, stop_lambda: np.ndarray) -> Deposits:
+        """Ionisation of a minimum-ionising track on the axis up to ``stop_lambda`` (path)."""
+        stack = self.stack
+        stretch = tracks.stretch[:, None]
+        front, back = (stack.lambda_edges[None, :, i] * stretch for i in (0, 1))
+        covered = np.clip((stop_lambda[:, None] - front) / (back - front), 0.0, 1.0)
+        energy = stack.mip_gev_per_mm * stack.length_mm * stretch * covered
+        zeros = np.zeros(energy.shape)
+        return Deposits(
+            **self._frame(tracks),
+            leak_gev=np.zeros(len(tracks.event)),
+            n_spots=(energy > 0).astype(np.int64),
+            e_spot=energy,
+            r_core_mm=zeros,
+            r_tail_mm=zeros,
+            p_core=np.ones(energy.shape),
+        )
+
+    def _hadronic(self, tracks: _Tracks, start_lambda: np.ndarray) -> Deposits:
+        """Bock two-component shower from the interaction point ``start_lambda`` (path)."""
+        stack, stretch = self.stack, tracks.stretch
+        # Depth of the interaction point in X0 along the path, through the steps' media.
+        start_x0 = stretch * np.interp(
+            start_lambda / stretch, stack.lambda_edges.ravel(), stack.x0_edges.ravel()
+        )
+        f_em = hadronic.sample_em_fraction(tracks.energy, self.rng)
+        e_em = f_em * tracks.energy
+        e_had = (1.0 - f_em) * tracks.energy / hadronic.E_OVER_H
+        profile = hadronic.bock_profile(tracks.energy)
+        x0 = stack.x0_edges[None] * stretch[:, None, None] - start_x0[:, None, None]
+        lam = stack.lambda_edges[None] * stretch[:, None, None] - start_lambda[:, None, None]
+        em_fraction = gamma_fractions(profile.shape, profile.em_rate, x0[..., 0], x0[..., 1])
+        had_fraction = gamma_fractions(
+            profile.shape, profile.hadronic_rate, lam[..., 0], lam[..., 1]
+        )
+        tau = np.maximum(x0.mean(axis=-1), 0.0) / profile.em_max_x0[:, None]
+        n_em, n_had = np.zeros(len(e_em)), np.zeros(len(e_em))
+        r_core, r_tail, p_core = np.zeros(tau.shape), np.zeros(tau.shape), np.ones(tau.shape)
+        medium_of = stack.medium_at(start_x0 / stretch)
+        for k in np.unique(medium_of):
+            sel = np.flatnonzero(medium_of == k)
+            medium = stack.media[k]
+            n_em[sel] = em.spot_count(e_em[sel], medium, self.geometry.stochastic_term)
+            n_had[sel] = em.spot_count(e_had[sel], medium, self.geometry.stochastic_term)
+            radial = em.radial_parameters(tau[sel], np.maximum(e_em[sel], 1e-3)[:, None], medium)
+            r_core[sel] = radial.r_core * stack.rm_mm
+            r_tail[sel] = radial.r_tail * stack.rm_mm
+            p_core[sel] = radial.p_core
+        frame = self._frame(tracks)
+        width = np.broadcast_to(hadronic.HADRONIC_RADIUS_LAMBDA * stack.lambda_mm, tau.shape)
+        parts = []
+        for energy, fraction, n_total, radii in (
+            (e_em, em_fraction, n_em, (r_core, r_tail, p_core)),
+            (e_had, had_fraction, n_had, (width, width, np.ones(tau.shape))),
+        ):
+            n_spots, e_spot = allocate_spots(energy, fraction, fraction, n_total, self.rng)
+            parts.append(
+                Deposits(
+                    **frame,
+                    leak_gev=energy * np.clip(1.0 - fraction.sum(axis=1), 0.0, 1.0),
+                    n_spots=n_spots,
+                    e_spot=e_spot,
+                    r_core_mm=radii[0],
+                    r_tail_mm=radii[1],
+                    p_core=radii[2],
+                )
+            )
+        return Deposits.concatenate(parts)
+
+    # -- read-out ------------------------------------------------------------------------------
+
+    def _bin(self, deposits: Deposits, n_events: int) -> tuple[np.ndarray, np.ndarray]:
+        """Spots into cells: (N, n_cells) deposited GeV, and per-event leakage in GeV."""
+        stack, geometry = self.stack, self.geometry
+        cells = np.zeros((n_events, geometry.n_cells), dtype=np.float32)
+        leak = np.bincount(deposits.event, deposits.leak_gev, minlength=n_events)
+        spill_count = int(deposits.n_spots[:, ~stack.rectilinear[stack.layer]].sum())
+        spill = np.empty((spill_count, 5))
+        seed_kernels(int(self.rng.integers(2**31)))
+        n_spill = deposit_spots(
+            deposits.event,
+            deposits.axis_x,
+            deposits.axis_y,
+            deposits.stretch,
+            deposits.cos_phi,
+            deposits.sin_phi,
+            deposits.n_spots,
+            deposits.e_spot,
+            deposits.r_core_mm,
+            deposits.r_tail_mm,
+            deposits.p_core,
+            stack.layer,
+            geometry.layer_offsets[:-1].astype(np.int64),
+            stack.rectilinear,
+            stack.x_edges,
+            stack.x_edge_offset,
+            stack.y_edges,
+            stack.y_edge_offset,
+            cells,
+            leak,
+            spill,
+        )
+        spill = spill[:n_spill]
+        for i in np.flatnonzero(~stack.rectilinear):
+            rows = spill[spill[:, 1] == i]
+            cell = geometry.layers[i].layout.locate(rows[:, 2], rows[:, 3])
+            ok = cell >= 0
+            event = rows[:, 0].astype(np.int64)
+            np.add.at(cells, (event[ok], cell[ok] + geometry.layer_offsets[i]), rows[ok, 4])
+            np.add.at(leak, event[~ok], rows[~ok, 4])
+        return cells, leak
+
+    def _read_out(self, cells: np.ndarray) -> np.ndarray:
+        """Sampling fluctuations, visible fraction, noise and threshold, in place (GeV)."""
+        a = self.geometry.stochastic_term
+        if a:
+            hit = cells > 0
+            cells[hit] = a**2 * self.rng.gamma(cells[hit] / a**2)
+        cells *= self.stack.cell_sampling_fraction
+        if self.noise_gev > 0:
+            cells += self.rng.normal(0.0, self.noise_gev, cells.shape).astype(np.float32)
+        cells[cells < self.threshold_gev] = 0.0
+        return cells
