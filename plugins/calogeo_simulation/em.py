@@ -138,9 +138,7 @@ class RadialParameters:
     p_core: np.ndarray
 
 
-def radial_parameters(
-    tau: np.ndarray, energy_gev: np.ndarray, medium: Medium
-) -> RadialParameters:
+def radial_parameters(tau: np.ndarray, energy_gev: np.ndarray, medium: Medium) -> RadialParameters:
     """R_C, R_T and p at scaled depth ``tau`` (t/T) for showers of ``energy_gev``.
 
     ``energy_gev`` broadcasts against ``tau`` (e.g. (M, 1) against (M, S)).

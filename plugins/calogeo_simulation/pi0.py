@@ -68,6 +68,4 @@ def decay_pi0(
         energies.append(gamma * half * (1.0 + sign * beta * cos_star))
         directions.append(momentum / np.linalg.norm(momentum, axis=1, keepdims=True))
     cos_open = np.clip(np.sum(directions[0] * directions[1], axis=1), -1.0, 1.0)
-    return PhotonPair(
-        np.stack(energies, axis=1), np.stack(directions, axis=1), np.arccos(cos_open)
-    )
+    return PhotonPair(np.stack(energies, axis=1), np.stack(directions, axis=1), np.arccos(cos_open))

@@ -175,9 +175,9 @@ class GFlashSimulator:
         event = np.repeat(tracks.event, 2)
         np.add.at(leak, event[~hits], pair.energy.ravel()[~hits])
         cos_t = np.where(hits, d[:, 2], 1.0)
-        entry = np.repeat(ip, 2, axis=0) + self.geometry.distance_from_ip_mm * d[:, :2] / cos_t[
-            :, None
-        ]
+        entry = (
+            np.repeat(ip, 2, axis=0) + self.geometry.distance_from_ip_mm * d[:, :2] / cos_t[:, None]
+        )
         photons = _Tracks(
             event,
             pair.energy.ravel(),

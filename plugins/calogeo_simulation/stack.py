@@ -59,10 +59,16 @@ def medium_of(geometry: Geometry, layer: Layer) -> Medium:
         passive = max(
             slices, key=lambda s: s[1] * getattr(STANDARD_MATERIALS.get(s[0]), "density_g_cm3", 10)
         )[0]
-        z_active, z_passive = _slice_z(str(active), materials_spec), _slice_z(passive, materials_spec)
+        z_active, z_passive = (
+            _slice_z(str(active), materials_spec),
+            _slice_z(passive, materials_spec),
+        )
         if z_active is not None and z_passive is not None:
             e_mip = 1.0 / (1.0 + 0.007 * (z_passive - z_active))
     return Medium(z=material.z, ec_gev=ec_gev, f_s=material.x0_mm / period_mm, e_mip=e_mip)
+
+
+_NO_EDGES = np.zeros(2)  # placeholder edges of a non-rectilinear layer (never searched)
 
 
 @dataclass(frozen=True)
@@ -125,8 +131,8 @@ def build_stack(
     layers = np.asarray(layer_of, dtype=np.int64)
     material = [geometry.layers[i].material for i in layers]
     rect = [ly.layout.is_rectilinear for ly in geometry.layers]
-    xs = [ly.layout.x_edges_mm if r else np.zeros(2) for ly, r in zip(geometry.layers, rect)]
-    ys = [ly.layout.y_edges_mm if r else np.zeros(2) for ly, r in zip(geometry.layers, rect)]
+    xs = [ly.layout.x_edges_mm if ly.layout.is_rectilinear else _NO_EDGES for ly in geometry.layers]
+    ys = [ly.layout.y_edges_mm if ly.layout.is_rectilinear else _NO_EDGES for ly in geometry.layers]
     sampling = [
         np.full(ly.n_cells, ly.sampling_fraction or 1.0, dtype=np.float32) for ly in geometry.layers
     ]
