@@ -1,0 +1,346 @@
+"""Overlap volumes between the cells of two geometries, in Moliere radii and radiation lengths.
+
+For a source geometry A and a target B, ``V[t, s]`` is the volume that cell s of A and cell t of
+B share once both are put in normalised shower coordinates (Belayneh et al., EPJC 80 (2020) 688,
+Sect. 5.4): transverse lengths divided by each layer's Moliere radius and measured from the
+geometry's anchor, depth in cumulative radiation lengths from the calorimeter front. Units of
+``V`` are R_M^2 X0. The resampling weights are ``W[t, s] = V[t, s] / volume(s)``.
+
+``V`` is kept factored: consecutive source layers with the same cells and material form a *run*;
+a run couples to the target layers its depth overlaps through a (target, source) table of depth
+overlaps in X0 and one transverse overlap-area table per target layer. A transverse table is a
+Kronecker product of two 1D overlap tables when both layers are rectilinear (grid, eta-phi), and
+a sparse matrix from convex-polygon clipping otherwise.
+
+Depth: energy in the part of a source layer that lies beyond the target's last layer (A deeper
+than B) has no target cell and counts as edge loss, like energy outside B's transverse window.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from calogeo.geometry import Geometry, Layer
+from calogeo.layout import RectilinearLayout
+from calogeo.resample.clip import piece_overlaps
+from calogeo.resample.overlap1d import interval_overlaps
+
+__all__ = ["ALGORITHM_VERSION", "METHODS", "Coupling", "Overlaps", "Transverse", "build_overlaps"]
+
+ALGORITHM_VERSION = 1
+"""Bumped whenever the numbers built here change; part of the cache key."""
+
+METHODS = ("auto", "general")
+"""``auto``: separable 1D overlaps for rectilinear layer pairs; ``general``: polygon clipping
+for every pair (the reference the fast path is tested against)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Transverse:
+    """Overlap areas (R_M^2) of the cells of one source layer with those of one target layer.
+
+    Separable form: ``ly`` (rows_t, rows_s) and ``lx`` (cols_t, cols_s) overlap lengths and the
+    source cell widths ``wy`` (rows_s,), ``wx`` (cols_s,), all in R_M; the area table is
+    ``kron(ly, lx)``. General form: ``area`` (cells_t, cells_s) sparse and ``source_area``.
+    """
+
+    ly: np.ndarray | None = None
+    lx: np.ndarray | None = None
+    wy: np.ndarray | None = None
+    wx: np.ndarray | None = None
+    area: sparse.csr_matrix | None = None
+    cell_area: np.ndarray | None = None
+
+    @property
+    def separable(self) -> bool:
+        """True for the Kronecker form."""
+        return self.ly is not None
+
+    @property
+    def source_area(self) -> np.ndarray:
+        """(cells_s,) area of every source cell in R_M^2."""
+        if self.separable:
+            return np.outer(self.wy, self.wx).ravel()  # type: ignore[arg-type]
+        return self.cell_area  # type: ignore[return-value]
+
+    @cached_property
+    def matrix(self) -> sparse.csr_matrix:
+        """(cells_t, cells_s) overlap areas in R_M^2 as CSR."""
+        if self.separable:
+            return sparse.kron(sparse.csr_matrix(self.ly), sparse.csr_matrix(self.lx), format="csr")
+        return self.area  # type: ignore[return-value]
+
+    def row_sums(self) -> np.ndarray:
+        """(cells_t,) area of every target cell covered by the source layer, R_M^2."""
+        if self.separable:
+            return np.outer(self.ly.sum(axis=1), self.lx.sum(axis=1)).ravel()  # type: ignore[union-attr]
+        return np.asarray(self.area.sum(axis=1)).ravel()  # type: ignore[union-attr]
+
+    def column_sums(self) -> np.ndarray:
+        """(cells_s,) area of every source cell covered by the target layer, R_M^2."""
+        if self.separable:
+            return np.outer(self.ly.sum(axis=0), self.lx.sum(axis=0)).ravel()  # type: ignore[union-attr]
+        return np.asarray(self.area.sum(axis=0)).ravel()  # type: ignore[union-attr]
+
+    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """The arrays that rebuild this table (see :meth:`from_arrays`)."""
+        if self.separable:
+            names = {"ly": self.ly, "lx": self.lx, "wy": self.wy, "wx": self.wx}
+        else:
+            a = self.area
+            names = {
+                "data": a.data,  # type: ignore[union-attr]
+                "indices": a.indices,  # type: ignore[union-attr]
+                "indptr": a.indptr,  # type: ignore[union-attr]
+                "shape": np.asarray(a.shape),  # type: ignore[union-attr]
+                "cell_area": self.cell_area,
+            }
+        return {f"{prefix}{k}": np.asarray(v) for k, v in names.items()}
+
+    @classmethod
+    def from_arrays(cls, arrays: Any, prefix: str) -> Transverse:
+        if f"{prefix}ly" in arrays:
+            return cls(**{k: arrays[f"{prefix}{k}"] for k in ("ly", "lx", "wy", "wx")})
+        shape = tuple(int(v) for v in arrays[f"{prefix}shape"])
+        area = sparse.csr_matrix(
+            (arrays[f"{prefix}data"], arrays[f"{prefix}indices"], arrays[f"{prefix}indptr"]),
+            shape=shape,
+        )
+        return cls(area=area, cell_area=arrays[f"{prefix}cell_area"])
+
+
+@dataclass(frozen=True, eq=False)
+class Coupling:
+    """Source layers ``first:stop`` (same cells and material) and the target layers they reach.
+
+    ``depth_x0[q, k]`` is the depth overlap in X0 of target layer ``targets[q]`` with source
+    layer ``first + k``; ``transverse[q]`` is that target layer's overlap-area table.
+    """
+
+    first: int
+    stop: int
+    targets: np.ndarray
+    depth_x0: np.ndarray
+    transverse: tuple[Transverse, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Overlaps:
+    """The factored overlap-volume matrix V (target cells x source cells) of two geometries."""
+
+    source_offsets: np.ndarray
+    target_offsets: np.ndarray
+    source_depth_x0: np.ndarray
+    couplings: tuple[Coupling, ...]
+    constants: dict[Any, Any] = field(default_factory=dict, repr=False)
+    """Factors cast for one backend, dtype and device, built on first use (see apply)."""
+
+    @property
+    def n_source(self) -> int:
+        return int(self.source_offsets[-1])
+
+    @property
+    def n_target(self) -> int:
+        return int(self.target_offsets[-1])
+
+    def _assemble(
+        self, block: Callable[[Coupling, int, int], sparse.spmatrix]
+    ) -> sparse.csr_matrix:
+        rows, cols, vals = [], [], []
+        for c in self.couplings:
+            for q, j in enumerate(c.targets):
+                for k, i in enumerate(range(c.first, c.stop)):
+                    if c.depth_x0[q, k] <= 0.0:
+                        continue
+                    m = block(c, q, k).tocoo()
+                    rows.append(m.row + self.target_offsets[j])
+                    cols.append(m.col + self.source_offsets[i])
+                    vals.append(m.data)
+        shape = (self.n_target, self.n_source)
+        if not vals:
+            return sparse.csr_matrix(shape)
+        coo = sparse.coo_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape
+        )
+        return coo.tocsr()
+
+    def volumes(self) -> sparse.csr_matrix:
+        """V (target cells x source cells) in R_M^2 X0."""
+        return self._assemble(lambda c, q, k: c.depth_x0[q, k] * c.transverse[q].matrix)
+
+    @cached_property
+    def source_volume(self) -> np.ndarray:
+        """(source cells,) volume of every source cell in R_M^2 X0."""
+        out = np.zeros(self.n_source)
+        for c in self.couplings:
+            area = c.transverse[0].source_area
+            for i in range(c.first, c.stop):
+                out[self.source_offsets[i] : self.source_offsets[i + 1]] = (
+                    area * self.source_depth_x0[i]
+                )
+        return out
+
+    @cached_property
+    def covered_volume(self) -> np.ndarray:
+        """(source cells,) column sums of V: how much of each source cell B covers."""
+        out = np.zeros(self.n_source)
+        for c in self.couplings:
+            for q in range(len(c.targets)):
+                cover = c.transverse[q].column_sums()
+                for k, i in enumerate(range(c.first, c.stop)):
+                    out[self.source_offsets[i] : self.source_offsets[i + 1]] += (
+                        c.depth_x0[q, k] * cover
+                    )
+        return out
+
+    @cached_property
+    def target_covered_volume(self) -> np.ndarray:
+        """(target cells,) row sums of V: how much of each target cell A covers."""
+        out = np.zeros(self.n_target)
+        for c in self.couplings:
+            for q, j in enumerate(c.targets):
+                depth = c.depth_x0[q].sum()
+                out[self.target_offsets[j] : self.target_offsets[j + 1]] += (
+                    depth * c.transverse[q].row_sums()
+                )
+        return out
+
+    @cached_property
+    def covered_fraction(self) -> np.ndarray:
+        """(source cells,) fraction of each source cell inside B: 1 inside, 0 far outside."""
+        return self.covered_volume / self.source_volume
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays for an ``.npz`` file (see :meth:`from_arrays`)."""
+        tables: dict[int, int] = {}
+        arrays: dict[str, np.ndarray] = {
+            "source_offsets": self.source_offsets,
+            "target_offsets": self.target_offsets,
+            "source_depth_x0": self.source_depth_x0,
+        }
+        runs = []
+        for m, c in enumerate(self.couplings):
+            refs = []
+            for t in c.transverse:
+                if id(t) not in tables:
+                    tables[id(t)] = len(tables)
+                    arrays |= t.to_arrays(f"t{tables[id(t)]}_")
+                refs.append(tables[id(t)])
+            arrays[f"c{m}_targets"] = c.targets
+            arrays[f"c{m}_depth_x0"] = c.depth_x0
+            arrays[f"c{m}_tables"] = np.asarray(refs, dtype=np.int64)
+            runs.append([c.first, c.stop])
+        arrays["runs"] = np.asarray(runs, dtype=np.int64).reshape(-1, 2)
+        arrays["n_tables"] = np.asarray(len(tables))
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: Any) -> Overlaps:
+        tables = [Transverse.from_arrays(arrays, f"t{n}_") for n in range(int(arrays["n_tables"]))]
+        couplings = tuple(
+            Coupling(
+                int(first),
+                int(stop),
+                arrays[f"c{m}_targets"],
+                arrays[f"c{m}_depth_x0"],
+                tuple(tables[r] for r in arrays[f"c{m}_tables"]),
+            )
+            for m, (first, stop) in enumerate(arrays["runs"])
+        )
+        return cls(
+            arrays["source_offsets"],
+            arrays["target_offsets"],
+            arrays["source_depth_x0"],
+            couplings,
+        )
+
+
+def _layer_key(layer: Layer) -> str:
+    """Layers with equal keys have the same cells in R_M units."""
+    return json.dumps([layer.layout.to_spec(), layer.material.rm_mm], sort_keys=True, default=str)
+
+
+def _edges(x0_edges: np.ndarray) -> np.ndarray:
+    """Contiguous depth edges (n_layers + 1,) from the (n_layers, 2) front/back table."""
+    return np.append(x0_edges[:, 0], x0_edges[-1, 1])
+
+
+def _transverse(
+    source: Layer,
+    source_anchor: tuple[float, float],
+    target: Layer,
+    target_anchor: tuple[float, float],
+    method: str,
+) -> Transverse:
+    """Overlap areas of two layers' cells in R_M^2, each measured from its own anchor (mm)."""
+    rs, rt = source.material.rm_mm, target.material.rm_mm
+    a, b = source.layout, target.layout
+    if method == "auto" and isinstance(a, RectilinearLayout) and isinstance(b, RectilinearLayout):
+        xs = (a.x_edges_mm - source_anchor[0]) / rs
+        ys = (a.y_edges_mm - source_anchor[1]) / rs
+        xt = (b.x_edges_mm - target_anchor[0]) / rt
+        yt = (b.y_edges_mm - target_anchor[1]) / rt
+        return Transverse(
+            ly=interval_overlaps(ys, yt),
+            lx=interval_overlaps(xs, xt),
+            wy=np.diff(ys),
+            wx=np.diff(xs),
+        )
+    ps = a.pieces().scaled(1.0 / rs, source_anchor)
+    pt = b.pieces().scaled(1.0 / rt, target_anchor)
+    si, ti, area = piece_overlaps(ps, pt)
+    matrix = sparse.coo_matrix(
+        (area, (pt.cell[ti], ps.cell[si])), shape=(b.n_cells, a.n_cells)
+    ).tocsr()
+    return Transverse(area=matrix, cell_area=a.areas_mm2() / rs**2)
+
+
+def build_overlaps(
+    source: Geometry,
+    target: Geometry,
+    offset_mm: tuple[float, float] = (0.0, 0.0),
+    method: str = "auto",
+) -> Overlaps:
+    """The overlap volumes of ``source`` and ``target`` cells (see the module docstring).
+
+    The geometries are aligned at their anchors; ``offset_mm`` moves the source's anchor to
+    ``target.anchor_mm + offset_mm`` (mm in the target's layers).
+    """
+    if method not in METHODS:
+        msg = f"unknown overlap method {method!r}: expected one of {', '.join(METHODS)}"
+        raise ValueError(msg)
+    depth = interval_overlaps(_edges(source.x0_edges), _edges(target.x0_edges))
+    target_anchor = (target.anchor_mm[0] + offset_mm[0], target.anchor_mm[1] + offset_mm[1])
+    keys = [_layer_key(layer) for layer in source.layers]
+    target_keys = [_layer_key(layer) for layer in target.layers]
+    memo: dict[tuple[str, str], Transverse] = {}
+    couplings = []
+    first = 0
+    for i in range(1, source.n_layers + 1):
+        if i < source.n_layers and keys[i] == keys[first]:
+            continue
+        block = depth[:, first:i]
+        targets = np.flatnonzero(block.sum(axis=1) > 0.0)
+        tables = []
+        for j in targets:
+            key = (keys[first], target_keys[j])
+            if key not in memo:
+                memo[key] = _transverse(
+                    source.layers[first], source.anchor_mm, target.layers[j], target_anchor, method
+                )
+            tables.append(memo[key])
+        couplings.append(Coupling(first, i, targets, block[targets], tuple(tables)))
+        first = i
+    return Overlaps(
+        np.asarray(source.layer_offsets, dtype=np.int64),
+        np.asarray(target.layer_offsets, dtype=np.int64),
+        source.x0_edges[:, 1] - source.x0_edges[:, 0],
+        tuple(couplings),
+    )
