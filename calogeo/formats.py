@@ -1,24 +1,43 @@
 """Public shower-file layouts (CaloGAN, CLIC/LCD, ILD, CaloChallenge...) as plugins.
 
 A format plugin registers a :class:`ShowerFormat` subclass; :func:`open_foreign` asks every
-registered format whether it recognises a file from its HDF5 keys and opens it with the first
-that does.
+registered format whether it recognises a file from its HDF5 keys and shapes, and opens it with
+the first that does. A format that can also be written implements :meth:`ShowerFormat.to_arrays`
+(showers in GeV -> the layout's datasets in its own units); :class:`FormatWriter` then writes it
+in appended batches, atomically. :func:`read_dataset` and the unit helpers are for plugins.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import h5py
+import numpy as np
 
-from calogeo.errors import ShowerFileError
+from calogeo.errors import GeometryMismatchError, ShowerFileError
 from calogeo.geometry import Geometry
+from calogeo.io import ShowerReader, atomic_path, h5_open_error
 from calogeo.showers import Showers
 
-__all__ = ["ForeignShowerFile", "ShowerFormat", "detect_format", "open_foreign"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = [
+    "MEV_PER_GEV",
+    "ForeignShowerFile",
+    "FormatWriter",
+    "ShowerFormat",
+    "detect_format",
+    "from_mev",
+    "open_foreign",
+    "read_dataset",
+    "to_mev",
+]
+
+MEV_PER_GEV = 1000.0
 
 
 class ShowerFormat(ABC):
@@ -48,19 +67,64 @@ class ShowerFormat(ABC):
         """Events ``start:stop`` converted to calogeo units (GeV) on ``geometry``."""
 
     @classmethod
-    def write(cls, path: Path, showers: Showers) -> None:
-        """Write ``showers`` in this layout (formats that cannot be written raise)."""
+    def to_arrays(cls, showers: Showers) -> dict[str, np.ndarray]:
+        """The layout's datasets (key -> (N, ...) array in the layout's units) for ``showers``.
+
+        Formats that cannot be written keep this default, which raises.
+        """
         msg = f"format {cls.name!r} cannot be written"
         raise ShowerFileError(msg)
 
+    @classmethod
+    def writable(cls) -> bool:
+        """True if this layout can be written (it implements ``to_arrays``)."""
+        return cls.to_arrays.__func__ is not ShowerFormat.to_arrays.__func__  # type: ignore[attr-defined]
 
-class ForeignShowerFile:
-    """A file in a public layout opened for lazy reading (same interface as ShowerFile)."""
+    @classmethod
+    def write(cls, path: Path, showers: Showers) -> None:
+        """Write ``showers`` in this layout, atomically."""
+        with FormatWriter(path, cls) as writer:
+            writer.append(showers)
+
+
+def read_dataset(h5: h5py.File, key: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Events ``start:stop`` of dataset ``key``; a missing or unreadable dataset raises a
+    ShowerFileError naming the file and the dataset."""
+    ds = h5.get(key)
+    if not isinstance(ds, h5py.Dataset):
+        msg = f"{h5.filename}: dataset {key!r} is missing"
+        raise ShowerFileError(msg)
+    try:
+        return np.asarray(ds[start:stop])
+    except (OSError, ValueError) as exc:
+        msg = f"{h5.filename}: cannot read dataset {key!r} (truncated or corrupt file?): {exc}"
+        raise ShowerFileError(msg) from exc
+
+
+def from_mev(values: np.ndarray) -> np.ndarray:
+    """MeV -> GeV as float32 (divided in float64)."""
+    return (np.asarray(values, dtype=np.float64) / MEV_PER_GEV).astype(np.float32)
+
+
+def to_mev(values: np.ndarray) -> np.ndarray:
+    """GeV -> MeV as float32 (multiplied in float64)."""
+    return (np.asarray(values, dtype=np.float64) * MEV_PER_GEV).astype(np.float32)
+
+
+class ForeignShowerFile(ShowerReader):
+    """A file in a public layout opened for lazy reading (same interface as ShowerFile).
+
+    Opening checks that the file's arrays fit the geometry (the format's default or the one
+    given), so a wrong ``--from`` fails at once with the file and layer named.
+    """
 
     def __init__(self, path: Path, fmt: type[ShowerFormat], geometry: Geometry | None) -> None:
-        self.path = path
+        self.path = Path(path)
         self.format = fmt
-        self._h5 = h5py.File(path, "r")
+        try:
+            self._h5 = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise h5_open_error(self.path, exc) from exc
         try:
             resolved = geometry or fmt.default_geometry(self._h5)
             if resolved is None:
@@ -68,6 +132,11 @@ class ForeignShowerFile:
                 raise ShowerFileError(msg)
             self.geometry = resolved
             self._n = fmt.count(self._h5)
+            try:
+                fmt.read(self._h5, resolved, 0, 0)
+            except GeometryMismatchError as exc:
+                msg = f"{path}: {fmt.name} arrays do not fit geometry {resolved.name!r}: {exc}"
+                raise ShowerFileError(msg) from exc
         except BaseException:
             self._h5.close()
             raise
@@ -75,42 +144,95 @@ class ForeignShowerFile:
     def __len__(self) -> int:
         return self._n
 
-    def __enter__(self) -> ForeignShowerFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def close(self) -> None:
         """Close the underlying HDF5 file."""
         self._h5.close()
 
-    def read(self, start: int = 0, stop: int | None = None) -> Showers:
-        """Events ``start:stop`` as an in-memory Showers in GeV."""
-        stop = self._n if stop is None else min(stop, self._n)
+    def _read(self, start: int, stop: int) -> Showers:
         return self.format.read(self._h5, self.geometry, start, stop)
 
-    def iter_batches(self, batch_size: int) -> Iterator[Showers]:
-        """Consecutive batches of at most ``batch_size`` events, read lazily."""
-        for start in range(0, self._n, batch_size):
-            yield self.read(start, start + batch_size)
+
+class FormatWriter:
+    """Write showers in a public layout in appended batches; the file appears only when the
+    writer closes without error. Datasets are chunked by event and gzip-compressed (level 1,
+    readable everywhere)."""
+
+    def __init__(self, path: str | Path, fmt: type[ShowerFormat], *, chunk_events: int = 256):
+        if not fmt.writable():
+            msg = f"format {fmt.name!r} cannot be written"
+            raise ShowerFileError(msg)
+        self.path = Path(path)
+        self.format = fmt
+        self.chunk_events = chunk_events
+        self._tmp = atomic_path(self.path)
+        self._h5: h5py.File | None = None
+        self.n_events = 0
+
+    def __enter__(self) -> Self:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._h5 = h5py.File(self._tmp, "w")
+        except OSError as exc:
+            msg = f"{self.path}: cannot create file: {exc}"
+            raise ShowerFileError(msg) from exc
+        return self
+
+    def append(self, showers: Showers) -> None:
+        """Append a batch (converted by the format's ``to_arrays``)."""
+        if self._h5 is None:
+            msg = "FormatWriter.append called outside its 'with' block"
+            raise RuntimeError(msg)
+        arrays = self.format.to_arrays(showers)
+        n0, n1 = self.n_events, self.n_events + len(showers)
+        for key, values in arrays.items():
+            ds = self._h5.get(key)
+            if ds is None:
+                ds = self._h5.create_dataset(
+                    key,
+                    shape=(0, *values.shape[1:]),
+                    maxshape=(None, *values.shape[1:]),
+                    dtype=values.dtype,
+                    chunks=(min(self.chunk_events, max(1, len(values))), *values.shape[1:]),
+                    compression="gzip",
+                    compression_opts=1,
+                )
+            elif ds.shape[1:] != values.shape[1:]:
+                msg = f"{self.path}: dataset {key!r} is {ds.shape[1:]} per event, got {values.shape[1:]}"
+                raise ShowerFileError(msg)
+            ds.resize(n1, axis=0)
+            ds[n0:n1] = values
+        self.n_events = n1
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._h5 is not None
+        self._h5.close()
+        self._h5 = None
+        if exc_type is None:
+            self._tmp.replace(self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)
 
 
 def detect_format(path: Path) -> type[ShowerFormat]:
     """The registered format that recognises ``path``."""
     from calogeo.plugins import plugin_manager
 
+    path = Path(path)
     try:
         with h5py.File(path, "r") as h5:
             for entry in plugin_manager().formats:
-                fmt = entry.load()
+                fmt: Any = entry.load()
                 if fmt.detect(h5):
-                    return fmt  # type: ignore[no-any-return]
+                    return fmt
             keys = ", ".join(sorted(h5.keys())[:8])
     except OSError as exc:
-        msg = f"{path}: not a readable HDF5 file (truncated or corrupt?): {exc}"
-        raise ShowerFileError(msg) from exc
-    msg = f"{path}: no known shower layout matches its datasets ({keys})"
+        raise h5_open_error(path, exc) from exc
+    msg = f"{path}: no known shower layout matches its datasets ({keys or 'none'})"
     raise ShowerFileError(msg)
 
 

@@ -1,4 +1,9 @@
-"""Showers: a batch of events on one geometry, with per-layer energies and labels."""
+"""Showers: a batch of events on one geometry, with per-layer energies and labels.
+
+Energies are float32 GeV, one (N, rows, cols) image per layer of the geometry. Labels are
+per-event columns (N, ...): the standard ones in :data:`STANDARD_LABELS` get their dtype
+enforced, any other name is a free-form numeric column (e.g. a dataset's ``opening_angle``).
+"""
 
 from __future__ import annotations
 
@@ -45,7 +50,7 @@ class Showers:
             msg = f"geometry {geometry.name!r} has {geometry.n_layers} layers, got {len(layers)} arrays"
             raise GeometryMismatchError(msg)
         self.layers: list[np.ndarray] = []
-        for layer, array in zip(geometry.layers, layers):
+        for layer, array in zip(geometry.layers, layers, strict=True):
             array = np.asarray(array, dtype=np.float32)
             if array.shape != (n, *layer.shape):
                 msg = (
@@ -54,14 +59,9 @@ class Showers:
                 )
                 raise GeometryMismatchError(msg)
             self.layers.append(array)
-        self.labels: dict[str, np.ndarray] = {}
-        for name, values in (labels or {}).items():
-            dtype = STANDARD_LABELS[name][0] if name in STANDARD_LABELS else None
-            values = np.asarray(values, dtype=dtype)
-            if len(values) != n:
-                msg = f"label {name!r} has {len(values)} entries for {n} events"
-                raise ValueError(msg)
-            self.labels[name] = values
+        self.labels: dict[str, np.ndarray] = {
+            name: _label_column(name, values, n) for name, values in (labels or {}).items()
+        }
 
     # -- construction ------------------------------------------------------------------------
 
@@ -122,8 +122,15 @@ class Showers:
         return f"Showers({len(self)} events on {self.geometry.name!r}; {labels})"
 
     def __getitem__(self, index: int | slice | np.ndarray) -> Showers:
+        """Events selected by an int (kept as a batch of one), a slice, an index array or a
+        boolean mask; slices share memory with this container."""
         if isinstance(index, (int, np.integer)):
-            index = slice(int(index), int(index) + 1 if index != -1 else None)
+            n = len(self)
+            if not -n <= index < n:
+                msg = f"event {index} is out of range for {n} showers"
+                raise IndexError(msg)
+            start = int(index) % n
+            index = slice(start, start + 1)
         return Showers(
             self.geometry,
             [layer[index] for layer in self.layers],
@@ -133,6 +140,9 @@ class Showers:
 
     def batches(self, batch_size: int) -> Iterator[Showers]:
         """Consecutive batches of at most ``batch_size`` events (views, no copies)."""
+        if batch_size < 1:
+            msg = f"batch_size must be positive, got {batch_size}"
+            raise ValueError(msg)
         for start in range(0, len(self), batch_size):
             yield self[start : start + batch_size]
 
@@ -181,3 +191,20 @@ class Showers:
             return [torch.from_numpy(layer).to(target) for layer in self.layers]
         msg = f"unknown view {view!r}: expected 'layers' or 'flat'"
         raise ValueError(msg)
+
+
+def _label_column(name: str, values: Any, n: int) -> np.ndarray:
+    """``values`` as a numeric (n, ...) column; standard labels get their standard dtype."""
+    if not isinstance(name, str) or not name or "/" in name:
+        msg = f"label name {name!r} must be a non-empty string without '/'"
+        raise ValueError(msg)
+    dtype = STANDARD_LABELS[name][0] if name in STANDARD_LABELS else None
+    column = np.asarray(values, dtype=dtype)
+    if column.ndim == 0 or len(column) != n:
+        count = "a scalar" if column.ndim == 0 else f"{len(column)} entries"
+        msg = f"label {name!r} has {count} for {n} events"
+        raise ValueError(msg)
+    if column.dtype.kind not in "biuf":
+        msg = f"label {name!r} has dtype {column.dtype}; labels must be numeric (bool, int, float)"
+        raise ValueError(msg)
+    return column
