@@ -79,7 +79,7 @@ class GFlashSimulator:
         self,
         geometry: Geometry | str,
         *,
-        seed: int | None = None,
+        seed: int | np.random.SeedSequence | None = None,
         noise_mev: float = 0.0,
         threshold_mev: float = 0.0,
         max_step_x0: float = 0.5,
