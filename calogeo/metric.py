@@ -71,8 +71,9 @@ class MetricResult:
 
     ``values``: named scalars; ``tables``: name -> {column: values} (per-bin results, curves,
     matrices as lists of rows); ``plots``: descriptions of figures, each a dict with ``type``
-    ("line", "errorbar", "step", "bar" or "matrix"), ``table``, the columns to draw and the
-    axis labels (with units); ``meta``: free text facts (bins, sample sizes, options).
+    ("line", "errorbar", "step", "bar" or "matrix"), ``table``, the columns to draw, optional
+    ``curves`` (dicts with table, x, y, label: e.g. a fit drawn over the points) and the axis
+    labels (with units); ``meta``: free text facts (bins, sample sizes, options).
     """
 
     metric: str
@@ -178,8 +179,9 @@ class MetricResult:
                 else:
                     ax.plot(x, y, label=label)
             for curve in spec.get("curves", []):
-                cx, cy = self.column(spec["table"], curve[0]), self.column(spec["table"], curve[1])
-                ax.plot(cx, cy, "-", color="0.3", lw=1, label=curve[2] if len(curve) > 2 else None)
+                cx = self.column(curve["table"], curve["x"])
+                cy = self.column(curve["table"], curve["y"])
+                ax.plot(cx, cy, "-", color="0.3", lw=1, label=curve.get("label"))
         ax.set_xscale(spec.get("xscale", "linear"))
         ax.set_yscale(spec.get("yscale", "linear"))
         ax.set_xlabel(spec.get("xlabel", ""))

@@ -1,0 +1,502 @@
+"""Fidelity metrics: how well generated showers reproduce reference showers on one geometry.
+
+The observables are those of :func:`calogeo.observables.table`, computed once per batch of
+showers and shared by the metrics of one evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+
+import numpy as np
+
+from calogeo import CalogeoError, Showers, observables
+from calogeo.metric import FidelityMetric, MetricResult
+from calogeo_metrics import _stats
+from calogeo_metrics.regression import spectrum_result
+
+__all__ = [
+    "ClassifierTest",
+    "Correlations",
+    "EnergySpectrum",
+    "FrechetKernel",
+    "Histograms",
+    "NearestNeighbour",
+    "ResponseVsEnergy",
+]
+
+_TABLES: weakref.WeakKeyDictionary[Showers, dict[tuple[object, ...], dict[str, np.ndarray]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def observable_table(
+    showers: Showers, per_layer: bool | None = None, threshold_gev: float = 0.0
+) -> dict[str, np.ndarray]:
+    """:func:`calogeo.observables.table` of ``showers``, computed once per batch and options."""
+    cache = _TABLES.setdefault(showers, {})
+    key = (per_layer, threshold_gev)
+    if key not in cache:
+        cache[key] = observables.table(showers, per_layer=per_layer, threshold_gev=threshold_gev)
+    return cache[key]
+
+
+class _ObservableMetric(FidelityMetric):
+    """A fidelity metric on the observable table; options select the table's columns."""
+
+    def __init__(
+        self,
+        per_layer: bool | None = None,
+        threshold_gev: float = 0.0,
+        observables: list[str] | None = None,
+    ) -> None:
+        self.per_layer = per_layer
+        self.threshold_gev = threshold_gev
+        self.observables = observables
+
+    default_observables: tuple[str, ...] = ()
+    """Columns used when none are chosen (empty: all)."""
+
+    def tables(
+        self, reference: Showers, generated: Showers
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The observable tables of both samples, restricted to the chosen columns."""
+        ref = observable_table(reference, self.per_layer, self.threshold_gev)
+        gen = observable_table(generated, self.per_layer, self.threshold_gev)
+        names = self.observables or [n for n in self.default_observables if n in ref] or list(ref)
+        unknown = [n for n in names if n not in ref]
+        if unknown:
+            msg = f"metric {self.name!r}: unknown observables {unknown}; known: {list(ref)}"
+            raise CalogeoError(msg)
+        return {n: ref[n] for n in names}, {n: gen[n] for n in names}
+
+    def features(
+        self, reference: Showers, generated: Showers
+    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(reference, generated) observable matrices standardised with the reference's mean
+        and spread; columns constant in the reference are dropped, undefined values set to 0
+        (the reference mean)."""
+        ref, gen = self.tables(reference, generated)
+        xr = np.stack(list(ref.values()), axis=1)
+        xg = np.stack(list(gen.values()), axis=1)
+        mean, std = np.nanmean(xr, axis=0), np.nanstd(xr, axis=0)
+        keep = np.isfinite(std) & (std > 0)
+        names = [n for n, k in zip(ref, keep, strict=True) if k]
+        xr, xg = ((x[:, keep] - mean[keep]) / std[keep] for x in (xr, xg))
+        return np.nan_to_num(xr, nan=0.0), np.nan_to_num(xg, nan=0.0), names
+
+
+class Histograms(_ObservableMetric):
+    """For every observable: separation power, 1D Wasserstein distance and KS statistic of the
+    reference and generated histograms."""
+
+    name = "histograms"
+    description = "per observable: separation power, Wasserstein-1 distance, KS statistic"
+    source = "CaloChallenge (Krause et al., arXiv:2410.21611): separation power; scipy W1, KS"
+
+    def __init__(self, n_bins: int = 30, **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self.n_bins = n_bins
+
+    def compare(self, reference: Showers, generated: Showers) -> MetricResult:
+        ref, gen = self.tables(reference, generated)
+        rows: dict[str, list[object]] = {
+            "observable": [],
+            "unit": [],
+            "separation_power": [],
+            "wasserstein": [],
+            "ks": [],
+        }
+        result = self.result()
+        for name in ref:
+            a, b = ref[name], gen[name]
+            if not (np.isfinite(a).any() and np.isfinite(b).any()):
+                continue
+            edges = _stats.histogram_edges(a, b, self.n_bins)
+            h_ref, h_gen = _stats.normalised_histograms(a, b, edges)
+            rows["observable"].append(name)
+            rows["unit"].append(observables.unit_of(name))
+            rows["separation_power"].append(_stats.separation_power(h_ref, h_gen))
+            rows["wasserstein"].append(_stats.wasserstein(a, b))
+            rows["ks"].append(_stats.ks_statistic(a, b))
+            result.tables[f"hist:{name}"] = {
+                "lo": edges[:-1].tolist(),
+                "hi": edges[1:].tolist(),
+                "reference": h_ref.tolist(),
+                "generated": h_gen.tolist(),
+            }
+        result.tables["observables"] = rows
+        separation = np.asarray(rows["separation_power"], dtype=np.float64)
+        worst = int(np.argmax(separation)) if len(separation) else -1
+        result.values = {
+            "mean_separation_power": float(separation.mean()) if len(separation) else math.nan,
+            "max_separation_power": float(separation.max()) if len(separation) else math.nan,
+            "mean_ks": float(np.mean(rows["ks"])) if rows["ks"] else math.nan,
+        }
+        result.meta = {
+            "worst_observable": rows["observable"][worst] if worst >= 0 else "",
+            "reference_events": len(reference),
+            "generated_events": len(generated),
+        }
+        result.plots.append(
+            {
+                "type": "bar",
+                "table": "observables",
+                "x": "observable",
+                "y": ["separation_power", "ks"],
+                "labels": ["separation power", "KS statistic"],
+                "xlabel": "separation power / KS statistic (0 = identical)",
+                "title": "observable histograms: reference vs generated",
+            }
+        )
+        return result
+
+
+ILD_OBSERVABLES = (
+    "x_mean_mm",
+    "y_mean_mm",
+    "z_mean_mm",
+    "x_width_mm",
+    "y_width_mm",
+    "z_width_mm",
+    "e_total",
+    "incident_energy",
+    "n_hits",
+    "e_frac_first_third",
+    "e_frac_second_third",
+    "e_frac_last_third",
+)
+"""The quantities of the ILD study's correlation matrices (Buhmann et al. Fig. 5)."""
+
+
+class Correlations(_ObservableMetric):
+    """Pearson correlation matrices of the observables and their difference (reference minus
+    generated)."""
+
+    name = "correlations"
+    description = "difference of the observables' Pearson correlation matrices (ILD Fig. 5)"
+    source = "Buhmann et al. 2021 (ILD pions), Fig. 5"
+    default_observables = ILD_OBSERVABLES
+
+    def compare(self, reference: Showers, generated: Showers) -> MetricResult:
+        ref, gen = self.tables(reference, generated)
+        ref = {**ref, "incident_energy": reference.incident_energy.astype(np.float64)}
+        gen = {**gen, "incident_energy": generated.incident_energy.astype(np.float64)}
+        names = list(ref)
+        c_ref, c_gen = _pearson(ref), _pearson(gen)
+        diff = c_ref - c_gen
+        off = ~np.eye(len(names), dtype=bool)
+        return self.result(
+            values={
+                "max_abs_difference": float(np.nanmax(np.abs(diff[off]))),
+                "mean_abs_difference": float(np.nanmean(np.abs(diff[off]))),
+            },
+            tables={
+                "matrices": {
+                    "observable": names,
+                    "reference": c_ref.tolist(),
+                    "generated": c_gen.tolist(),
+                    "difference": diff.tolist(),
+                }
+            },
+            plots=[
+                {
+                    "type": "matrix",
+                    "table": "matrices",
+                    "column": "difference",
+                    "names": "observable",
+                    "limit": 1.0,
+                    "zlabel": "rho(reference) - rho(generated)",
+                    "title": "Pearson correlations: reference minus generated",
+                },
+                {
+                    "type": "matrix",
+                    "table": "matrices",
+                    "column": "reference",
+                    "names": "observable",
+                    "limit": 1.0,
+                    "zlabel": "Pearson rho",
+                    "title": "Pearson correlations: reference",
+                },
+            ],
+        )
+
+
+def _pearson(columns: dict[str, np.ndarray]) -> np.ndarray:
+    """Pearson correlation matrix of the columns over the events where all are finite."""
+    x = np.stack(list(columns.values()), axis=1)
+    x = x[np.isfinite(x).all(axis=1)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.corrcoef(x, rowvar=False)
+
+
+class FrechetKernel(_ObservableMetric):
+    """Frechet (FPD) and kernel (KPD) physics distances on the standardised observable vector."""
+
+    name = "fpd_kpd"
+    description = "Frechet and kernel physics distances (FPD, KPD) on the observable vector"
+    source = "Kansal et al., PRD 107 (2023) 076017, arXiv:2211.10295"
+
+    def compare(self, reference: Showers, generated: Showers) -> MetricResult:
+        xr, xg, names = self.features(reference, generated)
+        kpd, kpd_err = _stats.kernel_distance(xr, xg)
+        return self.result(
+            values={"fpd": _stats.frechet_distance(xr, xg), "kpd": kpd, "kpd_err": kpd_err},
+            meta={"observables": names},
+        )
+
+
+class ClassifierTest(_ObservableMetric):
+    """Classifier two-sample test: a small DNN learns to tell generated from reference showers;
+    AUC 0.5 and JSD 0 mean it cannot."""
+
+    name = "classifier"
+    description = "DNN two-sample test on observables or cells: AUC and JSD=(ln2-BCE)/ln2"
+    source = "CaloChallenge (Krause et al., arXiv:2410.21611), classifier metric"
+
+    def __init__(
+        self,
+        inputs: str = "observables",
+        epochs: int = 30,
+        device: str = "auto",
+        seed: int = 0,
+        **options: object,
+    ) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        if inputs not in ("observables", "cells"):
+            msg = f"classifier: inputs must be 'observables' or 'cells', got {inputs!r}"
+            raise ValueError(msg)
+        self.inputs, self.epochs, self.device, self.seed = inputs, epochs, device, seed
+
+    def matrices(self, reference: Showers, generated: Showers) -> tuple[np.ndarray, np.ndarray]:
+        """Standardised inputs of both samples: observables, or log(1 + E/MeV) per cell."""
+        if self.inputs == "observables":
+            xr, xg, _ = self.features(reference, generated)
+            return xr, xg
+        xr, xg = (np.log1p(s.flat().astype(np.float64) * 1e3) for s in (reference, generated))
+        mean, std = xr.mean(axis=0), xr.std(axis=0)
+        std = np.where(std > 0, std, 1.0)
+        return (xr - mean) / std, (xg - mean) / std
+
+    def compare(self, reference: Showers, generated: Showers) -> MetricResult:
+        import torch
+
+        from calogeo.device import resolve_device
+
+        xr, xg = self.matrices(reference, generated)
+        rng = np.random.default_rng(self.seed)
+        n = min(len(xr), len(xg))
+        x = np.concatenate([xr[rng.permutation(len(xr))[:n]], xg[rng.permutation(len(xg))[:n]]])
+        y = np.r_[np.zeros(n), np.ones(n)]
+        order = rng.permutation(2 * n)
+        x, y = x[order], y[order]
+        n_train = len(x) // 2
+        device = resolve_device(self.device)
+        torch.manual_seed(self.seed)
+        model = _small_dnn(x.shape[1]).to(device)
+        xt = torch.as_tensor(x, dtype=torch.float32, device=device)
+        yt = torch.as_tensor(y, dtype=torch.float32, device=device)
+        _train(model, xt[:n_train], yt[:n_train], self.epochs, self.seed)
+        with torch.no_grad():
+            logits = model(xt[n_train:]).squeeze(1)
+            bce = float(torch.nn.functional.binary_cross_entropy_with_logits(logits, yt[n_train:]))
+            prob = torch.sigmoid(logits).cpu().numpy().astype(np.float64)
+        fpr, tpr, _ = _stats.roc_curve(y[n_train:].astype(np.int64), prob)
+        return self.result(
+            values={
+                "auc": _stats.auc(fpr, tpr),
+                "bce": bce,
+                "jsd": (math.log(2) - bce) / math.log(2),
+            },
+            meta={"inputs": self.inputs, "train_events": n_train, "test_events": len(x) - n_train},
+        )
+
+
+def _small_dnn(n_inputs: int):  # type: ignore[no-untyped-def]
+    import torch
+
+    return torch.nn.Sequential(
+        torch.nn.Linear(n_inputs, 64),
+        torch.nn.LeakyReLU(),
+        torch.nn.Linear(64, 64),
+        torch.nn.LeakyReLU(),
+        torch.nn.Linear(64, 1),
+    )
+
+
+def _train(model, x, y, epochs: int, seed: int, batch: int = 256) -> None:  # type: ignore[no-untyped-def]
+    """Adam, binary cross-entropy, ``epochs`` passes over shuffled mini-batches."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x), generator=generator).split(batch):
+            idx = idx.to(x.device)
+            optimiser.zero_grad()
+            loss_fn(model(x[idx]).squeeze(1), y[idx]).backward()
+            optimiser.step()
+
+
+class ResponseVsEnergy(_ObservableMetric):
+    """Sampling fraction (deposited / incident energy) and hit count per incident-energy bin."""
+
+    name = "response_vs_energy"
+    description = "deposited/incident energy and hit count (mean, spread) per incident energy"
+    source = "Buhmann et al. 2021 (ILD), Figs. 6-7; Belayneh et al. Fig. 9"
+
+    def __init__(self, energy_bins: int | np.ndarray | None = None, **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self.energy_bins = energy_bins
+
+    def compare(self, reference: Showers, generated: Showers) -> MetricResult:
+        edges = _stats.bin_edges(reference.incident_energy.astype(np.float64), self.energy_bins)
+        table: dict[str, list[float]] = {"lo": edges[:-1].tolist(), "hi": edges[1:].tolist()}
+        for tag, showers in (("reference", reference), ("generated", generated)):
+            obs = observable_table(showers, self.per_layer, self.threshold_gev)
+            which = np.digitize(showers.incident_energy, edges) - 1
+            for name, short in (("e_total_over_incident", "response"), ("n_hits", "hits")):
+                means, spreads, errs = [], [], []
+                for k in range(len(edges) - 1):
+                    v = obs[name][(which == k) & np.isfinite(obs[name])]
+                    means.append(float(v.mean()) if len(v) else math.nan)
+                    spreads.append(float(v.std()) if len(v) > 1 else math.nan)
+                    errs.append(float(v.std() / math.sqrt(len(v))) if len(v) > 1 else math.nan)
+                table[f"{short}_mean_{tag}"] = means
+                table[f"{short}_std_{tag}"] = spreads
+                table[f"{short}_err_{tag}"] = errs
+        table["centre"] = (0.5 * (edges[1:] + edges[:-1])).tolist()
+        rel = {
+            short: np.abs(
+                np.asarray(table[f"{short}_mean_generated"])
+                / np.asarray(table[f"{short}_mean_reference"])
+                - 1.0
+            )
+            for short in ("response", "hits")
+        }
+        log = edges[0] > 0 and edges[-1] / edges[0] > 10
+        common = {
+            "type": "errorbar",
+            "table": "energy",
+            "x": "centre",
+            "xlabel": "incident energy [GeV]",
+            "xscale": "log" if log else "linear",
+        }
+        return self.result(
+            values={
+                "max_rel_diff_response": float(np.nanmax(rel["response"])),
+                "max_rel_diff_hits": float(np.nanmax(rel["hits"])),
+            },
+            tables={"energy": table},
+            plots=[
+                {
+                    **common,
+                    "y": ["response_mean_reference", "response_mean_generated"],
+                    "yerr": ["response_std_reference", "response_std_generated"],
+                    "labels": ["reference", "generated"],
+                    "ylabel": "E_deposited / E_incident (mean, bars: spread)",
+                    "title": "sampling fraction vs energy",
+                },
+                {
+                    **common,
+                    "y": ["hits_mean_reference", "hits_mean_generated"],
+                    "yerr": ["hits_std_reference", "hits_std_generated"],
+                    "labels": ["reference", "generated"],
+                    "ylabel": f"hits above {self.threshold_gev:g} GeV",
+                    "title": "hit count vs energy",
+                },
+            ],
+            meta={"energy_bins_gev": edges},
+        )
+
+
+class NearestNeighbour(FidelityMetric):
+    """Euclidean distance (cells, GeV) of each generated shower to its nearest reference one,
+    against the same distance for held-out reference showers (memorisation check)."""
+
+    name = "nearest_neighbour"
+    description = "distance of generated showers to the closest reference (training) shower"
+    source = "Paganini et al. (CaloGAN), PRD 97 (2018) 014021, Figs. 9-11"
+
+    def __init__(self, max_events: int = 2000, device: str = "auto", seed: int = 0) -> None:
+        self.max_events, self.device, self.seed = max_events, device, seed
+
+    def compare(self, reference: Showers, generated: Showers) -> MetricResult:
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(len(reference))
+        half = len(reference) // 2
+        pool = reference.flat()[order[:half]]
+        held_out = reference.flat()[order[half:]][: self.max_events]
+        gen = generated.flat()[rng.permutation(len(generated))[: self.max_events]]
+        d_gen = self._nearest(gen, pool)
+        d_ref = self._nearest(held_out, pool)
+        edges = np.histogram_bin_edges(np.r_[d_gen, d_ref], 40)
+        h_gen = np.histogram(d_gen, edges)[0] / len(d_gen)
+        h_ref = np.histogram(d_ref, edges)[0] / len(d_ref)
+        return self.result(
+            values={
+                "median_distance_generated_gev": float(np.median(d_gen)),
+                "median_distance_reference_gev": float(np.median(d_ref)),
+                "ratio": float(np.median(d_gen) / np.median(d_ref)),
+            },
+            tables={
+                "distance": {
+                    "centre": (0.5 * (edges[1:] + edges[:-1])).tolist(),
+                    "generated": h_gen.tolist(),
+                    "held-out reference": h_ref.tolist(),
+                }
+            },
+            plots=[
+                {
+                    "type": "step",
+                    "table": "distance",
+                    "x": "centre",
+                    "y": ["held-out reference", "generated"],
+                    "xlabel": "distance to nearest training shower [GeV]",
+                    "ylabel": "fraction of showers",
+                    "title": "nearest-neighbour distances",
+                }
+            ],
+            meta={"pool_events": half, "compared_events": len(gen)},
+        )
+
+    def _nearest(self, queries: np.ndarray, pool: np.ndarray, block: int = 512) -> np.ndarray:
+        """Distance of each query row to its nearest pool row (torch.cdist, in blocks)."""
+        import torch
+
+        from calogeo.device import resolve_device
+
+        device = resolve_device(self.device)
+        p = torch.as_tensor(pool, dtype=torch.float32, device=device)
+        out = [
+            torch.cdist(torch.as_tensor(q, dtype=torch.float32, device=device), p)
+            .min(dim=1)
+            .values.cpu()
+            .numpy()
+            for q in np.array_split(queries, max(1, math.ceil(len(queries) / block)))
+        ]
+        return np.concatenate(out).astype(np.float64)
+
+
+class EnergySpectrum(FidelityMetric):
+    """Relative bias of the first three moments and KL distance of the deposited-energy
+    spectra of generated vs reference showers."""
+
+    name = "energy_spectrum"
+    description = "LUXE: moments 1-3 relative bias and KL distance of deposited-energy spectra"
+    source = "LUXE ECAL deep-learning paper, Eqs. 2 and 6"
+
+    def __init__(self, n_bins: int = 20) -> None:
+        self.n_bins = n_bins
+
+    def compare(self, reference: Showers, generated: Showers) -> MetricResult:
+        return spectrum_result(
+            self,
+            reference.total_energy(),
+            generated.total_energy(),
+            ("reference", "generated"),
+            self.n_bins,
+            "deposited energy [GeV]",
+        )
