@@ -44,6 +44,7 @@ _LAYER_KEYS = {
     "repeat",
     "thickness_mm",
     "thickness_x0",
+    "thickness_lambda",
     "z_front_mm",
     "material",
     "sampling_fraction",
@@ -64,6 +65,7 @@ _MATERIAL_KEYS = {
     "dedx_min_mev_cm2_g",
     "source",
 }
+_THICKNESS_KEYS = ("thickness_mm", "thickness_x0", "thickness_lambda")
 _DIRECT_KEYS = ("x0_mm", "rm_mm", "lambda_i_mm", "density_g_cm3", "z", "dedx_min_mev_cm2_g")
 _LAYOUT_KEYS = {
     "grid": {"pitch_mm", "shape"},
@@ -238,6 +240,10 @@ class _Builder:
                 return None
             return known[element]
         if kind == "mass_fractions":
+            if not isinstance(table["mass_fractions"], dict):
+                self.fail(f"{where}mass_fractions", "must be a table of material = fraction")
+                return None
+            n_problems = len(self.problems)
             fractions = {}
             for part, w in table["mass_fractions"].items():
                 if part not in known:
@@ -250,7 +256,7 @@ class _Builder:
             if fractions and abs(total - 1.0) > 1e-3:
                 self.fail(f"{where}mass_fractions", f"must sum to 1, got {total:.4f}")
             density = self.number(table, "density_g_cm3", where)
-            if self.problems or density is None:
+            if len(self.problems) > n_problems or density is None:
                 return None
             return mixture(name, fractions, density, source=source)
         if kind == "slices":
@@ -300,6 +306,7 @@ class _Builder:
             self.fail("layers", "missing field" if tables is None else "must be a list of tables")
             return []
         layers: list[Layer] = []
+        numbered: dict[str, int] = {}
         z = 0.0
         for i, table in enumerate(tables):
             where = f"layers[{i}]."
@@ -332,8 +339,10 @@ class _Builder:
                 continue
             group = str(table.get("group", "ECAL"))
             base = str(table.get("name", "layer"))
-            for k in range(repeat):
-                name = base if repeat == 1 else f"{base}{len(layers) if base == 'layer' else k:02d}"
+            for _ in range(repeat):
+                # Repeated layers are numbered on from earlier tables with the same name.
+                name = base if repeat == 1 else f"{base}{numbered.get(base, 0):02d}"
+                numbered[base] = numbered.get(base, 0) + 1
                 radius = distance_mm + z + 0.5 * thickness
                 layout = self.layout(table.get("layout"), where, radius)
                 if layout is None:
@@ -348,15 +357,18 @@ class _Builder:
     def thickness(
         self, table: dict[str, Any], material: Material | None, where: str
     ) -> float | None:
-        if ("thickness_mm" in table) == ("thickness_x0" in table):
-            self.fail(f"{where}thickness_mm", "give exactly one of thickness_mm or thickness_x0")
+        given = [key for key in _THICKNESS_KEYS if key in table]
+        if len(given) != 1:
+            self.fail(f"{where}thickness_mm", f"give exactly one of {', '.join(_THICKNESS_KEYS)}")
             return None
-        if "thickness_mm" in table:
-            return self.number(table, "thickness_mm", where)
-        depth = self.number(table, "thickness_x0", where)
-        if depth is None or material is None:
+        key = given[0]
+        depth = self.number(table, key, where)
+        if key == "thickness_mm" or depth is None:
+            return depth
+        if material is None:
             return None
-        return depth * material.x0_mm
+        length_mm = material.x0_mm if key == "thickness_x0" else material.lambda_i_mm
+        return depth * length_mm
 
     def sampling_fraction(
         self, table: dict[str, Any], material_name: Any, materials: dict[str, Material], where: str
