@@ -38,6 +38,7 @@ __all__ = [
     "TASKS",
     "Model",
     "ReconstructionModel",
+    "TorchModel",
     "class_labels",
     "load_model",
     "particle_pdg",
@@ -298,25 +299,25 @@ class ReconstructionModel(Model):
     def make_predictions(
         self, showers: Showers, score: np.ndarray | None, energy: np.ndarray | None
     ) -> Predictions:
-        """Wrap per-event outputs as Predictions, with the true labels when the showers have them.
-
-        Where the model does not classify, score is NaN; where it does not regress, energy is
-        the deposited energy (GeV). Events without a known class get label -1.
-        """
+        """Wrap per-event outputs (signal probability, energy in GeV; None where the task has
+        none) as Predictions, with the true labels when the showers carry them."""
         from calogeo.predictions import Predictions
 
-        n = len(showers)
         try:
             label = class_labels(showers, self.hparams["signal"], self.hparams["background"])
         except CalogeoError:
-            label = np.full(n, -1, dtype=np.int64)
-        theta = showers.labels.get("theta", np.full(n, np.nan, dtype=np.float32))
+            label = None
         return Predictions(
             incident_energy=showers.incident_energy.astype(np.float64),
-            energy=(showers.total_energy() if energy is None else energy).astype(np.float64),
+            energy=energy,
             label=label,
-            score=(np.full(n, np.nan) if score is None else score).astype(np.float64),
-            theta=np.asarray(theta, dtype=np.float64),
+            score=score,
+            theta=showers.labels.get("theta"),
+            model=self.name,
+            geometry=self.geometry.name,
+            signal=",".join(self.hparams["signal"]),
+            background=",".join(self.hparams["background"]),
+            task=self.task,
         )
 
 
@@ -388,3 +389,187 @@ def load_model(path: str | Path) -> Model:
         checkpoint["geometry_spec"], source=f"{path} (geometry {checkpoint['geometry_name']})"
     )
     return cls.from_checkpoint(checkpoint, geometry)
+
+
+class TorchModel(ReconstructionModel):
+    """Base of the torch reconstruction models: subclasses set ``view`` and define
+    :meth:`backbone`; training is done by the shared :class:`calogeo.trainer.Trainer`.
+
+    The network is input normalisation -> backbone (view inputs -> features) -> dense head that
+    sees the features and the global features (group energies, estimated angles) at its first
+    and last layer -> signal logit and energy log ratio (see :mod:`calogeo.trainer`). Head
+    hyper-parameters: ``dense_layers``, ``dense_units``, ``dropout``; training ones: ``epochs``,
+    ``batch_size``, ``lr``, ``weight_decay``, ``patience``, ``mse_weight``, ``seed``.
+    Cells enter as log(1 + E / s), s the median non-zero cell energy of the training set;
+    group energies as standardised logs, angles standardised.
+    """
+
+    def __init__(self, geometry: Geometry, hparams: Mapping[str, Any]) -> None:
+        super().__init__(geometry, hparams)
+        from calogeo.views import InputView
+
+        self.input_view = InputView(geometry, self.view)
+        self._norm: dict[str, Any] = {}
+        self._net: Any = None
+
+    def backbone(self, shapes: list[tuple[int, ...]]) -> tuple[Any, int]:
+        """A torch module mapping the list of view inputs, each (N, *shape), to features
+        (N, F), and F. ``shapes`` are the per-event shapes of the view's inputs."""
+        raise NotImplementedError
+
+    # -- the network -------------------------------------------------------------------------
+
+    @property
+    def network(self) -> Any:
+        """The torch module, built on first use deterministically from the ``seed`` hparam."""
+        if self._net is None:
+            import torch
+
+            from calogeo.trainer import Network
+
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(self.hparams.get("seed", 0)))
+                body, n_features = self.backbone(self.input_view.shapes)
+                self._net = Network(
+                    body,
+                    n_features,
+                    self.input_view.n_globals,
+                    layers=int(self.hparams.get("dense_layers", 2)),
+                    units=int(self.hparams.get("dense_units", 128)),
+                    dropout=float(self.hparams.get("dropout", 0.0)),
+                )
+        return self._net
+
+    def get_state(self) -> dict[str, Any]:
+        return {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        if state:
+            self.network.load_state_dict(dict(state))
+
+    def normalisation(self) -> dict[str, Any]:
+        return dict(self._norm)
+
+    def set_normalisation(self, values: Mapping[str, Any]) -> None:
+        self._norm = dict(values)
+
+    def fit_normalisation(self, showers: Showers) -> None:
+        """Input scales from a sample of the training set: median non-zero cell energy (GeV),
+        mean and spread of the log group energies and of the angles, and the calibration c
+        (median E_true / E_dep)."""
+        from calogeo.trainer import MIN_DEPOSIT_GEV
+
+        g = self._log_globals(showers)
+        flat = showers.flat()
+        nonzero = flat[flat > 0]
+        deposit = showers.total_energy()
+        good = deposit > MIN_DEPOSIT_GEV
+        ratio = showers.incident_energy[good] / deposit[good]
+        self._norm = {
+            "cell_scale_gev": float(np.median(nonzero)) if len(nonzero) else 1e-3,
+            "global_mean": g.mean(axis=0).tolist(),
+            "global_std": np.maximum(g.std(axis=0), 1e-6).tolist(),
+            "calibration": float(np.median(ratio)) if len(ratio) else 1.0,
+        }
+
+    def _log_globals(self, showers: Showers) -> np.ndarray:
+        from calogeo.trainer import MIN_DEPOSIT_GEV
+        from calogeo.views import global_features
+
+        g = global_features(showers).astype(np.float64)
+        n_groups = len(self.geometry.groups)
+        g[:, :n_groups] = np.log(g[:, :n_groups] + MIN_DEPOSIT_GEV)
+        return g
+
+    def encode(self, showers: Showers, device: Any, with_targets: bool) -> Any:
+        """A :class:`calogeo.trainer.Batch` of tensors on ``device`` for ``showers``."""
+        import torch
+
+        from calogeo.trainer import LOG_RATIO_CLIP, MIN_DEPOSIT_GEV, Batch
+
+        norm = self._norm
+        scale = np.float32(norm["cell_scale_gev"])
+        inputs = [
+            torch.from_numpy(np.log1p(np.maximum(a, 0.0) / scale)).to(device)
+            for a in self.input_view(showers)
+        ]
+        deposit = showers.total_energy()
+        g = (self._log_globals(showers) - np.asarray(norm["global_mean"])) / np.asarray(
+            norm["global_std"]
+        )
+        e_ref = norm["calibration"] * np.maximum(deposit, MIN_DEPOSIT_GEV)
+        e_true = np.maximum(showers.incident_energy.astype(np.float64), 1e-9)
+        log_ratio = np.clip(np.log(e_true / e_ref), -LOG_RATIO_CLIP, LOG_RATIO_CLIP)
+        label = None
+        if with_targets and self.classifies:
+            label = torch.from_numpy(self.targets(showers)[0].astype(np.float32)).to(device)
+        return Batch(
+            inputs=inputs,
+            globals=torch.from_numpy(g.astype(np.float32)).to(device),
+            e_ref=torch.from_numpy(e_ref).to(device),
+            label=label,
+            log_ratio=torch.from_numpy(log_ratio.astype(np.float32)).to(device),
+        )
+
+    # -- training and prediction -------------------------------------------------------------
+
+    def options(self, **overrides: Any) -> Any:
+        """:class:`calogeo.trainer.TrainOptions` from the hyper-parameters, then ``overrides``
+        (None values keep the hyper-parameter)."""
+        from calogeo.trainer import TrainOptions
+
+        names = ("epochs", "batch_size", "lr", "weight_decay", "patience", "mse_weight", "seed")
+        base = {k: self.hparams[k] for k in names if k in self.hparams}
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return TrainOptions(**base)
+
+    def fit(self, train: Any, val: Any = None, **options: Any) -> list[dict[str, float]]:
+        """Train with the shared trainer on Showers or shower files; ``options`` override
+        :class:`calogeo.trainer.TrainOptions`. Returns the per-epoch history."""
+        from calogeo.trainer import Trainer, train_val_streams
+
+        opts = self.options(**options)
+        train_stream, val_stream = train_val_streams(
+            train, val, val_fraction=opts.val_fraction, geometry=self.geometry
+        )
+        for stream in (train_stream, val_stream):
+            for r in stream.ranges:
+                self.check_geometry(r.source.geometry, str(r.source.path))
+        if len(train_stream) < 2 or len(val_stream) < 1:
+            msg = (
+                f"too few events to train ({len(train_stream)} for training, "
+                f"{len(val_stream)} for validation)"
+            )
+            raise CalogeoError(msg)
+        sample = next(train_stream.batches(4096, np.random.default_rng(opts.seed)))
+        self.targets(sample)  # a bad pdg label fails here, before any training
+        self.fit_normalisation(sample)
+        Trainer(self, opts).run(train_stream, val_stream)
+        return self.history
+
+    def predict(self, showers: Showers, **options: Any) -> Predictions:
+        """Scores and energies for ``showers``; options ``batch_size`` (256), ``device``."""
+        import torch
+
+        from calogeo.device import resolve_device
+        from calogeo.trainer import autocast
+
+        self.check_geometry(showers.geometry)
+        if not self._norm:
+            msg = f"model {self.name!r} is not trained yet (fit it or load a checkpoint)"
+            raise CalogeoError(msg)
+        device = resolve_device(options.get("device", "auto"))
+        net = self.network.to(device).eval()
+        logits, energies = [], []
+        with torch.no_grad():
+            for part in showers.batches(int(options.get("batch_size", 256))):
+                batch = self.encode(part, device, with_targets=False)
+                with autocast(device):
+                    out = net(batch.inputs, batch.globals).float()
+                logits.append(out[:, 0].double().cpu().numpy())
+                energies.append((batch.e_ref * torch.exp(out[:, 1].double())).cpu().numpy())
+        score = 1.0 / (1.0 + np.exp(-np.concatenate(logits)))
+        energy = np.concatenate(energies)
+        return self.make_predictions(
+            showers, score if self.classifies else None, energy if self.regresses else None
+        )

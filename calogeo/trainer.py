@@ -1,0 +1,391 @@
+"""The one trainer shared by every torch model, with the data streams and the dense head.
+
+Training data are Showers in memory or shower files (native or public formats), streamed in
+blocks of events, shuffled by a seeded generator. Without a validation set, the last
+``val_fraction`` of every source is held out (every source, so a gamma file and a pi0 file both
+contribute). Loss = binary cross entropy (the two-class softmax cross entropy of Belayneh et al.)
++ ``mse_weight`` x MSE of the energy regressed on a log scale relative to the calibrated deposit:
+the network predicts r and E = c E_dep exp(r), where E_dep is the summed cell energy and c the
+median E_true/E_dep of the training set; this is the "skip connection of the total energy to
+the last layer" of Belayneh et al. App. G, written so that r = 0 is the linear calibration.
+Adam, learning rate halved when the validation loss stalls, early stopping, the best epoch's
+weights kept; each improvement is checkpointed atomically, so Ctrl-C leaves the last good one.
+On CUDA the forward pass runs under bfloat16 autocast (mixed precision); on the CPU in float32.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from calogeo.device import resolve_device
+from calogeo.errors import CalogeoError
+from calogeo.geometry import Geometry
+from calogeo.io import ShowerSource, open_showers
+from calogeo.showers import Showers
+
+if TYPE_CHECKING:
+    from calogeo.model import TorchModel
+
+__all__ = [
+    "Batch",
+    "Network",
+    "ShowerStream",
+    "TrainOptions",
+    "Trainer",
+    "as_sources",
+    "autocast",
+    "rank_auc",
+    "read_all",
+    "train_val_streams",
+]
+
+LOG_RATIO_CLIP = 3.0  # |log(E_true / E_ref)| beyond this is an empty or broken event
+MIN_DEPOSIT_GEV = 1e-3
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+class _MemorySource:
+    """Showers in memory, read like a shower file."""
+
+    def __init__(self, showers: Showers) -> None:
+        self.showers = showers
+        self.geometry = showers.geometry
+        self.path = Path(f"<{len(showers)} showers in memory>")
+
+    def __len__(self) -> int:
+        return len(self.showers)
+
+    def read(self, start: int = 0, stop: int | None = None) -> Showers:
+        return self.showers[start:stop]
+
+    def iter_batches(self, batch_size: int) -> Iterator[Showers]:
+        return self.showers.batches(batch_size)
+
+    def close(self) -> None:
+        pass
+
+
+def as_sources(data: Any, geometry: Geometry | None = None) -> list[ShowerSource]:
+    """Shower sources from Showers, a shower source, a file path or a list of them."""
+    items = data if isinstance(data, (list, tuple)) else [data]
+    sources: list[ShowerSource] = []
+    for item in items:
+        if isinstance(item, Showers):
+            sources.append(_MemorySource(item))
+        elif isinstance(item, (str, Path)):
+            sources.append(open_showers(item, geometry))
+        else:
+            sources.append(item)
+    if not sources:
+        msg = "no training data given"
+        raise CalogeoError(msg)
+    return sources
+
+
+@dataclass(frozen=True)
+class _Range:
+    source: ShowerSource
+    start: int
+    stop: int
+
+
+class ShowerStream:
+    """Events ``[start, stop)`` of several sources, read in blocks and served in batches.
+
+    Each epoch takes the blocks of every source in a shuffled order, pools the i-th block of
+    every source together and shuffles events inside the pool, so batches mix sources.
+    """
+
+    def __init__(self, ranges: Sequence[_Range], block_size: int = 8192) -> None:
+        self.ranges = [r for r in ranges if r.stop > r.start]
+        self.block_size = block_size
+
+    def __len__(self) -> int:
+        return sum(r.stop - r.start for r in self.ranges)
+
+    def batches(self, batch_size: int, rng: np.random.Generator | None = None) -> Iterator[Showers]:
+        """Batches of at most ``batch_size`` events; shuffled if ``rng`` is given."""
+        per_source = []
+        for r in self.ranges:
+            starts = list(range(r.start, r.stop, self.block_size))
+            if rng is not None:
+                starts = [starts[i] for i in rng.permutation(len(starts))]
+            per_source.append([(r, s, min(s + self.block_size, r.stop)) for s in starts])
+        for i in range(max((len(b) for b in per_source), default=0)):
+            parts = [
+                r.source.read(s, e)
+                for blocks in per_source
+                if i < len(blocks)
+                for r, s, e in [blocks[i]]
+            ]
+            pool = parts[0] if len(parts) == 1 else Showers.concatenate(parts)
+            if rng is not None:
+                pool = pool[rng.permutation(len(pool))]
+            yield from pool.batches(batch_size)
+
+    def read_all(self) -> Showers:
+        """Every event of the stream at once."""
+        parts = [r.source.read(r.start, r.stop) for r in self.ranges]
+        return parts[0] if len(parts) == 1 else Showers.concatenate(parts)
+
+
+def train_val_streams(
+    train: Any, val: Any = None, *, val_fraction: float = 0.2, geometry: Geometry | None = None
+) -> tuple[ShowerStream, ShowerStream]:
+    """Training and validation streams; without ``val`` the last ``val_fraction`` of every
+    training source is held out."""
+    sources = as_sources(train, geometry)
+    if val is not None:
+        val_sources = as_sources(val, geometry)
+        return (
+            ShowerStream([_Range(s, 0, len(s)) for s in sources]),
+            ShowerStream([_Range(s, 0, len(s)) for s in val_sources]),
+        )
+    if not 0.0 < val_fraction < 1.0:
+        msg = f"val_fraction={val_fraction}: expected a number between 0 and 1"
+        raise CalogeoError(msg)
+    cuts = [(s, len(s) - max(1, round(val_fraction * len(s)))) for s in sources]
+    return (
+        ShowerStream([_Range(s, 0, c) for s, c in cuts]),
+        ShowerStream([_Range(s, c, len(s)) for s, c in cuts]),
+    )
+
+
+def read_all(data: Any, geometry: Geometry | None = None) -> Showers:
+    """All events of ``data`` (Showers, files or sources) in memory."""
+    return ShowerStream([_Range(s, 0, len(s)) for s in as_sources(data, geometry)]).read_all()
+
+
+def rank_auc(score: np.ndarray, label: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U over average ranks); NaN with one class."""
+    from scipy.stats import rankdata
+
+    pos = label == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(score)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+# -- the network head ------------------------------------------------------------------------
+
+
+class Network(nn.Module):
+    """A backbone (view inputs -> features) and a dense head.
+
+    The global features (group energies, estimated angles) enter the first dense layer and the
+    output layer (the skip connections of Belayneh et al. App. G). Outputs (N, 2): the signal
+    logit and the energy log ratio r; the output layer starts at zero, i.e. at the calibrated
+    deposit.
+    """
+
+    def __init__(
+        self,
+        body: nn.Module,
+        n_features: int,
+        n_globals: int,
+        *,
+        layers: int,
+        units: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.body = body
+        dense: list[nn.Module] = []
+        width = n_features + n_globals
+        for _ in range(layers):
+            dense += [nn.Linear(width, units), nn.ReLU(), nn.Dropout(dropout)]
+            width = units
+        self.dense = nn.Sequential(*dense)
+        self.out = nn.Linear(width + n_globals, 2)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, inputs: list[torch.Tensor], globals_: torch.Tensor) -> torch.Tensor:
+        features = self.body(inputs)
+        hidden = self.dense(torch.cat([features, globals_.to(features.dtype)], dim=1))
+        return self.out(torch.cat([hidden, globals_.to(hidden.dtype)], dim=1))
+
+
+# -- training --------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainOptions:
+    """How to train: ``epochs``, ``batch_size`` (events), ``lr`` (Adam learning rate),
+    ``weight_decay``, ``patience`` (epochs without improvement before stopping), ``mse_weight``
+    (weight of the energy term), ``seed``, ``device`` ("auto", "cpu", "cuda"), ``val_fraction``,
+    ``checkpoint`` (path written at each improvement), ``progress`` (tqdm bars on stderr),
+    ``max_steps`` (stop after this many optimiser steps in all; None: no limit)."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 4e-4
+    weight_decay: float = 0.0
+    patience: int = 4
+    mse_weight: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+    val_fraction: float = 0.2
+    checkpoint: str | Path | None = None
+    progress: bool = True
+    max_steps: int | None = None
+
+
+@dataclass
+class Batch:
+    """A batch as tensors: view inputs, normalised global features, the energy reference
+    E_ref = c E_dep (GeV), class labels (None without), target log ratio log(E_true / E_ref)."""
+
+    inputs: list[torch.Tensor]
+    globals: torch.Tensor
+    e_ref: torch.Tensor
+    label: torch.Tensor | None
+    log_ratio: torch.Tensor
+
+
+def autocast(device: torch.device) -> Any:
+    """bfloat16 autocast on CUDA (mixed precision), a no-op elsewhere."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def progress_bar(total: int, desc: str, enabled: bool) -> Any:
+    """A tqdm bar on stderr (silent when disabled or when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="ev",
+        file=sys.stderr,
+        leave=False,
+        disable=(not enabled) or not sys.stderr.isatty(),
+        dynamic_ncols=True,
+    )
+
+
+class Trainer:
+    """Trains one TorchModel with ``options``; the model's ``history`` gets one row per epoch
+    (train_loss, val_loss, lr and, as the task allows, val_auc and val_resolution)."""
+
+    def __init__(self, model: TorchModel, options: TrainOptions) -> None:
+        self.model = model
+        self.options = options
+        self.device = resolve_device(options.device)
+
+    def loss(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Cross entropy on the logit + mse_weight x MSE on the energy log ratio."""
+        total = out.new_zeros(())
+        if self.model.classifies and batch.label is not None:
+            total = total + F.binary_cross_entropy_with_logits(out[:, 0], batch.label)
+        if self.model.regresses:
+            total = total + self.options.mse_weight * F.mse_loss(out[:, 1], batch.log_ratio)
+        return total
+
+    def run(self, train: ShowerStream, val: ShowerStream) -> None:
+        """Train until ``epochs``, early stopping or ``max_steps``; keep the best epoch's weights.
+
+        The best weights are restored even when interrupted (Ctrl-C); the checkpoint file, if
+        any, always holds the last improvement.
+        """
+        opts, model = self.options, self.model
+        torch.manual_seed(opts.seed)
+        rng = np.random.default_rng(opts.seed)
+        net = model.network.to(self.device)
+        optimiser = torch.optim.Adam(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+        schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimiser, factor=0.5, patience=max(1, opts.patience // 2)
+        )
+        best_loss, best_state, stale, steps = float("inf"), None, 0, 0
+        try:
+            for epoch in range(1, opts.epochs + 1):
+                train_loss = self._epoch(net, optimiser, train, rng, f"epoch {epoch}/{opts.epochs}")
+                steps += train_loss[1]
+                record = {
+                    "epoch": epoch,
+                    "train_loss": train_loss[0],
+                    "lr": optimiser.param_groups[0]["lr"],
+                    **self.validate(net, val),
+                }
+                model.history.append(record)
+                schedule.step(record["val_loss"])
+                if record["val_loss"] < best_loss:
+                    best_loss, stale = record["val_loss"], 0
+                    best_state = copy.deepcopy(net.state_dict())
+                    if opts.checkpoint is not None:
+                        model.save(opts.checkpoint)
+                else:
+                    stale += 1
+                if stale > opts.patience or (opts.max_steps and steps >= opts.max_steps):
+                    break
+        finally:
+            if best_state is not None:
+                net.load_state_dict(best_state)
+            net.eval()
+
+    def _epoch(
+        self,
+        net: nn.Module,
+        optimiser: torch.optim.Optimizer,
+        train: ShowerStream,
+        rng: np.random.Generator,
+        desc: str,
+    ) -> tuple[float, int]:
+        """One pass over the training stream: (mean loss, optimiser steps)."""
+        net.train()
+        total, count, steps = 0.0, 0, 0
+        with progress_bar(len(train), desc, self.options.progress) as bar:
+            for showers in train.batches(self.options.batch_size, rng):
+                if len(showers) < 2:  # batch normalisation needs two events
+                    continue
+                batch = self.model.encode(showers, self.device, with_targets=True)
+                optimiser.zero_grad(set_to_none=True)
+                with autocast(self.device):
+                    out = net(batch.inputs, batch.globals)
+                loss = self.loss(out.float(), batch)
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(showers)
+                count += len(showers)
+                steps += 1
+                bar.update(len(showers))
+                bar.set_postfix(loss=f"{total / count:.4f}")
+                if self.options.max_steps and steps >= self.options.max_steps:
+                    break
+        return (total / count if count else float("nan")), steps
+
+    def validate(self, net: nn.Module, val: ShowerStream) -> dict[str, float]:
+        """Validation loss and metrics: AUC (classification), relative RMS of E_pred/E_true - 1."""
+        net.eval()
+        total, count = 0.0, 0
+        logits, labels, errors = [], [], []
+        with torch.no_grad():
+            for showers in val.batches(4 * self.options.batch_size):
+                batch = self.model.encode(showers, self.device, with_targets=True)
+                with autocast(self.device):
+                    out = net(batch.inputs, batch.globals).float()
+                total += float(self.loss(out, batch)) * len(showers)
+                count += len(showers)
+                if batch.label is not None:
+                    logits.append(out[:, 0].cpu().numpy())
+                    labels.append(batch.label.cpu().numpy())
+                errors.append(torch.exp(out[:, 1] - batch.log_ratio).cpu().numpy() - 1.0)
+        record = {"val_loss": total / max(count, 1)}
+        if self.model.classifies and labels:
+            record["val_auc"] = rank_auc(np.concatenate(logits), np.concatenate(labels))
+        if self.model.regresses:
+            record["val_resolution"] = float(np.sqrt(np.mean(np.concatenate(errors) ** 2)))
+        return record

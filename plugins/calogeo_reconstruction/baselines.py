@@ -1,0 +1,194 @@
+"""Baselines: linear regression on layer-group energies and a gradient-boosted tree on expert
+features (Belayneh et al., EPJC 80 (2020) 688, App. D)."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from calogeo.errors import CalogeoError, MissingDependencyError
+from calogeo.model import ReconstructionModel
+from calogeo.showers import Showers
+
+__all__ = ["BDT", "LinearRegression", "expert_features"]
+
+MIN_DEPOSIT_GEV = 1e-3
+
+# Observables that use the true incident energy: never fed to a model.
+TRUTH_OBSERVABLES = ("e_total_over_incident",)
+
+
+class LinearRegression(ReconstructionModel):
+    """E = sum_g a_g E_g + c over the layer groups g, least squares (Belayneh et al. Eq. 2:
+    E = a E_ECAL + b E_HCAL + c)."""
+
+    name = "linear"
+    description = "linear regression on ECAL/HCAL energy sums (Belayneh et al. Eq. 2)"
+    kind = ("regress",)
+    view = "flat"
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {"paper": {}, "small": {}}
+
+    def __init__(self, geometry: Any, hparams: Mapping[str, Any]) -> None:
+        super().__init__(geometry, {"task": "regress", **hparams})
+        self.coefficients: np.ndarray | None = None
+
+    def _design(self, showers: Showers) -> np.ndarray:
+        per_layer = showers.layer_energies()
+        groups = np.array([layer.group for layer in self.geometry.layers])
+        sums = [per_layer[:, groups == g].sum(axis=1) for g in self.geometry.groups]
+        return np.stack([*sums, np.ones(len(showers))], axis=1)
+
+    def fit(self, train: Any, val: Any = None, **options: Any) -> list[dict[str, float]]:
+        """Least squares on all of ``train`` (``val`` is only scored)."""
+        from calogeo.trainer import read_all
+
+        showers = read_all(train, self.geometry)
+        self.check_geometry(showers.geometry)
+        self.coefficients, *_ = np.linalg.lstsq(
+            self._design(showers), showers.incident_energy.astype(np.float64), rcond=None
+        )
+        record = {"epoch": 1, "train_resolution": self._resolution(showers)}
+        if val is not None:
+            record["val_resolution"] = self._resolution(read_all(val, self.geometry))
+        self.history = [record]
+        return self.history
+
+    def _energy(self, showers: Showers) -> np.ndarray:
+        if self.coefficients is None:
+            msg = f"model {self.name!r} is not trained yet (fit it or load a checkpoint)"
+            raise CalogeoError(msg)
+        return self._design(showers) @ self.coefficients
+
+    def _resolution(self, showers: Showers) -> float:
+        ratio = self._energy(showers) / showers.incident_energy - 1.0
+        return float(np.sqrt(np.mean(ratio**2)))
+
+    def predict(self, showers: Showers, **options: Any) -> Any:
+        self.check_geometry(showers.geometry)
+        return self.make_predictions(showers, None, self._energy(showers))
+
+    def get_state(self) -> dict[str, Any]:
+        return {} if self.coefficients is None else {"coefficients": self.coefficients.tolist()}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        if "coefficients" in state:
+            self.coefficients = np.asarray(state["coefficients"], dtype=np.float64)
+
+
+def expert_features(
+    showers: Showers, names: list[str] | None = None
+) -> tuple[list[str], np.ndarray]:
+    """(names, (N, F) float64) of the shower-shape observables of :func:`calogeo.observables.table`
+    (sums, widths, moments, R9, depth, shower start...) without the truth-derived ones; NaN where
+    undefined (the tree handles missing values). Without ``names``, columns that are undefined
+    for every event are left out; with them, exactly those columns are returned."""
+    from calogeo.observables import table
+
+    columns = {k: v for k, v in table(showers).items() if k not in TRUTH_OBSERVABLES}
+    if names is None:
+        names = [k for k, v in columns.items() if np.isfinite(v).any()]
+    return names, np.stack([columns[k] for k in names], axis=1)
+
+
+class BDT(ReconstructionModel):
+    """Gradient-boosted trees on expert features: scikit-learn's HistGradientBoosting with the
+    XGBoost settings of Belayneh et al. App. D (up to 1000 iterations, early stopping after 10,
+    depth 3, learning rate 0.3). Energy is regressed as log(E_true / E_dep)."""
+
+    name = "bdt"
+    description = "gradient-boosted trees on expert shower features (Belayneh et al. App. D)"
+    kind = ("classify", "regress")
+    view = "flat"
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {"max_iter": 1000, "max_depth": 3, "learning_rate": 0.3, "n_iter_no_change": 10},
+        "small": {"max_iter": 200, "max_depth": 3, "learning_rate": 0.3, "n_iter_no_change": 10},
+    }
+
+    def __init__(self, geometry: Any, hparams: Mapping[str, Any]) -> None:
+        super().__init__(geometry, hparams)
+        self.classifier: Any = None
+        self.regressor: Any = None
+        self.feature_names: list[str] = []
+
+    def _estimator(self, kind: str) -> Any:
+        try:
+            from sklearn import ensemble
+        except ImportError as exc:
+            msg = "the 'bdt' model needs scikit-learn: pip install 'calogeo[bdt]'"
+            raise MissingDependencyError(msg) from exc
+        cls = (
+            ensemble.HistGradientBoostingClassifier
+            if kind == "classify"
+            else ensemble.HistGradientBoostingRegressor
+        )
+        h = self.hparams
+        return cls(
+            max_iter=int(h["max_iter"]),
+            max_depth=int(h["max_depth"]),
+            learning_rate=float(h["learning_rate"]),
+            early_stopping=True,
+            n_iter_no_change=int(h["n_iter_no_change"]),
+            random_state=int(h.get("seed", 0)),
+        )
+
+    def fit(self, train: Any, val: Any = None, **options: Any) -> list[dict[str, float]]:
+        """Fit on all of ``train`` (the library holds out 10% for early stopping)."""
+        from calogeo.trainer import rank_auc, read_all
+
+        showers = read_all(train, self.geometry)
+        self.check_geometry(showers.geometry)
+        label, energy = self.targets(showers)
+        self.feature_names, x = expert_features(showers)
+        record: dict[str, float] = {"epoch": 1}
+        if label is not None:
+            if len(np.unique(label)) < 2:
+                msg = "the training data hold only one class; the BDT needs signal and background"
+                raise CalogeoError(msg)
+            self.classifier = self._estimator("classify").fit(x, label)
+            record["iterations_classify"] = float(self.classifier.n_iter_)
+        if self.regresses:
+            deposit = np.maximum(showers.total_energy(), MIN_DEPOSIT_GEV)
+            self.regressor = self._estimator("regress").fit(x, np.log(energy / deposit))
+            record["iterations_regress"] = float(self.regressor.n_iter_)
+        if val is not None:
+            held = read_all(val, self.geometry)
+            out = self.predict(held)
+            if out.score is not None and out.label is not None:
+                record["val_auc"] = rank_auc(out.score, out.label)
+            if out.energy is not None:
+                ratio = out.energy / held.incident_energy - 1.0
+                record["val_resolution"] = float(np.sqrt(np.mean(ratio**2)))
+        self.history = [record]
+        return self.history
+
+    def predict(self, showers: Showers, **options: Any) -> Any:
+        self.check_geometry(showers.geometry)
+        if (self.classifies and self.classifier is None) or (
+            self.regresses and self.regressor is None
+        ):
+            msg = f"model {self.name!r} is not trained yet (fit it or load a checkpoint)"
+            raise CalogeoError(msg)
+        _, x = expert_features(showers, self.feature_names)
+        score = self.classifier.predict_proba(x)[:, 1] if self.classifies else None
+        energy = None
+        if self.regresses:
+            deposit = np.maximum(showers.total_energy(), MIN_DEPOSIT_GEV)
+            energy = deposit * np.exp(self.regressor.predict(x))
+        return self.make_predictions(showers, score, energy)
+
+    def get_state(self) -> dict[str, Any]:
+        # scikit-learn estimators have no tensor form: they travel pickled, as bytes
+        return {
+            "feature_names": list(self.feature_names),
+            "classifier": pickle.dumps(self.classifier) if self.classifier is not None else b"",
+            "regressor": pickle.dumps(self.regressor) if self.regressor is not None else b"",
+        }
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        self.feature_names = list(state.get("feature_names", []))
+        for key in ("classifier", "regressor"):
+            blob = state.get(key, b"")
+            setattr(self, key, pickle.loads(blob) if blob else None)
