@@ -1,0 +1,306 @@
+"""The native shower file: round trips, chunked appends, streaming, atomic writes and the
+one-line errors for newer versions, mismatched arrays and truncated files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from calogeo import (
+    ShowerFile,
+    ShowerFileError,
+    Showers,
+    ShowerWriter,
+    geometry_from_spec,
+    open_showers,
+    read_showers,
+    write_showers,
+)
+from calogeo.io import FORMAT_VERSION, is_native
+
+SPEC = """
+name = "two_layers"
+title = "a 2x3 grid in front of a 4x4 grid"
+citation = "test"
+distance_from_ip_mm = 1000.0
+[[layers]]
+name = "front"
+thickness_x0 = 2.0
+material = "Pb"
+layout = { type = "grid", pitch_mm = [5.0, 5.0], shape = [2, 3] }
+[[layers]]
+name = "back"
+thickness_x0 = 10.0
+material = "Pb"
+layout = { type = "grid", pitch_mm = [10.0, 10.0], shape = [4, 4] }
+"""
+
+
+@pytest.fixture(scope="module")
+def geometry():
+    return geometry_from_spec(SPEC)
+
+
+def make(geometry, n: int, seed: int = 0) -> Showers:
+    rng = np.random.default_rng(seed)
+    layers = [
+        (rng.exponential(1.0, (n, *s)) * (rng.random((n, *s)) < 0.3)).astype(np.float32)
+        for s in geometry.shapes
+    ]
+    labels = {
+        "pdg": rng.choice([22, 111, 211], n),
+        "theta": rng.uniform(0, 0.1, n),
+        "overflow": rng.random((n, 2)),
+        "converted": rng.random(n) < 0.5,
+    }
+    return Showers(geometry, layers, rng.uniform(1, 100, n), labels)
+
+
+def assert_same(a: Showers, b: Showers) -> None:
+    assert a.geometry == b.geometry
+    np.testing.assert_array_equal(a.incident_energy, b.incident_energy)
+    for x, y in zip(a.layers, b.layers, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert sorted(a.labels) == sorted(b.labels)
+    for name in a.labels:
+        assert a.labels[name].dtype == b.labels[name].dtype
+        np.testing.assert_array_equal(a.labels[name], b.labels[name])
+
+
+def one_line(exc: pytest.ExceptionInfo, path: Path, dataset: str | None = None) -> str:
+    text = str(exc.value)
+    assert "\n" not in text
+    assert str(path) in text
+    if dataset is not None:
+        assert repr(dataset) in text
+    return text
+
+
+@pytest.fixture
+def written(tmp_path, geometry):
+    showers = make(geometry, 40)
+    path = tmp_path / "showers.h5"
+    with ShowerWriter(path, geometry, chunk_events=8) as writer:
+        for batch in showers.batches(5):
+            writer.append(batch)
+    return path, showers
+
+
+def test_round_trip_keeps_energies_labels_and_geometry(tmp_path, geometry):
+    showers = make(geometry, 12)
+    path = tmp_path / "a.h5"
+    write_showers(path, showers, metadata={"particle": "gamma", "seed": 3})
+    assert is_native(path)
+    back = read_showers(path)
+    assert_same(showers, back)
+    with ShowerFile(path) as f:
+        assert f.metadata == {"particle": "gamma", "seed": 3}
+        assert f.label_names == ["converted", "overflow", "pdg", "theta"]
+        assert f.geometry.spec_text == geometry.spec_text
+
+
+def test_layout_is_chunked_by_event_and_compressed(written, geometry):
+    path, showers = written
+    with h5py.File(path, "r") as f:
+        assert f.attrs["format_version"] == FORMAT_VERSION
+        assert f.attrs["n_events"] == len(showers)
+        for layer in geometry.layers:
+            ds = f[f"layers/{layer.name}"]
+            assert ds.dtype == np.float32
+            assert ds.chunks == (8, *layer.shape)
+            assert ds.compression == "lzf"
+        assert f["labels/overflow"].chunks == (8, 2)
+        assert f["incident_energy"].chunks == (8,)
+
+
+def test_small_appends_are_buffered_into_whole_chunks(written):
+    path, showers = written
+    assert_same(showers, read_showers(path))
+
+
+def test_gzip_is_available_and_unknown_filters_are_refused(tmp_path, geometry):
+    showers = make(geometry, 5)
+    path = tmp_path / "g.h5"
+    write_showers(path, showers, compression="gzip", level=3)
+    with h5py.File(path, "r") as f:
+        assert f["layers/back"].compression == "gzip"
+        assert f["layers/back"].compression_opts == 3
+        assert f["layers/back"].shuffle
+    assert_same(showers, read_showers(path))
+    with pytest.raises(ShowerFileError, match="compression 'zstd'"):
+        ShowerWriter(tmp_path / "z.h5", geometry, compression="zstd")
+
+
+def test_streaming_reads_one_bounded_batch_at_a_time(written):
+    path, showers = written
+    with open_showers(path) as source:
+        assert len(source) == 40
+        sizes = []
+        for batch in source.iter_batches(16):
+            assert batch.layers[1].nbytes <= 16 * 4 * 16  # never more than one batch in memory
+            sizes.append(len(batch))
+        assert sizes == [16, 16, 8]
+        middle = list(source.iter_batches(7, start=10, stop=25))
+        assert [len(b) for b in middle] == [7, 7, 1]
+        assert_same(Showers.concatenate(middle), showers[10:25])
+        assert len(source.read(35, 100)) == 5
+        assert len(source.read(50)) == 0
+        with pytest.raises(ValueError, match="positive"):
+            next(source.iter_batches(0))
+
+
+def test_an_exception_or_ctrl_c_leaves_no_file(tmp_path, geometry):
+    showers = make(geometry, 20)
+    path = tmp_path / "out.h5"
+    for error in (RuntimeError("simulation failed"), KeyboardInterrupt()):
+        with pytest.raises(type(error)), ShowerWriter(path, geometry, chunk_events=4) as writer:
+            writer.append(showers[:10])
+            raise error
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_rewrite_keeps_the_old_file(tmp_path, geometry):
+    path = tmp_path / "out.h5"
+    write_showers(path, make(geometry, 3))
+    with pytest.raises(RuntimeError), ShowerWriter(path, geometry) as writer:
+        writer.append(make(geometry, 5))
+        raise RuntimeError
+    assert len(read_showers(path)) == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["out.h5"]
+
+
+def test_the_file_appears_only_when_the_writer_closes(tmp_path, geometry):
+    path = tmp_path / "out.h5"
+    with ShowerWriter(path, geometry) as writer:
+        writer.append(make(geometry, 3))
+        assert not path.exists()
+        assert [p.name for p in tmp_path.iterdir()] == [f"out.h5.partial-{os.getpid()}"]
+    assert len(read_showers(path)) == 3
+
+
+def test_appends_must_match_geometry_and_labels(tmp_path, geometry):
+    other = geometry_from_spec(
+        SPEC.replace('"two_layers"', '"other"').replace("10.0, 10.0", "9.0, 9.0")
+    )
+    showers = make(geometry, 4)
+    with pytest.raises(ShowerFileError, match="on 'other' to a file on 'two_layers'"):
+        with ShowerWriter(tmp_path / "a.h5", geometry) as writer:
+            writer.append(Showers.empty(other, 2))
+    with pytest.raises(ShowerFileError, match="labels"):
+        with ShowerWriter(tmp_path / "b.h5", geometry) as writer:
+            writer.append(showers)
+            writer.append(Showers.empty(geometry, 2))
+    with pytest.raises(ShowerFileError, match="label 'overflow'"):
+        with ShowerWriter(tmp_path / "c.h5", geometry) as writer:
+            writer.append(showers)
+            writer.append(showers.with_labels(overflow=np.ones((4, 3))))
+    with pytest.raises(ShowerFileError, match="label 'converted' of dtype float64"):
+        with ShowerWriter(tmp_path / "d.h5", geometry) as writer:
+            writer.append(showers)
+            writer.append(showers.with_labels(converted=np.ones(4)))
+    with pytest.raises(ShowerFileError, match="not JSON-serialisable"):
+        ShowerWriter(tmp_path / "e.h5", geometry, metadata={"x": object()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_newer_format_version_is_refused(written):
+    path, _ = written
+    with h5py.File(path, "r+") as f:
+        f.attrs["format_version"] = FORMAT_VERSION + 1
+    with pytest.raises(ShowerFileError, match="newer") as exc:
+        open_showers(path)
+    assert f"format version {FORMAT_VERSION + 1}" in one_line(exc, path)
+
+
+def test_layer_not_matching_the_embedded_geometry(written):
+    path, _ = written
+    with h5py.File(path, "r+") as f:
+        del f["layers/back"]
+        f.create_dataset("layers/back", data=np.zeros((40, 4, 5), dtype=np.float32))
+    with pytest.raises(ShowerFileError, match=r"\(40, 4, 5\)") as exc:
+        open_showers(path)
+    one_line(exc, path, "layers/back")
+
+
+def test_missing_extra_and_short_datasets_are_named(written):
+    path, _ = written
+    with h5py.File(path, "r+") as f:
+        f.create_dataset("layers/middle", data=np.zeros((40, 1, 1), dtype=np.float32))
+    with pytest.raises(ShowerFileError, match="not a layer") as exc:
+        open_showers(path)
+    one_line(exc, path, "layers/middle")
+    with h5py.File(path, "r+") as f:
+        del f["layers/middle"]
+        del f["layers/front"]
+    with pytest.raises(ShowerFileError, match="missing") as exc:
+        open_showers(path)
+    one_line(exc, path, "layers/front")
+
+
+def test_label_length_mismatch_is_named(written):
+    path, _ = written
+    with h5py.File(path, "r+") as f:
+        f["labels/pdg"].resize(39, axis=0)
+    with pytest.raises(ShowerFileError, match="39 entries for 40 events") as exc:
+        open_showers(path)
+    one_line(exc, path, "labels/pdg")
+
+
+def test_event_count_differing_from_the_recorded_one(written, geometry):
+    path, _ = written
+    with h5py.File(path, "r+") as f:
+        for name in ["incident_energy", *(f"layers/{ly.name}" for ly in geometry.layers)]:
+            f[name].resize(30, axis=0)
+        for name in f["labels"]:
+            f[f"labels/{name}"].resize(30, axis=0)
+    with pytest.raises(ShowerFileError, match="30 events but the file recorded 40") as exc:
+        open_showers(path)
+    one_line(exc, path, "incident_energy")
+
+
+@pytest.mark.parametrize("fraction", [0.9, 0.5, 0.05])
+def test_truncated_file_is_a_one_line_error(written, fraction):
+    path, _ = written
+    size = path.stat().st_size
+    os.truncate(path, int(size * fraction))
+    with pytest.raises(ShowerFileError, match="truncated") as exc:
+        open_showers(path)
+    one_line(exc, path)
+    with pytest.raises(ShowerFileError, match="truncated"):
+        ShowerFile(path)
+
+
+def test_unreadable_chunk_names_the_dataset(tmp_path, geometry):
+    path = tmp_path / "corrupt.h5"
+    write_showers(path, make(geometry, 40), chunk_events=8, compression="gzip")
+    with h5py.File(path, "r") as f:
+        offset = f["layers/back"].id.get_chunk_info(2).byte_offset
+    with path.open("r+b") as fh:  # scribble over one compressed chunk
+        fh.seek(offset)
+        fh.write(b"\xff" * 64)
+    with ShowerFile(path) as f, pytest.raises(ShowerFileError, match="cannot read") as exc:
+        f.read()
+    one_line(exc, path, "layers/back")
+
+
+def test_not_hdf5_and_missing_files(tmp_path):
+    text = tmp_path / "notes.h5"
+    text.write_text("not hdf5\n")
+    with pytest.raises(ShowerFileError, match="not a readable HDF5 file") as exc:
+        open_showers(text)
+    one_line(exc, text)
+    with pytest.raises(ShowerFileError, match="no such file"):
+        open_showers(tmp_path / "absent.h5")
+
+
+def test_native_file_with_another_geometry_given(written):
+    path, _ = written
+    other = geometry_from_spec(SPEC.replace('"two_layers"', '"other"'))
+    with pytest.raises(ShowerFileError, match="not on 'other'"):
+        open_showers(path, other)
+    with open_showers(path, geometry_from_spec(SPEC)) as f:
+        assert len(f) == 40
