@@ -153,22 +153,34 @@ def test_streaming_reads_one_bounded_batch_at_a_time(written):
             next(source.iter_batches(0))
 
 
+def write_then_fail(path: Path, showers: Showers, error: BaseException) -> None:
+    """Append ``showers`` then fail inside the writer's block."""
+    with ShowerWriter(path, showers.geometry, chunk_events=4) as writer:
+        writer.append(showers)
+        raise error
+
+
+def append_all(path: Path, *batches: Showers) -> None:
+    """Write ``batches`` one after the other to ``path``."""
+    with ShowerWriter(path, batches[0].geometry) as writer:
+        for batch in batches:
+            writer.append(batch)
+
+
 def test_an_exception_or_ctrl_c_leaves_no_file(tmp_path, geometry):
-    showers = make(geometry, 20)
+    showers = make(geometry, 10)
     path = tmp_path / "out.h5"
     for error in (RuntimeError("simulation failed"), KeyboardInterrupt()):
-        with pytest.raises(type(error)), ShowerWriter(path, geometry, chunk_events=4) as writer:
-            writer.append(showers[:10])
-            raise error
+        with pytest.raises(type(error)):
+            write_then_fail(path, showers, error)
         assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failed_rewrite_keeps_the_old_file(tmp_path, geometry):
     path = tmp_path / "out.h5"
     write_showers(path, make(geometry, 3))
-    with pytest.raises(RuntimeError), ShowerWriter(path, geometry) as writer:
-        writer.append(make(geometry, 5))
-        raise RuntimeError
+    with pytest.raises(RuntimeError):
+        write_then_fail(path, make(geometry, 5), RuntimeError())
     assert len(read_showers(path)) == 3
     assert [p.name for p in tmp_path.iterdir()] == ["out.h5"]
 
@@ -187,21 +199,15 @@ def test_appends_must_match_geometry_and_labels(tmp_path, geometry):
         SPEC.replace('"two_layers"', '"other"').replace("10.0, 10.0", "9.0, 9.0")
     )
     showers = make(geometry, 4)
+    first = Showers.empty(geometry, 2)
     with pytest.raises(ShowerFileError, match="on 'other' to a file on 'two_layers'"):
-        with ShowerWriter(tmp_path / "a.h5", geometry) as writer:
-            writer.append(Showers.empty(other, 2))
+        append_all(tmp_path / "a.h5", first, Showers.empty(other, 2))
     with pytest.raises(ShowerFileError, match="labels"):
-        with ShowerWriter(tmp_path / "b.h5", geometry) as writer:
-            writer.append(showers)
-            writer.append(Showers.empty(geometry, 2))
+        append_all(tmp_path / "b.h5", showers, first)
     with pytest.raises(ShowerFileError, match="label 'overflow'"):
-        with ShowerWriter(tmp_path / "c.h5", geometry) as writer:
-            writer.append(showers)
-            writer.append(showers.with_labels(overflow=np.ones((4, 3))))
+        append_all(tmp_path / "c.h5", showers, showers.with_labels(overflow=np.ones((4, 3))))
     with pytest.raises(ShowerFileError, match="label 'converted' of dtype float64"):
-        with ShowerWriter(tmp_path / "d.h5", geometry) as writer:
-            writer.append(showers)
-            writer.append(showers.with_labels(converted=np.ones(4)))
+        append_all(tmp_path / "d.h5", showers, showers.with_labels(converted=np.ones(4)))
     with pytest.raises(ShowerFileError, match="not JSON-serialisable"):
         ShowerWriter(tmp_path / "e.h5", geometry, metadata={"x": object()})
     assert list(tmp_path.iterdir()) == []

@@ -56,7 +56,7 @@ def test_wrong_layer_count_or_shape_is_a_geometry_mismatch(geometry):
         Showers(geometry, [np.zeros((3, 2, 3))], np.ones(3))
     with pytest.raises(GeometryMismatchError, match=r"layer 'back'.*\(3, 4, 4\)"):
         Showers(geometry, [np.zeros((3, 2, 3)), np.zeros((3, 4, 5))], np.ones(3))
-    with pytest.raises(GeometryMismatchError, match="16 cells|22 cells"):
+    with pytest.raises(GeometryMismatchError, match="has 22 cells"):
         Showers.from_flat(geometry, np.zeros((3, 21)), np.ones(3))
 
 
