@@ -48,7 +48,8 @@ class Transverse:
 
     Separable form: ``ly`` (rows_t, rows_s) and ``lx`` (cols_t, cols_s) overlap lengths and the
     source cell widths ``wy`` (rows_s,), ``wx`` (cols_s,), all in R_M; the area table is
-    ``kron(ly, lx)``. General form: ``area`` (cells_t, cells_s) sparse and ``source_area``.
+    ``kron(ly, lx)``. General form: ``area`` (cells_t, cells_s) sparse and the source
+    ``cell_area`` (cells_s,) in R_M^2.
     """
 
     ly: np.ndarray | None = None
@@ -62,13 +63,6 @@ class Transverse:
     def separable(self) -> bool:
         """True for the Kronecker form."""
         return self.ly is not None
-
-    @property
-    def source_area(self) -> np.ndarray:
-        """(cells_s,) area of every source cell in R_M^2."""
-        if self.separable:
-            return np.outer(self.wy, self.wx).ravel()  # type: ignore[arg-type]
-        return self.cell_area  # type: ignore[return-value]
 
     @cached_property
     def matrix(self) -> sparse.csr_matrix:
@@ -121,7 +115,8 @@ class Coupling:
     """Source layers ``first:stop`` (same cells and material) and the target layers they reach.
 
     ``depth_x0[q, k]`` is the depth overlap in X0 of target layer ``targets[q]`` with source
-    layer ``first + k``; ``transverse[q]`` is that target layer's overlap-area table.
+    layer ``first + k``; ``transverse[q]`` is that target layer's overlap-area table;
+    ``cell_area`` (cells,) is the area of the run's cells in R_M^2.
     """
 
     first: int
@@ -129,6 +124,7 @@ class Coupling:
     targets: np.ndarray
     depth_x0: np.ndarray
     transverse: tuple[Transverse, ...]
+    cell_area: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,10 +176,9 @@ class Overlaps:
         """(source cells,) volume of every source cell in R_M^2 X0."""
         out = np.zeros(self.n_source)
         for c in self.couplings:
-            area = c.transverse[0].source_area
             for i in range(c.first, c.stop):
                 out[self.source_offsets[i] : self.source_offsets[i + 1]] = (
-                    area * self.source_depth_x0[i]
+                    c.cell_area * self.source_depth_x0[i]
                 )
         return out
 
@@ -236,6 +231,7 @@ class Overlaps:
             arrays[f"c{m}_targets"] = c.targets
             arrays[f"c{m}_depth_x0"] = c.depth_x0
             arrays[f"c{m}_tables"] = np.asarray(refs, dtype=np.int64)
+            arrays[f"c{m}_cell_area"] = c.cell_area
             runs.append([c.first, c.stop])
         arrays["runs"] = np.asarray(runs, dtype=np.int64).reshape(-1, 2)
         arrays["n_tables"] = np.asarray(len(tables))
@@ -251,6 +247,7 @@ class Overlaps:
                 arrays[f"c{m}_targets"],
                 arrays[f"c{m}_depth_x0"],
                 tuple(tables[r] for r in arrays[f"c{m}_tables"]),
+                arrays[f"c{m}_cell_area"],
             )
             for m, (first, stop) in enumerate(arrays["runs"])
         )
@@ -336,7 +333,9 @@ def build_overlaps(
                     source.layers[first], source.anchor_mm, target.layers[j], target_anchor, method
                 )
             tables.append(memo[key])
-        couplings.append(Coupling(first, i, targets, block[targets], tuple(tables)))
+        layer = source.layers[first]
+        area = layer.layout.areas_mm2() / layer.material.rm_mm**2
+        couplings.append(Coupling(first, i, targets, block[targets], tuple(tables), area))
         first = i
     return Overlaps(
         np.asarray(source.layer_offsets, dtype=np.int64),
