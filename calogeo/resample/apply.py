@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from calogeo.resample.weights import Coupling, Overlaps, Transverse
 
@@ -55,6 +54,7 @@ class TorchBackend(Backend):
 
     def convert(self, value: Any, like: Any) -> Any:
         import torch
+        from scipy import sparse
 
         if sparse.issparse(value):
             coo = value.tocoo()
@@ -117,6 +117,8 @@ def _separable(be: Backend, store: dict, z: Any, table: Transverse, *, forward: 
 
 def _general(be: Backend, store: dict, z: Any, table: Transverse, *, forward: bool) -> Any:
     """(M, cells_in) -> (M, cells_out) through the sparse area table."""
+    from scipy import sparse
+
     t = id(table)
     if forward:
         matrix = be.constant(

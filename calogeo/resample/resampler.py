@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import sparse
 
 from calogeo.errors import GeometryMismatchError
 from calogeo.geometry import Geometry
@@ -15,6 +14,9 @@ from calogeo.resample.apply import spread_back, transfer
 from calogeo.resample.cache import load_or_build
 from calogeo.resample.weights import Overlaps
 from calogeo.showers import Showers
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 __all__ = ["Resampler"]
 
@@ -69,6 +71,8 @@ class Resampler:
         Built on first access (for a round trip it is the product of both steps, and can be
         large: the factored form in :attr:`overlaps` is what :meth:`apply` uses).
         """
+        from scipy import sparse
+
         volumes = self.overlaps.volumes()
         forward = volumes @ sparse.diags(1.0 / self.overlaps.source_volume)
         if not self.round_trip:

@@ -22,15 +22,17 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import sparse
 
 from calogeo.geometry import Geometry, Layer
 from calogeo.layout import RectilinearLayout
 from calogeo.resample.clip import piece_overlaps
 from calogeo.resample.overlap1d import interval_overlaps
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 __all__ = ["ALGORITHM_VERSION", "METHODS", "Coupling", "Overlaps", "Transverse", "build_overlaps"]
 
@@ -67,6 +69,8 @@ class Transverse:
     @cached_property
     def matrix(self) -> sparse.csr_matrix:
         """(cells_t, cells_s) overlap areas in R_M^2 as CSR."""
+        from scipy import sparse
+
         if self.separable:
             return sparse.kron(sparse.csr_matrix(self.ly), sparse.csr_matrix(self.lx), format="csr")
         return self.area  # type: ignore[return-value]
@@ -100,6 +104,8 @@ class Transverse:
 
     @classmethod
     def from_arrays(cls, arrays: Any, prefix: str) -> Transverse:
+        from scipy import sparse
+
         if f"{prefix}ly" in arrays:
             return cls(**{k: arrays[f"{prefix}{k}"] for k in ("ly", "lx", "wy", "wx")})
         shape = tuple(int(v) for v in arrays[f"{prefix}shape"])
@@ -149,6 +155,8 @@ class Overlaps:
     def _assemble(
         self, block: Callable[[Coupling, int, int], sparse.spmatrix]
     ) -> sparse.csr_matrix:
+        from scipy import sparse
+
         rows, cols, vals = [], [], []
         for c in self.couplings:
             for q, j in enumerate(c.targets):
@@ -277,6 +285,8 @@ def _transverse(
     method: str,
 ) -> Transverse:
     """Overlap areas of two layers' cells in R_M^2, each measured from its own anchor (mm)."""
+    from scipy import sparse
+
     rs, rt = source.material.rm_mm, target.material.rm_mm
     a, b = source.layout, target.layout
     if method == "auto" and isinstance(a, RectilinearLayout) and isinstance(b, RectilinearLayout):
