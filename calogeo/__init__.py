@@ -40,6 +40,7 @@ from calogeo.registry import (
     list_metrics,
     list_models,
 )
+from calogeo.resample import Resampler
 from calogeo.showers import Showers
 from calogeo.spec import geometry_from_spec, geometry_to_spec_text, load_geometry
 
@@ -57,6 +58,7 @@ __all__ = [
     "PluginError",
     "PolygonLayout",
     "RectilinearLayout",
+    "Resampler",
     "ShowerFile",
     "ShowerFileError",
     "ShowerWriter",
