@@ -40,19 +40,20 @@ __all__ = [
     "MetricResult",
     "PredictionMetric",
     "check_same_geometry",
+    "jsonable",
 ]
 
 KINDS = ("classification", "regression", "fidelity")
 
 
-def _plain(value: Any) -> Any:
-    """``value`` with numpy scalars/arrays turned into JSON-ready Python (NaN -> None)."""
+def jsonable(value: Any) -> Any:
+    """``value`` (dicts, lists, arrays, numbers) as JSON-ready Python; NaN and inf -> None."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (np.integer, int)) and not isinstance(value, bool):
         return int(value)
     if isinstance(value, (np.floating, float)):
@@ -87,7 +88,7 @@ class MetricResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (non-finite numbers become null)."""
-        return _plain(
+        return jsonable(
             {
                 "metric": self.metric,
                 "kind": self.kind,

@@ -13,7 +13,16 @@ from calogeo.geometry import Geometry
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["plot_geometry", "save_figure"]
+__all__ = [
+    "overlay",
+    "plot_energy_performance",
+    "plot_geometry",
+    "plot_layers",
+    "plot_metric",
+    "plot_observable_histograms",
+    "plot_overlay",
+    "save_figure",
+]
 
 
 def _pyplot():  # type: ignore[no-untyped-def]
@@ -73,5 +82,231 @@ def plot_geometry(geometry: Geometry, max_panels: int = 6) -> Figure:
         ax.set_xlabel("x [R_M]")
     axes[0][0].set_ylabel("y [R_M]")
     fig.suptitle(f"{geometry.name}: {geometry.title}\n(dashed: 1 and 2 R_M)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# -- showers, observables and metric results --------------------------------------------------
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from calogeo.metric import MetricResult
+    from calogeo.showers import Showers
+
+SAMPLE_COLOURS = ("black", "tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple")
+
+
+def _draw_layer(ax: Axes, layout: object, values: np.ndarray, norm: object, cmap: str) -> object:
+    """Draw one layer's cell energies (flat order) in mm; returns the mappable."""
+    from matplotlib.collections import PolyCollection
+
+    from calogeo.layout import RectilinearLayout
+
+    if isinstance(layout, RectilinearLayout):
+        image = values.reshape(layout.shape)
+        masked = np.ma.masked_less_equal(image, 0.0)
+        return ax.pcolormesh(
+            layout.x_edges_mm, layout.y_edges_mm, masked, norm=norm, cmap=cmap, shading="flat"
+        )
+    pieces = layout.pieces()  # type: ignore[attr-defined]
+    polygons = [pieces.vertices[i, : pieces.n_vertices[i]] for i in range(len(pieces))]
+    cell_values = np.ma.masked_less_equal(values[pieces.cell], 0.0)
+    collection = PolyCollection(polygons, array=cell_values, cmap=cmap, norm=norm, lw=0)
+    ax.add_collection(collection)
+    ax.autoscale_view()
+    return collection
+
+
+def plot_layers(
+    showers: Showers, event: int | None = None, max_layers: int = 12, title: str = ""
+) -> Figure:
+    """Energy per cell of every layer (mm axes, log colour scale in GeV): one event, or the
+    average over all events when ``event`` is None. Deep stacks show ``max_layers`` layers
+    spread over the depth."""
+    from matplotlib.colors import LogNorm
+
+    plt = _pyplot()
+    geometry = showers.geometry
+    if event is None:
+        images = [layer.mean(axis=0, dtype=np.float64) for layer in showers.layers]
+        what = f"average of {len(showers)} events"
+    else:
+        if not -len(showers) <= event < len(showers):
+            msg = f"event {event} is out of range (the file has {len(showers)} events)"
+            raise IndexError(msg)
+        images = [layer[event].astype(np.float64) for layer in showers.layers]
+        what = f"event {event}, E = {showers.incident_energy[event]:.3g} GeV"
+    chosen = np.unique(np.linspace(0, geometry.n_layers - 1, min(max_layers, geometry.n_layers)))
+    chosen = chosen.round().astype(int)
+    positive = np.concatenate([im.ravel() for im in images])
+    positive = positive[positive > 0]
+    if len(positive) == 0:
+        positive = np.array([1e-6, 1.0])
+    norm = LogNorm(vmin=max(positive.min(), positive.max() * 1e-6), vmax=positive.max())
+    cols = min(4, len(chosen))
+    rows = int(np.ceil(len(chosen) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows), squeeze=False)
+    mappable = None
+    for ax, i in zip(axes.ravel(), chosen, strict=False):
+        layer = geometry.layers[i]
+        mappable = _draw_layer(ax, layer.layout, images[i].ravel(), norm, "viridis")
+        x0, x1, y0, y1 = layer.layout.extent_mm()
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        ax.set_title(
+            f"{layer.name} ({geometry.x0_edges[i, 0]:.1f}-{geometry.x0_edges[i, 1]:.1f} X0)",
+            fontsize=9,
+        )
+        ax.set_xlabel("x [mm]")
+        ax.set_ylabel("y [mm]")
+        ax.set_facecolor("0.92")
+    for ax in axes.ravel()[len(chosen) :]:
+        ax.set_visible(False)
+    fig.colorbar(mappable, ax=axes.ravel().tolist(), label="cell energy [GeV]", shrink=0.9)
+    fig.suptitle(title or f"{geometry.name}: {what}", fontsize=11)
+    return fig
+
+
+def plot_observable_histograms(
+    samples: dict[str, dict[str, np.ndarray]],
+    names: list[str] | None = None,
+    n_bins: int = 30,
+    columns: int = 4,
+) -> Figure:
+    """Normalised histograms of observables (:func:`calogeo.observables.table` columns) for
+    several samples, each with a ratio panel to the first sample (the reference)."""
+    from calogeo.observables import unit_of
+
+    plt = _pyplot()
+    labels = list(samples)
+    reference = samples[labels[0]]
+    names = names or list(reference)
+    rows = int(np.ceil(len(names) / columns))
+    fig = plt.figure(figsize=(3.6 * columns, 3.3 * rows))
+    grid = fig.add_gridspec(2 * rows, columns, height_ratios=[3, 1] * rows, hspace=0.08)
+    for k, name in enumerate(names):
+        r, c = divmod(k, columns)
+        top = fig.add_subplot(grid[2 * r, c])
+        bottom = fig.add_subplot(grid[2 * r + 1, c], sharex=top)
+        finite = [v[name][np.isfinite(v[name])] for v in samples.values()]
+        pooled = np.concatenate(finite)
+        if len(pooled) == 0:
+            top.set_title(f"{name}: undefined", fontsize=8)
+            continue
+        lo, hi = np.quantile(pooled, [0.001, 0.999])
+        if hi <= lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = np.linspace(lo, hi, n_bins + 1)
+        hists = []
+        for j, (label, values) in enumerate(zip(labels, finite, strict=True)):
+            h = np.histogram(np.clip(values, lo, hi), edges)[0].astype(np.float64)
+            h = h / max(h.sum(), 1.0) / np.diff(edges)
+            hists.append(h)
+            top.stairs(
+                h,
+                edges,
+                color=SAMPLE_COLOURS[j % 6],
+                lw=1.2,
+                label=label,
+                fill=j == 0,
+                alpha=0.25 if j == 0 else 1.0,
+            )
+            if j > 0:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    bottom.stairs(h / hists[0], edges, color=SAMPLE_COLOURS[j % 6], lw=1.2)
+        bottom.axhline(1.0, color="0.4", lw=0.8)
+        bottom.set_ylim(0.5, 1.5)
+        unit = unit_of(name)
+        bottom.set_xlabel(f"{name} [{unit}]" if unit else name, fontsize=8)
+        bottom.set_ylabel(f"/ {labels[0]}", fontsize=7)
+        top.set_ylabel("normalised", fontsize=7)
+        top.tick_params(labelbottom=False, labelsize=7)
+        bottom.tick_params(labelsize=7)
+        if k == 0:
+            top.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def plot_metric(result: MetricResult, index: int = 0) -> Figure:
+    """One plot of a metric result, full size."""
+    plt = _pyplot()
+    spec = result.plots[index]
+    if spec.get("type") == "matrix":
+        fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    elif spec.get("type") == "bar":
+        n = len(result.tables[spec["table"]][spec["x"]])
+        fig, ax = plt.subplots(figsize=(6.5, max(3.0, 0.16 * n + 1.0)))
+    else:
+        fig, ax = plt.subplots(figsize=(6.0, 4.5))
+    result.plot(ax, index)
+    fig.tight_layout()
+    return fig
+
+
+def overlay(
+    ax: Axes, results: dict[str, MetricResult], index: int = 0, column: str | None = None
+) -> Axes:
+    """Draw plot ``index`` of one metric computed for several inputs (e.g. models) on ``ax``,
+    labelled by the dict keys; ``column`` picks one y column when the plot has several."""
+    for j, (label, result) in enumerate(results.items()):
+        spec = result.plots[index]
+        ys = spec["y"] if column is None else [column]
+        errors = spec.get("yerr") or [None] * len(spec["y"])
+        x = result.column(spec["table"], spec["x"])
+        colour = SAMPLE_COLOURS[(j + 1) % len(SAMPLE_COLOURS)]
+        for y_name in ys:
+            y = result.column(spec["table"], y_name)
+            err_name = errors[spec["y"].index(y_name)]
+            if spec.get("type") == "errorbar":
+                yerr = None if err_name is None else result.column(spec["table"], err_name)
+                ax.errorbar(x, y, yerr=yerr, fmt="o", ms=4, capsize=2, color=colour, label=label)
+            else:
+                ax.plot(x, y, color=colour, label=label)
+        for curve in spec.get("curves", []):
+            ax.plot(
+                result.column(curve["table"], curve["x"]),
+                result.column(curve["table"], curve["y"]),
+                "-",
+                color=colour,
+                lw=1,
+                label=curve.get("label"),
+            )
+        ax.set_xscale(spec.get("xscale", "linear"))
+        ax.set_yscale(spec.get("yscale", "linear"))
+        ax.set_xlabel(spec.get("xlabel", ""))
+        ax.set_ylabel(spec.get("ylabel", ""))
+        ax.set_title(spec.get("title", ""), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    return ax
+
+
+def plot_overlay(
+    results: dict[str, MetricResult], index: int = 0, column: str | None = None
+) -> Figure:
+    """:func:`overlay` on a figure of its own."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 4.5))
+    overlay(ax, results, index, column)
+    fig.tight_layout()
+    return fig
+
+
+def plot_energy_performance(
+    bias: dict[str, MetricResult], resolution: dict[str, MetricResult]
+) -> Figure:
+    """Median bias (top) and the fitted resolution estimator with its a/sqrt(E) (+) b (+) c/E
+    fit (bottom) vs true energy, one colour per input."""
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 7.0), sharex=True)
+    overlay(top, bias, 0, "median_bias")
+    top.axhline(0.0, color="0.4", lw=0.8)
+    top.set_ylabel("median (E_pred - E_true) / E_true")
+    top.set_xlabel("")
+    estimator = next(iter(resolution.values())).meta.get("fitted_estimator", "sigma90_over_mu90")
+    overlay(bottom, resolution, 0, estimator)
+    bottom.set_ylabel(f"resolution ({estimator.replace('_', ' ')})")
+    bottom.set_title("")
     fig.tight_layout()
     return fig

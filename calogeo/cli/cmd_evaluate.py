@@ -1,0 +1,312 @@
+"""``calogeo evaluate``: metrics of predictions, of a model on test showers, or of generated
+against reference showers; a JSON summary, one JSON per metric and PNG plots.
+
+    calogeo evaluate PREDICTIONS.h5 -o DIR               classification / regression
+    calogeo evaluate MODEL.pt --data TEST.h5 -o DIR      the same, predicting first
+    calogeo evaluate REFERENCE.h5 GENERATED.h5 -o DIR    fidelity (same geometry)
+
+Everything is written to a temporary folder next to DIR and moved in at the end, so an error or
+Ctrl-C leaves DIR as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from calogeo.errors import CalogeoError
+
+ORDER = 60
+OBSERVABLES_PER_PAGE = 16
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="compute metrics from predictions, a model or two shower files",
+        description="Compute metrics and write DIR/summary.json, DIR/<metric>.json and PNG "
+        "plots. One predictions file (from a model's predict): classification and/or "
+        "regression metrics, whichever apply. A model checkpoint (.pt) with --data: predict, "
+        "then the same. Two shower files on the same geometry: fidelity metrics of the second "
+        "(generated) against the first (reference).",
+    )
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="PREDICTIONS.h5 | MODEL.pt | REFERENCE.h5 GENERATED.h5",
+    )
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
+    parser.add_argument(
+        "--data", type=Path, metavar="TEST.h5", help="test showers for a model checkpoint"
+    )
+    parser.add_argument(
+        "--metrics",
+        default="",
+        metavar="NAME[,NAME]",
+        help="metrics to compute (default: every registered one that applies)",
+    )
+    parser.add_argument(
+        "--bins",
+        default=None,
+        metavar="N|E1,E2,...",
+        help="energy bins: a count (log-spaced over a range > x10) or edges in GeV",
+    )
+    parser.add_argument(
+        "--max-events",
+        type=int,
+        default=None,
+        metavar="N",
+        help="use at most N events of each shower file",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="device for models and network-based metrics (default auto)",
+    )
+    parser.set_defaults(func=run)
+
+
+def parse_bins(text: str | None) -> int | np.ndarray | None:
+    """``--bins``: None, a positive count, or increasing edges in GeV."""
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if len(values) == 1 and values[0] >= 1 and values[0].is_integer():
+        return int(values[0])
+    if len(values) >= 2 and np.all(np.diff(values) > 0):
+        return np.asarray(values)
+    msg = f"--bins {text!r}: expected a bin count or increasing edges in GeV (e.g. 1,10,100)"
+    raise CalogeoError(msg)
+
+
+def choose_metrics(names: str, kinds: tuple[str, ...]) -> list[type]:
+    """Metric classes named in ``--metrics`` (checked against ``kinds``), or all of those kinds."""
+    from calogeo.registry import get_metric, list_metrics
+
+    if not names:
+        return [entry.load() for entry in list_metrics() if entry.kind in kinds]
+    chosen = []
+    for name in (n.strip() for n in names.split(",") if n.strip()):
+        cls = get_metric(name)
+        if cls.kind not in kinds:
+            msg = (
+                f"--metrics {name}: a {cls.kind} metric cannot be computed from these inputs "
+                f"(they allow {' or '.join(kinds)} metrics)"
+            )
+            raise CalogeoError(msg)
+        chosen.append(cls)
+    return chosen
+
+
+def build(cls: type, **options: Any) -> Any:
+    """An instance of metric ``cls`` given the options its constructor accepts."""
+    accepted = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    if takes_any:  # options forwarded to a base class: look one level up
+        base = inspect.signature(cls.__mro__[1]).parameters
+        accepted = {**base, **accepted}
+    return cls(**{k: v for k, v in options.items() if k in accepted and v is not None})
+
+
+def run(args: argparse.Namespace) -> int:
+    from calogeo.io import open_showers
+    from calogeo.predictions import Predictions, is_predictions_file
+
+    bins = parse_bins(args.bins)
+    first = args.inputs[0]
+    for path in [*args.inputs, *([args.data] if args.data else [])]:
+        if not path.exists():
+            msg = f"{path}: no such file"
+            raise CalogeoError(msg)
+    if len(args.inputs) > 2:
+        msg = "expected PREDICTIONS.h5, MODEL.pt --data TEST.h5, or REFERENCE.h5 GENERATED.h5"
+        raise CalogeoError(msg)
+    staging = _staging_dir(args.output)
+    try:
+        if len(args.inputs) == 2:
+            reference = _read(open_showers, args.inputs[0], args.max_events)
+            generated = _read(open_showers, args.inputs[1], args.max_events)
+            summary = evaluate_fidelity(reference, generated, args, bins, staging)
+        else:
+            if first.suffix == ".pt":
+                predictions = _predict(first, args)
+                predictions.save(staging / "predictions.h5")
+            elif is_predictions_file(first):
+                predictions = Predictions.load(first)
+            else:
+                msg = (
+                    f"{first}: not a predictions file; give two shower files (reference, "
+                    f"generated) for fidelity metrics, or a model .pt with --data"
+                )
+                raise CalogeoError(msg)
+            summary = evaluate_predictions(predictions, args, bins, staging)
+        summary["inputs"] = [str(p) for p in args.inputs]
+        _write_json(staging / "summary.json", summary)
+        _publish(staging, args.output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _print_summary(summary, args.output)
+    return 0
+
+
+def _read(open_showers: Any, path: Path, max_events: int | None) -> Any:
+    with open_showers(path) as source:
+        return source.read(0, max_events)
+
+
+def _predict(path: Path, args: argparse.Namespace) -> Any:
+    from calogeo.io import open_showers
+
+    if args.data is None:
+        msg = f"{path}: a model checkpoint needs --data TEST.h5 to predict on"
+        raise CalogeoError(msg)
+    try:
+        from calogeo.model import load_model
+    except ImportError as exc:
+        msg = f"evaluating a model checkpoint needs calogeo.model: {exc}"
+        raise CalogeoError(msg) from exc
+    model = load_model(path)
+    showers = _read(open_showers, args.data, args.max_events)
+    predictions = model.predict(showers, device=args.device)
+    predictions.model = predictions.model or str(getattr(model, "name", path.stem))
+    predictions.geometry = predictions.geometry or showers.geometry.name
+    return predictions
+
+
+def evaluate_predictions(
+    predictions: Any, args: argparse.Namespace, bins: Any, out: Path
+) -> dict[str, Any]:
+    """Every applicable classification / regression metric, written into ``out``."""
+    kinds = tuple(
+        kind
+        for kind, ok in (
+            ("classification", predictions.has_classification),
+            ("regression", predictions.has_regression),
+        )
+        if ok
+    )
+    if not kinds:
+        msg = f"{args.inputs[0]}: the predictions hold neither scores with labels nor energies"
+        raise CalogeoError(msg)
+    metrics = [
+        build(cls, energy_bins=bins, device=args.device)
+        for cls in choose_metrics(args.metrics, kinds)
+    ]
+    results = _compute(metrics, lambda m: m.compute(predictions))
+    return _write_results(results, out, {"predictions": predictions.describe()})
+
+
+def evaluate_fidelity(
+    reference: Any, generated: Any, args: argparse.Namespace, bins: Any, out: Path
+) -> dict[str, Any]:
+    """Every fidelity metric of ``generated`` against ``reference``, written into ``out``,
+    plus observable histograms and average layer images."""
+    from calogeo.metric import check_same_geometry
+    from calogeo.observables import table
+    from calogeo.plotting import plot_layers, plot_observable_histograms, save_figure
+
+    check_same_geometry(reference, generated, f"{args.inputs[0]} vs {args.inputs[1]}")
+    metrics = [
+        build(cls, energy_bins=bins, device=args.device)
+        for cls in choose_metrics(args.metrics, ("fidelity",))
+    ]
+    results = _compute(metrics, lambda m: m.compute(reference, generated))
+    summary = _write_results(
+        results,
+        out,
+        {
+            "geometry": reference.geometry.name,
+            "reference_events": len(reference),
+            "generated_events": len(generated),
+        },
+    )
+    tables = {"reference": table(reference), "generated": table(generated)}
+    names = list(tables["reference"])
+    for page, start in enumerate(range(0, len(names), OBSERVABLES_PER_PAGE)):
+        fig = plot_observable_histograms(tables, names[start : start + OBSERVABLES_PER_PAGE])
+        save_figure(fig, out / f"observables_{page + 1}.png")
+    for label, showers in (("reference", reference), ("generated", generated)):
+        save_figure(
+            plot_layers(showers, title=f"{label}: average of {len(showers)} events"),
+            out / f"layers_{label}.png",
+        )
+    return summary
+
+
+def _compute(metrics: list[Any], func: Any) -> list[Any]:
+    from tqdm import tqdm
+
+    results = []
+    with tqdm(metrics, desc="metrics", unit="metric", disable=not sys.stderr.isatty()) as bar:
+        for metric in bar:
+            bar.set_postfix_str(metric.name)
+            try:
+                results.append(func(metric))
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                msg = f"metric {metric.name!r}: {exc}"
+                raise CalogeoError(msg) from exc
+    return results
+
+
+def _write_results(results: list[Any], out: Path, context: dict[str, Any]) -> dict[str, Any]:
+    from calogeo.plotting import plot_metric, save_figure
+
+    summary: dict[str, Any] = {**context, "metrics": {}}
+    for result in results:
+        result.save(out / f"{result.metric}.json")
+        summary["metrics"][result.metric] = {
+            "kind": result.kind,
+            "values": result.to_dict()["values"],
+        }
+        for index in range(len(result.plots)):
+            suffix = "" if len(result.plots) == 1 else f"_{index + 1}"
+            save_figure(plot_metric(result, index), out / f"{result.metric}{suffix}.png")
+    return summary
+
+
+def _staging_dir(output: Path) -> Path:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = output.with_name(f".{output.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    return staging
+
+
+def _publish(staging: Path, output: Path) -> None:
+    """Move every file of ``staging`` into ``output`` (created if needed)."""
+    if output.exists() and not output.is_dir():
+        msg = f"-o {output}: exists and is not a directory"
+        raise CalogeoError(msg)
+    output.mkdir(parents=True, exist_ok=True)
+    for path in sorted(staging.iterdir()):
+        path.replace(output / path.name)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    from calogeo.metric import jsonable
+
+    path.write_text(json.dumps(jsonable(data), indent=2) + "\n", encoding="utf-8")
+
+
+def _print_summary(summary: dict[str, Any], output: Path) -> None:
+    for name, entry in summary["metrics"].items():
+        values = ", ".join(
+            f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+            for k, v in list(entry["values"].items())[:6]
+        )
+        print(f"{name:20s} {values}")
+    print(f"\nwrote {output}/summary.json and plots")
