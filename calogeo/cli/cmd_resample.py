@@ -72,12 +72,6 @@ def run(args: argparse.Namespace) -> int:
         msg = f"{output}: the output would overwrite the input file"
         raise CalogeoError(msg)
     with open_showers(args.input, source_geometry) as source:  # type: ignore[attr-defined]
-        if source_geometry is not None and source.geometry != source_geometry:
-            msg = (
-                f"{args.input}: the file's showers are on {source.geometry.name!r}, "
-                f"not on --from {source_geometry.name!r}"
-            )
-            raise CalogeoError(msg)
         resampler = Resampler(
             source.geometry, target, round_trip=args.round_trip, cache=not args.no_cache
         )
