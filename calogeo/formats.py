@@ -31,6 +31,7 @@ __all__ = [
     "FormatWriter",
     "ShowerFormat",
     "detect_format",
+    "formats_for",
     "from_mev",
     "open_foreign",
     "read_dataset",
@@ -45,6 +46,9 @@ class ShowerFormat(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    geometry_names: ClassVar[tuple[str, ...]] = ()
+    """Registered geometries this layout's files are on (``calogeo convert`` writes native
+    files on these back to this layout without ``--to-format``)."""
 
     @classmethod
     @abstractmethod
@@ -182,7 +186,11 @@ class FormatWriter:
         if self._h5 is None:
             msg = "FormatWriter.append called outside its 'with' block"
             raise RuntimeError(msg)
-        arrays = self.format.to_arrays(showers)
+        try:
+            arrays = self.format.to_arrays(showers)
+        except ShowerFileError as exc:
+            msg = f"{self.path}: cannot write the {self.format.name!r} layout: {exc}"
+            raise ShowerFileError(msg) from exc
         n0, n1 = self.n_events, self.n_events + len(showers)
         for key, values in arrays.items():
             ds = self._h5.get(key)
@@ -239,3 +247,15 @@ def detect_format(path: Path) -> type[ShowerFormat]:
 def open_foreign(path: Path, geometry: Geometry | None = None) -> ForeignShowerFile:
     """Open a file in any registered public layout."""
     return ForeignShowerFile(path, detect_format(path), geometry)
+
+
+def formats_for(geometry: Geometry) -> list[type[ShowerFormat]]:
+    """The registered writable layouts whose files are on ``geometry`` (by name)."""
+    from calogeo.plugins import plugin_manager
+
+    found = []
+    for entry in plugin_manager().formats:
+        fmt: Any = entry.load()
+        if geometry.name in fmt.geometry_names and fmt.writable():
+            found.append(fmt)
+    return found

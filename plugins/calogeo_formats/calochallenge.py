@@ -119,6 +119,7 @@ class CaloChallengeFormat(ShowerFormat):
 
     name: ClassVar[str] = "calochallenge"
     description: ClassVar[str] = "CaloChallenge datasets 2/3: incident_energies, showers (MeV)"
+    geometry_names: ClassVar[tuple[str, ...]] = tuple(DATASETS)
 
     @classmethod
     def detect(cls, h5: h5py.File) -> bool:

@@ -35,6 +35,7 @@ class CaloGANFormat(ShowerFormat):
 
     name: ClassVar[str] = "calogan"
     description: ClassVar[str] = "CaloGAN: energy, layer_0 (3x96), layer_1 (12x12), layer_2 (12x6)"
+    geometry_names: ClassVar[tuple[str, ...]] = ("calogan",)
 
     @classmethod
     def detect(cls, h5: h5py.File) -> bool:

@@ -44,6 +44,7 @@ class ILDFormat(ShowerFormat):
 
     name: ClassVar[str] = "ild"
     description: ClassVar[str] = "ILD AHCAL (Buhmann et al.): hcal_only/layers (N,48,25,25), energy"
+    geometry_names: ClassVar[tuple[str, ...]] = ("ild_ahcal",)
 
     @classmethod
     def detect(cls, h5: h5py.File) -> bool:

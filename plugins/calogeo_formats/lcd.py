@@ -54,6 +54,7 @@ class LCDFormat(ShowerFormat):
 
     name: ClassVar[str] = "lcd"
     description: ClassVar[str] = "CLIC/LCD (Belayneh et al.): ECAL (N,x,y,z), HCAL, energy, pdgID"
+    geometry_names: ClassVar[tuple[str, ...]] = tuple(GEOMETRIES.values())
 
     @classmethod
     def _shapes(cls, h5: h5py.File) -> tuple[tuple[int, ...] | None, ...]:
