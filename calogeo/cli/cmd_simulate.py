@@ -105,13 +105,10 @@ def run(args: argparse.Namespace) -> int:
         msg = "--noise-mev and --threshold-mev must be non-negative"
         raise CalogeoError(msg)
     geometry = get_geometry(args.geometry)
-    kinematics_seed, simulation_seed = np.random.SeedSequence(args.seed).spawn(2)
-    rng = np.random.default_rng(kinematics_seed)
-    simulator = get_model(GENERATOR)(
-        geometry,
-        seed=simulation_seed,
-        noise_mev=args.noise_mev,
-        threshold_mev=args.threshold_mev,
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    rng = np.random.default_rng([seed, 1])  # energies and angles; the simulator uses ``seed``
+    simulator = get_model(GENERATOR).build(
+        geometry, seed=seed, noise_mev=args.noise_mev, threshold_mev=args.threshold_mev
     )
     start = time.perf_counter()
     with (
@@ -137,6 +134,6 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     print(
         f"wrote {args.events} {args.particle} showers on {geometry.name} to {args.output} "
-        f"({elapsed:.1f} s, {args.events / elapsed:,.0f} showers/s)"
+        f"(seed {seed}; {elapsed:.1f} s, {args.events / elapsed:,.0f} showers/s)"
     )
     return 0

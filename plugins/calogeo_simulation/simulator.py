@@ -3,12 +3,12 @@
 Energies written are what the read-out reports. Each shower deposits its energy as spots;
 spots are binned into the cells (energy outside the window or behind the stack is *leakage*,
 stored in the ``leakage`` label in GeV). Each cell's deposited energy e is then given sampling
-(or photo-statistics) fluctuations with the geometry's stochastic term a, as a Gamma variate of
-mean e and variance a^2 e GeV (as Geant4 GFlash's ``ApplySampling``), so the calibrated sum has
-sigma/E = a/sqrt(E); for sampling layers the stored energy is the *visible* energy, the
-sampling fraction times that (as in the CaloGAN and CLIC datasets). Divide by the sampling
-fraction to calibrate. Optional Gaussian noise per cell and a zero-suppression threshold
-(visible MeV) follow.
+(or photo-statistics) fluctuations with the layer's stochastic term a (see
+:func:`~.stack.stochastic_terms`), as a Gamma variate of mean e and variance a^2 e GeV (as
+Geant4 GFlash's ``ApplySampling``), so the calibrated sum has sigma/E = a/sqrt(E). For sampling
+layers the stored energy is the *visible* energy, the sampling fraction times that (as in the
+CaloGAN and CLIC datasets): divide by the sampling fraction to calibrate. Optional Gaussian
+noise per cell and a zero-suppression threshold (visible MeV) follow.
 
 Pion showers are given at the electromagnetic scale: the hadronic component deposits
 (1 - f_em) E h/e, the rest is invisible (nuclear binding), not leakage.
@@ -16,12 +16,14 @@ Pion showers are given at the electromagnetic scale: the hadronic component depo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from calogeo import CalogeoError, Geometry, Showers, get_geometry
+from calogeo.model import Model
 
 from . import em, hadronic
 from .kernels import deposit_spots, seed_kernels
@@ -57,14 +59,16 @@ class _Tracks:
         return _Tracks(*(a[mask] for a in self.__dict__.values()))
 
 
-class GFlashSimulator:
-    """Parametric showers in any registered geometry.
+class GFlashSimulator(Model):
+    """Parametric showers in any registered geometry (a generative :class:`~calogeo.model.Model`
+    with nothing to train).
 
     ``GFlashSimulator(geometry, seed=1).simulate("gamma", energies, theta=0.1)`` returns
     :class:`~calogeo.Showers` with labels ``pdg``, ``theta``, ``phi`` (rad), ``impact_x``,
     ``impact_y`` (mm), ``leakage`` (GeV) and, for pi0, ``opening_angle`` (rad).
-    ``noise_mev`` is the Gaussian noise per cell and ``threshold_mev`` the zero suppression
-    (cells below are set to 0), both in visible MeV.
+    Hyper-parameters: ``seed``; ``noise_mev``, the Gaussian noise per cell, and
+    ``threshold_mev``, the zero suppression (cells below are set to 0), both in visible MeV;
+    ``max_step_x0``, the longest longitudinal integration step.
     """
 
     name = "gflash"
@@ -72,23 +76,29 @@ class GFlashSimulator:
         "Parametric showers: GFlash electromagnetic profiles, pi0 -> two photons, "
         "Bock hadronic profile for charged pions; any geometry"
     )
-    kind = "generative"
+    kind = ("generate",)
+    defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        size: {"seed": None, "noise_mev": 0.0, "threshold_mev": 0.0, "max_step_x0": 0.5}
+        for size in ("paper", "small")
+    }
     particles = tuple(PARTICLES)
 
     def __init__(
         self,
         geometry: Geometry | str,
-        *,
-        seed: int | np.random.SeedSequence | None = None,
-        noise_mev: float = 0.0,
-        threshold_mev: float = 0.0,
-        max_step_x0: float = 0.5,
+        hparams: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> None:
-        self.geometry = get_geometry(geometry)
-        self.stack: Stack = build_stack(self.geometry, max_step_x0=max_step_x0)
-        self.rng = np.random.default_rng(seed)
-        self.noise_gev = noise_mev / 1000.0
-        self.threshold_gev = threshold_mev / 1000.0
+        merged = {**self.defaults["paper"], **(hparams or {}), **options}
+        unknown = sorted(set(merged) - set(self.defaults["paper"]))
+        if unknown:
+            msg = f"model {self.name!r} has no option {', '.join(unknown)}"
+            raise CalogeoError(msg)
+        super().__init__(get_geometry(geometry), merged)
+        self.stack: Stack = build_stack(self.geometry, max_step_x0=float(merged["max_step_x0"]))
+        self.rng = np.random.default_rng(merged["seed"])
+        self.noise_gev = float(merged["noise_mev"]) / 1000.0
+        self.threshold_gev = float(merged["threshold_mev"]) / 1000.0
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -133,14 +143,26 @@ class GFlashSimulator:
             "leakage": leak.astype(np.float32),
             **labels,
         }
-        return Showers.from_flat(self.geometry, self._read_out(cells), energy, labels)
+        terms = self.stack.cell_pion_term if particle in ("pi+", "pi-") else self.stack.cell_em_term
+        return Showers.from_flat(self.geometry, self._read_out(cells, terms), energy, labels)
 
     def generate(
-        self, energies: float | Sequence[float] | np.ndarray, particle: str = "gamma", n: int = 1
+        self,
+        energies: float | Sequence[float] | np.ndarray,
+        particle: str = "gamma",
+        n: int | None = None,
+        **options: Any,
     ) -> Showers:
-        """Generative-model entry point: ``n`` showers per energy if ``energies`` is a scalar."""
+        """Model interface: showers of ``particle`` at ``energies`` (GeV); a scalar energy with
+        ``n`` gives ``n`` showers. ``options``: ``theta``, ``phi``, ``impact_mm`` of
+        :meth:`simulate`."""
         energy = np.asarray(energies, dtype=np.float64)
-        return self.simulate(particle, np.full(n, energy) if energy.ndim == 0 else energy)
+        if energy.ndim == 0:
+            energy = np.full(1 if n is None else n, float(energy))
+        elif n is not None and n != len(energy):
+            msg = f"generate: n={n} but {len(energy)} energies were given"
+            raise CalogeoError(msg)
+        return self.simulate(particle, energy, **options)
 
     # -- particles -----------------------------------------------------------------------------
 
@@ -234,7 +256,7 @@ class GFlashSimulator:
             fraction = gamma_fractions(alpha, (alpha - 1.0) / t_max, front[sel], back[sel])
             t_s, a_s = em.spot_profile(t_max, alpha, medium)
             spots = gamma_fractions(a_s, (a_s - 1.0) / t_s, front[sel], back[sel])
-            n_total = em.spot_count(energy, medium, self.geometry.stochastic_term)
+            n_total = em.spot_count(energy, medium, stack.media_em_term[k])
             n_spots[sel], e_spot[sel] = allocate_spots(energy, fraction, spots, n_total, self.rng)
             # tau: depth over the shower's mean depth, scaled to the average profile's T.
             t_mid = np.maximum(0.5 * (front[sel] + back[sel]), 0.0)
@@ -297,8 +319,8 @@ class GFlashSimulator:
         for k in np.unique(medium_of):
             sel = np.flatnonzero(medium_of == k)
             medium = stack.media[k]
-            n_em[sel] = em.spot_count(e_em[sel], medium, self.geometry.stochastic_term)
-            n_had[sel] = em.spot_count(e_had[sel], medium, self.geometry.stochastic_term)
+            n_em[sel] = em.spot_count(e_em[sel], medium, stack.media_em_term[k])
+            n_had[sel] = em.spot_count(e_had[sel], medium, stack.media_em_term[k])
             radial = em.radial_parameters(tau[sel], np.maximum(e_em[sel], 1e-3)[:, None], medium)
             r_core[sel] = radial.r_core * stack.rm_mm
             r_tail[sel] = radial.r_tail * stack.rm_mm
@@ -367,12 +389,14 @@ class GFlashSimulator:
             np.add.at(leak, event[~ok], rows[~ok, 4])
         return cells, leak
 
-    def _read_out(self, cells: np.ndarray) -> np.ndarray:
-        """Sampling fluctuations, visible fraction, noise and threshold, in place (GeV)."""
-        a = self.geometry.stochastic_term
-        if a:
-            hit = cells > 0
-            cells[hit] = a**2 * self.rng.gamma(cells[hit] / a**2)
+    def _read_out(self, cells: np.ndarray, terms: np.ndarray) -> np.ndarray:
+        """Sampling fluctuations with per-cell stochastic ``terms``, visible fraction, noise and
+        threshold, in place (GeV)."""
+        event, cell = np.nonzero(cells)
+        a2 = terms[cell] ** 2
+        fluctuate = a2 > 0
+        event, cell, a2 = event[fluctuate], cell[fluctuate], a2[fluctuate]
+        cells[event, cell] = a2 * self.rng.gamma(cells[event, cell] / a2)
         cells *= self.stack.cell_sampling_fraction
         if self.noise_gev > 0:
             cells += self.rng.normal(0.0, self.noise_gev, cells.shape).astype(np.float32)

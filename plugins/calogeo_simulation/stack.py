@@ -18,7 +18,17 @@ from calogeo import STANDARD_MATERIALS, Geometry, Layer
 
 from .em import Medium
 
-__all__ = ["Deposits", "Stack", "allocate_spots", "build_stack", "gamma_fractions", "medium_of"]
+__all__ = [
+    "Deposits",
+    "SamplingStructure",
+    "Stack",
+    "allocate_spots",
+    "build_stack",
+    "gamma_fractions",
+    "medium_of",
+    "sampling_structure",
+    "stochastic_terms",
+]
 
 
 def _slice_z(name: str, materials_spec: dict[str, Any]) -> float | None:
@@ -32,40 +42,92 @@ def _slice_z(name: str, materials_spec: dict[str, Any]) -> float | None:
     return sum(STANDARD_MATERIALS[k].z * w for k, w in fractions.items()) / total
 
 
+AMALDI_COEFFICIENT = 0.027
+"""Sampling term of an EM sampling calorimeter, a = 2.7% sqrt(d / f_samp) with d the active
+layer thickness in mm and f_samp the MIP sampling fraction (U. Amaldi, Phys. Scripta 23 (1981)
+409, as quoted in the PDG Review "Calorimetry")."""
+
+
+@dataclass(frozen=True)
+class SamplingStructure:
+    """One period of a sampling layer as its spec gives it (slices of the layer's material):
+    thickness and active thickness in mm, Z of the active and of the densest (passive) slice."""
+
+    period_mm: float
+    active_mm: float
+    z_active: float | None
+    z_passive: float | None
+
+
+def sampling_structure(geometry: Geometry, layer: Layer) -> SamplingStructure | None:
+    """The period of ``layer`` if its spec defines the material by slices and names the active
+    one (``active``); None for homogeneous layers and materials without slices."""
+    if layer.sampling_fraction is None or not geometry.spec:
+        return None
+    materials_spec = geometry.spec.get("materials", {})
+    name = layer.material.name
+    slices = materials_spec.get(name, {}).get("slices")
+    active = next(
+        (t["active"] for t in geometry.spec.get("layers", []) if t.get("material") == name
+         and "active" in t),
+        None,
+    )  # fmt: skip
+    if not isinstance(slices, list) or not slices or active is None:
+        return None
+    passive = max(
+        slices, key=lambda s: s[1] * getattr(STANDARD_MATERIALS.get(s[0]), "density_g_cm3", 10.0)
+    )[0]
+    return SamplingStructure(
+        period_mm=float(sum(t for _, t in slices)),
+        active_mm=float(sum(t for n, t in slices if n == active)),
+        z_active=_slice_z(str(active), materials_spec),
+        z_passive=_slice_z(str(passive), materials_spec),
+    )
+
+
 def medium_of(geometry: Geometry, layer: Layer) -> Medium:
     """The GFlash medium of ``layer``: homogeneous, or sampling with F_S and e/mip.
 
-    For sampling layers whose material the spec defines by slices, F_S uses one period's
-    thickness and e/mip the Z of the densest slice (passive) and of the ``active`` slice
-    (Grindhammer-Peters Sect. 3); otherwise the layer counts as one period and e/mip = 1.
+    F_S = X0_eff / period and e/mip = 1 / (1 + 0.007 (Z_passive - Z_active))
+    (Grindhammer-Peters Sect. 3) from the spec's period (:func:`sampling_structure`); without
+    one the layer counts as one period and e/mip = 1.
     """
     material = layer.material
     ec_gev = material.ec_mev / 1000.0
     if layer.sampling_fraction is None:
         return Medium(z=material.z, ec_gev=ec_gev)
-    materials_spec = geometry.spec.get("materials", {}) if geometry.spec else {}
-    slices = materials_spec.get(material.name, {}).get("slices")
-    period_mm, e_mip = layer.thickness_mm, 1.0
-    if isinstance(slices, list) and slices:
-        period_mm = float(sum(t for _, t in slices))
-        active = next(
-            (
-                t.get("active")
-                for t in geometry.spec.get("layers", [])
-                if t.get("material") == material.name and "active" in t
-            ),
-            None,
-        )
-        passive = max(
-            slices, key=lambda s: s[1] * getattr(STANDARD_MATERIALS.get(s[0]), "density_g_cm3", 10)
-        )[0]
-        z_active, z_passive = (
-            _slice_z(str(active), materials_spec),
-            _slice_z(passive, materials_spec),
-        )
-        if z_active is not None and z_passive is not None:
-            e_mip = 1.0 / (1.0 + 0.007 * (z_passive - z_active))
-    return Medium(z=material.z, ec_gev=ec_gev, f_s=material.x0_mm / period_mm, e_mip=e_mip)
+    structure = sampling_structure(geometry, layer)
+    if structure is None:
+        return Medium(z=material.z, ec_gev=ec_gev, f_s=material.x0_mm / layer.thickness_mm)
+    e_mip = 1.0
+    if structure.z_active is not None and structure.z_passive is not None:
+        e_mip = 1.0 / (1.0 + 0.007 * (structure.z_passive - structure.z_active))
+    return Medium(
+        z=material.z, ec_gev=ec_gev, f_s=material.x0_mm / structure.period_mm, e_mip=e_mip
+    )
+
+
+def stochastic_terms(geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """Per-layer stochastic terms (sigma/E = a/sqrt(E/GeV)) for EM showers and for pions.
+
+    A spec's ``stochastic_term`` describes the calorimeter the particles enter (its first
+    group): an EM term for an ECAL, a pion term for an HCAL (as the detector specs state them).
+    Layers it does not describe get the Amaldi estimate for EM showers when the spec gives their
+    period (else none), and pions there see the EM term (no extra intrinsic term).
+    """
+    first = geometry.groups[0]
+    stated = geometry.stochastic_term
+    em_terms, pion_terms = [], []
+    for layer in geometry.layers:
+        structure = sampling_structure(geometry, layer)
+        estimate = 0.0
+        if structure is not None and layer.sampling_fraction:
+            estimate = AMALDI_COEFFICIENT * np.sqrt(structure.active_mm / layer.sampling_fraction)
+        described = stated is not None and layer.group == first
+        hadron_stated = described and first == "HCAL"
+        em_terms.append(stated if described and not hadron_stated else estimate)
+        pion_terms.append(stated if hadron_stated else em_terms[-1])
+    return np.asarray(em_terms, dtype=np.float64), np.asarray(pion_terms, dtype=np.float64)
 
 
 _NO_EDGES = np.zeros(2)  # placeholder edges of a non-rectilinear layer (never searched)
@@ -86,12 +148,15 @@ class Stack:
     mip_gev_per_mm: np.ndarray
     medium: np.ndarray  # index into ``media``
     media: tuple[Medium, ...]
+    media_em_term: tuple[float, ...]  # EM stochastic term of each medium (sets spot counts)
     rectilinear: np.ndarray  # (L,) bool
     x_edges: np.ndarray
     x_edge_offset: np.ndarray
     y_edges: np.ndarray
     y_edge_offset: np.ndarray
     cell_sampling_fraction: np.ndarray  # (n_cells,) float32, 1 for homogeneous layers
+    cell_em_term: np.ndarray  # (n_cells,) stochastic term for EM showers
+    cell_pion_term: np.ndarray  # (n_cells,) stochastic term for charged pions
 
     @property
     def n_steps(self) -> int:
@@ -110,6 +175,8 @@ def build_stack(
     """Cut every layer of ``geometry`` into steps and collect the kernel's binning tables."""
     layer_of, x0e, lae, zmid, length, media_index = [], [], [], [], [], []
     media: list[Medium] = []
+    media_terms: list[float] = []
+    em_terms, pion_terms = stochastic_terms(geometry)
     for i, layer in enumerate(geometry.layers):
         n = max(
             1,
@@ -122,6 +189,7 @@ def build_stack(
         medium = medium_of(geometry, layer)
         if medium not in media:
             media.append(medium)
+            media_terms.append(float(em_terms[i]))
         layer_of += [i] * n
         x0e.append(np.stack([x0a + (x0b - x0a) * cuts[:-1], x0a + (x0b - x0a) * cuts[1:]], 1))
         lae.append(np.stack([la + (lb - la) * cuts[:-1], la + (lb - la) * cuts[1:]], 1))
@@ -136,6 +204,7 @@ def build_stack(
     sampling = [
         np.full(ly.n_cells, ly.sampling_fraction or 1.0, dtype=np.float32) for ly in geometry.layers
     ]
+    cells_per_layer = [ly.n_cells for ly in geometry.layers]
     return Stack(
         geometry=geometry,
         layer=layers,
@@ -148,12 +217,15 @@ def build_stack(
         mip_gev_per_mm=np.array([m.mip_mev_per_mm / 1000.0 for m in material]),
         medium=np.asarray(media_index, dtype=np.int64),
         media=tuple(media),
+        media_em_term=tuple(media_terms),
         rectilinear=np.asarray(rect, dtype=np.bool_),
         x_edges=np.concatenate(xs),
         x_edge_offset=np.concatenate([[0], np.cumsum([len(x) for x in xs])]).astype(np.int64),
         y_edges=np.concatenate(ys),
         y_edge_offset=np.concatenate([[0], np.cumsum([len(y) for y in ys])]).astype(np.int64),
         cell_sampling_fraction=np.concatenate(sampling),
+        cell_em_term=np.repeat(em_terms, cells_per_layer),
+        cell_pion_term=np.repeat(pion_terms, cells_per_layer),
     )
 
 
