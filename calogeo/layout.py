@@ -422,7 +422,12 @@ class PolygonLayout(CellLayout):
         for i, v in enumerate(vertices):
             array[i, : len(v)] = v
             counts[i] = len(v)
-        spec = {"type": "r_alpha", "r_edges_mm": r_edges.tolist(), "n_alpha": n_alpha}
+        spec = {
+            "type": "r_alpha",
+            "r_edges_mm": r_edges.tolist(),
+            "n_alpha": n_alpha,
+            "arc_segments": arc_segments,
+        }
         spec["description"] = f"{n_r} r-bins x {n_alpha} alpha-bins to r = {r_edges[-1]:g} mm"
         convex = ConvexPieces(array, counts, np.asarray(cells, dtype=np.int64))
         return cls(convex, (n_alpha, n_r), spec)

@@ -65,6 +65,8 @@ _MATERIAL_KEYS = {
     "dedx_min_mev_cm2_g",
     "source",
 }
+_Z_TOLERANCE_MM = 1e-6
+"""Layers may touch within this (rounding of written specs); closer is an overlap."""
 _THICKNESS_KEYS = ("thickness_mm", "thickness_x0", "thickness_lambda")
 _DIRECT_KEYS = ("x0_mm", "rm_mm", "lambda_i_mm", "density_g_cm3", "z", "dedx_min_mev_cm2_g")
 _LAYOUT_KEYS = {
@@ -307,6 +309,9 @@ class _Builder:
             return []
         layers: list[Layer] = []
         numbered: dict[str, int] = {}
+        # Materials the spec defines but that failed already have their own error.
+        spec_materials = self.spec.get("materials")
+        defined = set(spec_materials) if isinstance(spec_materials, dict) else set()
         z = 0.0
         for i, table in enumerate(tables):
             where = f"layers[{i}]."
@@ -318,7 +323,7 @@ class _Builder:
             material = materials.get(material_name) if isinstance(material_name, str) else None
             if material_name is None:
                 self.fail(f"{where}material", "missing field")
-            elif material is None:
+            elif material is None and material_name not in defined:
                 self.fail(f"{where}material", f"unknown material {material_name!r}")
             repeat = table.get("repeat", 1)
             if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
@@ -327,7 +332,7 @@ class _Builder:
             thickness = self.thickness(table, material, where)
             if "z_front_mm" in table:
                 z_front = self.number(table, "z_front_mm", where, positive=False)
-                if z_front is not None and z_front < z - 1e-9:
+                if z_front is not None and z_front < z - _Z_TOLERANCE_MM:
                     self.fail(
                         f"{where}z_front_mm",
                         f"layer starts at {z_front:g} mm, overlapping the previous layer "
@@ -336,6 +341,7 @@ class _Builder:
                 z = z_front if z_front is not None else z
             sampling = self.sampling_fraction(table, material_name, materials, where)
             if material is None or thickness is None:
+                self.layout(table.get("layout"), where, distance_mm + z)  # report its problems
                 continue
             group = str(table.get("group", "ECAL"))
             base = str(table.get("name", "layer"))
@@ -455,7 +461,8 @@ class _Builder:
             if cell.ndim != 2 or cell.shape[1] != 2 or len(cell) < 3:
                 self.fail(f"{key}.cells[{i}]", "must be a list of at least 3 [x, y] vertices")
                 return None
-        return PolygonLayout.from_polygons(cells, shape, {"type": "polygons", "shape": list(shape)})
+        spec = {"type": "polygons", "shape": list(shape), "cells": [c.tolist() for c in cells]}
+        return PolygonLayout.from_polygons(cells, shape, spec)
 
 
 def geometry_to_spec_text(geometry: Geometry) -> str:
@@ -483,7 +490,7 @@ def geometry_to_spec_text(geometry: Geometry) -> str:
             f"rm_mm = {_toml(m.rm_mm)}",
             f"lambda_i_mm = {_toml(m.lambda_i_mm)}",
             f"density_g_cm3 = {_toml(m.density_g_cm3)}",
-            f"z = {_toml(m.z)}",
+            f"z = {_toml(float(m.z))}",
             f"dedx_min_mev_cm2_g = {_toml(m.dedx_min_mev_cm2_g)}",
         ]
     for layer in geometry.layers:
@@ -509,7 +516,8 @@ def _toml(value: Any) -> str:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, (float, np.floating)):
-        return repr(float(value))
+        # 12 significant digits: derived lengths written and read back stay the same text.
+        return repr(float(f"{value:.12g}"))
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, (list, tuple, np.ndarray)):
