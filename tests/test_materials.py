@@ -163,8 +163,15 @@ def test_clic_ecal_readout_slices_shorten_the_period_x0() -> None:
     [
         # CLIC HCAL (k4geo HCalBarrel_o1_v01_01.xml) and ILD AHCAL (hcal_defs.xml): 26.5 mm.
         [("Fe", 20.0), ("polystyrene", 3.0), ("Cu", 0.1), ("G10", 0.7), ("air", 2.7)],
-        [("Fe", 0.5), ("Fe", 19.0), ("polystyrene", 3.0), ("Cu", 0.1), ("G10", 0.7)]
-        + [("Fe", 0.5), ("air", 2.7)],
+        [
+            ("Fe", 0.5),
+            ("Fe", 19.0),
+            ("polystyrene", 3.0),
+            ("Cu", 0.1),
+            ("G10", 0.7),
+            ("Fe", 0.5),
+            ("air", 2.7),
+        ],
     ],
 )
 def test_hcal_period_depth_per_layer(slices: list[tuple[str, float]]) -> None:

@@ -127,8 +127,10 @@ ERRORS = {
     ),
     "overlapping layers": (
         HEADER + GOOD_LAYERS.replace('name = "back"', 'name = "back"\nz_front_mm = 10.0'),
-        "layers[1].z_front_mm: layer starts at 10 mm, overlapping the previous layer that "
-        "ends at 12 mm",
+        (
+            "layers[1].z_front_mm: layer starts at 10 mm, overlapping the previous layer that "
+            "ends at 12 mm"
+        ),
     ),
     "unknown material in a layer": (
         _layer('thickness_mm = 1.0\nmaterial = "unobtainium"\n' + GRID),
@@ -198,8 +200,10 @@ ERRORS = {
         _layer(
             'thickness_mm = 1.0\nmaterial = "W"\nlayout = { type = "spiral", shape = [2, 2] }\n'
         ),
-        "layers[0].layout.type: must be one of grid, eta_phi, hexagonal, r_alpha, polygons, "
-        "got 'spiral'",
+        (
+            "layers[0].layout.type: must be one of grid, eta_phi, hexagonal, r_alpha, polygons, "
+            "got 'spiral'"
+        ),
     ),
     "bad shape": (
         _layer(
