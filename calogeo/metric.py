@@ -159,7 +159,7 @@ class MetricResult:
             labels = list(table[spec["x"]])
             for k, column in enumerate(spec["y"]):
                 ax.barh(
-                    np.arange(len(labels)) + 0.8 * k / len(spec["y"]),
+                    np.arange(len(labels)) + 0.8 * (k + 0.5) / len(spec["y"]) - 0.4,
                     self.column(spec["table"], column),
                     height=0.8 / len(spec["y"]),
                     label=spec.get("labels", spec["y"])[k],
@@ -183,8 +183,8 @@ class MetricResult:
                 cx = self.column(curve["table"], curve["x"])
                 cy = self.column(curve["table"], curve["y"])
                 ax.plot(cx, cy, "-", color="0.3", lw=1, label=curve.get("label"))
-        ax.set_xscale(spec.get("xscale", "linear"))
-        ax.set_yscale(spec.get("yscale", "linear"))
+            ax.set_xscale(spec.get("xscale", "linear"))  # scales reset tick labels: lines only
+            ax.set_yscale(spec.get("yscale", "linear"))
         ax.set_xlabel(spec.get("xlabel", ""))
         ax.set_ylabel(spec.get("ylabel", ""))
         if spec.get("title"):

@@ -26,6 +26,7 @@ Sources of the definitions:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -202,15 +203,24 @@ def radial_profile(showers: Showers, edges: np.ndarray, unit: str = "rm") -> np.
 
 def _weighted_moments(e: np.ndarray, c: np.ndarray, orders: tuple[int, ...]) -> np.ndarray:
     """(n, len(orders)) energy-weighted moments of coordinate ``c``: order 1 is the mean,
-    higher orders are central moments sum E (c - mean)^k / sum E."""
-    total = e.sum(axis=1)
-    mean = _divide(e @ c, total)
+    higher orders are central moments sum E (c - mean)^k / sum E.
+
+    Central moments come from the raw power sums S_j = E @ c^j by the binomial expansion, one
+    matrix-vector product per power (float64; coordinates are axis-centred, so cancellation
+    stays far below the moments' own statistical precision).
+    """
+    top = max(orders)
+    sums = np.stack([e @ c**j for j in range(top + 1)], axis=1)  # (n, top + 1)
+    raw = _divide(sums, sums[:, :1])  # raw moments <c^j>
+    mean = raw[:, 1]
     out = np.empty((len(e), len(orders)))
-    for j, k in enumerate(orders):
+    for col, k in enumerate(orders):
         if k == 1:
-            out[:, j] = mean
+            out[:, col] = mean
         else:
-            out[:, j] = _divide((e * (c[None, :] - mean[:, None]) ** k).sum(axis=1), total)
+            out[:, col] = sum(
+                math.comb(k, j) * raw[:, j] * (-mean) ** (k - j) for j in range(k + 1)
+            )
     return out
 
 

@@ -146,7 +146,9 @@ def plot_layers(
     norm = LogNorm(vmin=max(positive.min(), positive.max() * 1e-6), vmax=positive.max())
     cols = min(4, len(chosen))
     rows = int(np.ceil(len(chosen) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.6 * cols, 3.3 * rows), squeeze=False, layout="constrained"
+    )
     mappable = None
     for ax, i in zip(axes.ravel(), chosen, strict=False):
         layer = geometry.layers[i]
@@ -175,7 +177,8 @@ def plot_observable_histograms(
     columns: int = 4,
 ) -> Figure:
     """Normalised histograms of observables (:func:`calogeo.observables.table` columns) for
-    several samples, each with a ratio panel to the first sample (the reference)."""
+    several samples, each with a ratio panel to the first sample (the reference); values
+    outside the 0.1-99.9% quantile range are counted in the edge bins."""
     from calogeo.observables import unit_of
 
     plt = _pyplot()
@@ -183,12 +186,12 @@ def plot_observable_histograms(
     reference = samples[labels[0]]
     names = names or list(reference)
     rows = int(np.ceil(len(names) / columns))
-    fig = plt.figure(figsize=(3.6 * columns, 3.3 * rows))
-    grid = fig.add_gridspec(2 * rows, columns, height_ratios=[3, 1] * rows, hspace=0.08)
+    fig = plt.figure(figsize=(3.6 * columns, 3.6 * rows))
+    outer = fig.add_gridspec(rows, columns, hspace=0.45, wspace=0.35)
     for k, name in enumerate(names):
-        r, c = divmod(k, columns)
-        top = fig.add_subplot(grid[2 * r, c])
-        bottom = fig.add_subplot(grid[2 * r + 1, c], sharex=top)
+        cell = outer[divmod(k, columns)].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.05)
+        top = fig.add_subplot(cell[0])
+        bottom = fig.add_subplot(cell[1], sharex=top)
         finite = [v[name][np.isfinite(v[name])] for v in samples.values()]
         pooled = np.concatenate(finite)
         if len(pooled) == 0:
@@ -216,10 +219,11 @@ def plot_observable_histograms(
                 with np.errstate(divide="ignore", invalid="ignore"):
                     bottom.stairs(h / hists[0], edges, color=SAMPLE_COLOURS[j % 6], lw=1.2)
         bottom.axhline(1.0, color="0.4", lw=0.8)
-        bottom.set_ylim(0.5, 1.5)
+        bottom.set_ylim(0.0, 2.0)
+        bottom.set_yticks([0.5, 1.0, 1.5])
         unit = unit_of(name)
         bottom.set_xlabel(f"{name} [{unit}]" if unit else name, fontsize=8)
-        bottom.set_ylabel(f"/ {labels[0]}", fontsize=7)
+        bottom.set_ylabel("ratio", fontsize=7)
         top.set_ylabel("normalised", fontsize=7)
         top.tick_params(labelbottom=False, labelsize=7)
         bottom.tick_params(labelsize=7)

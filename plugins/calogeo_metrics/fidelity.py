@@ -258,7 +258,7 @@ class ClassifierTest(_ObservableMetric):
     def __init__(
         self,
         inputs: str = "observables",
-        epochs: int = 30,
+        epochs: int = 50,
         device: str = "auto",
         seed: int = 0,
         **options: object,
@@ -290,26 +290,32 @@ class ClassifierTest(_ObservableMetric):
         x = np.concatenate([xr[rng.permutation(len(xr))[:n]], xg[rng.permutation(len(xg))[:n]]])
         y = np.r_[np.zeros(n), np.ones(n)]
         order = rng.permutation(2 * n)
-        x, y = x[order], y[order]
-        n_train = len(x) // 2
         device = resolve_device(self.device)
+        xt = torch.as_tensor(x[order], dtype=torch.float32, device=device)
+        yt = torch.as_tensor(y[order], dtype=torch.float32, device=device)
+        train, val, test = (
+            slice(0, 6 * n // 5),
+            slice(6 * n // 5, 8 * n // 5),
+            slice(8 * n // 5, None),
+        )
         torch.manual_seed(self.seed)
         model = _small_dnn(x.shape[1]).to(device)
-        xt = torch.as_tensor(x, dtype=torch.float32, device=device)
-        yt = torch.as_tensor(y, dtype=torch.float32, device=device)
-        _train(model, xt[:n_train], yt[:n_train], self.epochs, self.seed)
+        _train(model, (xt[train], yt[train]), (xt[val], yt[val]), self.epochs, self.seed)
         with torch.no_grad():
-            logits = model(xt[n_train:]).squeeze(1)
-            bce = float(torch.nn.functional.binary_cross_entropy_with_logits(logits, yt[n_train:]))
+            logits = model(xt[test]).squeeze(1)
+            bce = float(torch.nn.functional.binary_cross_entropy_with_logits(logits, yt[test]))
             prob = torch.sigmoid(logits).cpu().numpy().astype(np.float64)
-        fpr, tpr, _ = _stats.roc_curve(y[n_train:].astype(np.int64), prob)
+        fpr, tpr, _ = _stats.roc_curve(y[order][test].astype(np.int64), prob)
         return self.result(
             values={
                 "auc": _stats.auc(fpr, tpr),
                 "bce": bce,
                 "jsd": (math.log(2) - bce) / math.log(2),
             },
-            meta={"inputs": self.inputs, "train_events": n_train, "test_events": len(x) - n_train},
+            meta={
+                "inputs": self.inputs,
+                "events_train_val_test": [6 * n // 5, 2 * n // 5, 2 * n - 8 * n // 5],
+            },
         )
 
 
@@ -325,19 +331,36 @@ def _small_dnn(n_inputs: int):  # type: ignore[no-untyped-def]
     )
 
 
-def _train(model, x, y, epochs: int, seed: int, batch: int = 256) -> None:  # type: ignore[no-untyped-def]
-    """Adam, binary cross-entropy, ``epochs`` passes over shuffled mini-batches."""
+def _train(model, train, val, epochs: int, seed: int, batch: int = 256) -> None:  # type: ignore[no-untyped-def]
+    """Adam on binary cross-entropy for up to ``epochs`` passes over shuffled mini-batches;
+    keeps the weights of the epoch with the lowest validation loss, stops after 5 epochs
+    without improvement."""
+    import copy
+
     import torch
 
+    (x, y), (x_val, y_val) = train, val
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.BCEWithLogitsLoss()
+    best, best_state, patience = math.inf, copy.deepcopy(model.state_dict()), 0
     for _ in range(epochs):
+        model.train()
         for idx in torch.randperm(len(x), generator=generator).split(batch):
             idx = idx.to(x.device)
             optimiser.zero_grad()
             loss_fn(model(x[idx]).squeeze(1), y[idx]).backward()
             optimiser.step()
+        model.eval()
+        with torch.no_grad():
+            loss = float(loss_fn(model(x_val).squeeze(1), y_val))
+        if loss < best:
+            best, best_state, patience = loss, copy.deepcopy(model.state_dict()), 0
+        else:
+            patience += 1
+            if patience >= 5:
+                break
+    model.load_state_dict(best_state)
 
 
 class ResponseVsEnergy(_ObservableMetric):
