@@ -530,11 +530,10 @@ class TorchModel(ReconstructionModel):
 
         opts = self.options(**options)
         train_stream, val_stream = train_val_streams(
-            train, val, val_fraction=opts.val_fraction, geometry=self.geometry
+            train, val, val_fraction=opts.val_fraction, seed=opts.seed, geometry=self.geometry
         )
-        for stream in (train_stream, val_stream):
-            for r in stream.ranges:
-                self.check_geometry(r.source.geometry, str(r.source.path))
+        for source in train_stream.sources + val_stream.sources:
+            self.check_geometry(source.geometry, str(source.path))
         if len(train_stream) < 2 or len(val_stream) < 1:
             msg = (
                 f"too few events to train ({len(train_stream)} for training, "

@@ -1,0 +1,126 @@
+"""``calogeo train MODEL --data TRAIN.h5``: train a reconstruction model on shower files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from calogeo.cli._table import format_table
+from calogeo.device import DEVICE_CHOICES
+from calogeo.errors import CalogeoError
+from calogeo.model import SIZES, TASKS
+
+ORDER = 50
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a reconstruction model on shower files",
+        description="Train a registered model (see `calogeo list models`) on the geometry of "
+        "the training files and write a checkpoint. Without --val, the last 20%% of every "
+        "training file is held out for validation. Ctrl-C keeps the last good checkpoint.",
+    )
+    parser.add_argument("model", help="registered model name, e.g. cnn3d, dnn, bdt, linear")
+    parser.add_argument(
+        "--data", nargs="+", type=Path, required=True, metavar="TRAIN.h5", help="training files"
+    )
+    parser.add_argument("--val", nargs="+", type=Path, metavar="VAL.h5", help="validation files")
+    parser.add_argument("--task", choices=TASKS, default="both", help="default: both")
+    parser.add_argument(
+        "--signal", nargs="+", default=["gamma"], help="signal particles (default: gamma)"
+    )
+    parser.add_argument(
+        "--background", nargs="+", default=["pi0"], help="background particles (default: pi0)"
+    )
+    parser.add_argument(
+        "--size", choices=SIZES, default="paper", help="hyper-parameter preset (default: paper)"
+    )
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument("--epochs", type=int, help="maximum epochs (default: the preset's)")
+    parser.add_argument("--batch-size", type=int, help="events per batch")
+    parser.add_argument("--lr", type=float, help="learning rate")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other hyper-parameter (VALUE as JSON, e.g. --set dense_units=256)",
+    )
+    parser.add_argument("-o", "--output", type=Path, help="checkpoint to write (default: MODEL.pt)")
+    parser.set_defaults(func=run)
+
+
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` strings -> hyper-parameters (values parsed as JSON, else kept as text)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            msg = f"--set {item!r}: expected NAME=VALUE"
+            raise CalogeoError(msg)
+        try:
+            out[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name.strip()] = value
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from calogeo.io import open_showers
+    from calogeo.model import TorchModel
+    from calogeo.registry import get_model
+
+    cls = get_model(args.model)
+    output = args.output or Path(f"{args.model}.pt")
+    sources = [open_showers(path) for path in args.data]
+    val = [open_showers(path) for path in args.val] if args.val else None
+    geometry = sources[0].geometry
+    hparams = {
+        "task": args.task,
+        "signal": args.signal,
+        "background": args.background,
+        "seed": args.seed,
+        **parse_settings(args.set),
+    }
+    if issubclass(cls, TorchModel):
+        hparams.update(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
+    model = cls.build(geometry, size=args.size, **hparams)
+    n_train = sum(len(s) for s in sources)
+    print(
+        f"training {model.name} ({args.size}) on {geometry.name}: {n_train} events from "
+        f"{len(sources)} file(s), task {args.task}",
+        file=sys.stderr,
+    )
+    try:
+        if isinstance(model, TorchModel):
+            model.fit(sources, val, device=args.device, checkpoint=output)
+        else:
+            model.fit(sources, val)
+    except KeyboardInterrupt:
+        kept = f"{output} holds the last good checkpoint" if output.exists() else "nothing written"
+        print(f"calogeo train: interrupted; {kept}", file=sys.stderr)
+        return 130
+    model.save(output)
+    print(history_table(model.history))
+    print(f"\nwrote {output}")
+    return 0
+
+
+def history_table(history: list[dict[str, float]]) -> str:
+    """The per-epoch history as a text table."""
+    if not history:
+        return "(no history)"
+    columns = list(dict.fromkeys(k for row in history for k in row))
+    rows = [
+        tuple(
+            "" if k not in row else (f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]))
+            for k in columns
+        )
+        for row in history
+    ]
+    return format_table(tuple(columns), rows)
