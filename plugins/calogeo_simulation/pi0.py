@@ -6,7 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["M_PI0_GEV", "PhotonPair", "decay_pi0", "direction", "minimum_opening_angle"]
+__all__ = [
+    "M_PI0_GEV",
+    "PhotonPair",
+    "decay_pi0",
+    "direction",
+    "entry_points",
+    "minimum_opening_angle",
+]
 
 M_PI0_GEV = 0.1349768
 """pi0 mass in GeV (PDG 2024, 134.9768 MeV)."""
@@ -69,3 +76,24 @@ def decay_pi0(
         directions.append(momentum / np.linalg.norm(momentum, axis=1, keepdims=True))
     cos_open = np.clip(np.sum(directions[0] * directions[1], axis=1), -1.0, 1.0)
     return PhotonPair(np.stack(energies, axis=1), np.stack(directions, axis=1), np.arccos(cos_open))
+
+
+def entry_points(
+    impact_mm: np.ndarray,
+    theta: np.ndarray,
+    phi: np.ndarray,
+    directions: np.ndarray,
+    distance_mm: float,
+) -> np.ndarray:
+    """Where the decay photons cross the window's front plane, (M, 2, 2) as (x, y) in mm.
+
+    The pi0 flies from the interaction point, ``distance_mm`` in front of the window, at
+    (theta, phi) and would enter at ``impact_mm`` (M, 2); it decays there (c tau = 25 nm), so
+    each photon travels ``distance_mm`` in depth along its own direction (M, 2, 3). Photons
+    flying away from the window (non-positive z component) get NaN.
+    """
+    tilt = np.tan(theta)[:, None] * np.stack([np.cos(phi), np.sin(phi)], axis=1)
+    ip = np.asarray(impact_mm, dtype=np.float64) - distance_mm * tilt
+    dz = directions[..., 2]
+    slope = directions[..., :2] / np.where(dz > 0, dz, np.nan)[..., None]
+    return ip[:, None, :] + distance_mm * slope

@@ -27,7 +27,7 @@ from calogeo.model import Model
 
 from . import em, hadronic
 from .kernels import deposit_spots, seed_kernels
-from .pi0 import decay_pi0
+from .pi0 import decay_pi0, entry_points
 from .stack import Deposits, Stack, allocate_spots, build_stack, gamma_fractions
 
 __all__ = ["PARTICLES", "GFlashSimulator"]
@@ -188,22 +188,21 @@ class GFlashSimulator(Model):
         """Two photons from the interaction point, landing where their directions take them."""
         pair = decay_pi0(tracks.energy, tracks.theta, tracks.phi, self.rng)
         labels["opening_angle"] = pair.opening_angle.astype(np.float32)
-        # The pi0 came from the interaction point, distance_from_ip_mm in front of the window.
-        ip = np.stack([tracks.x_mm, tracks.y_mm], 1) - self.geometry.distance_from_ip_mm * (
-            np.tan(tracks.theta)[:, None] * np.stack([np.cos(tracks.phi), np.sin(tracks.phi)], 1)
-        )
+        entry = entry_points(
+            np.stack([tracks.x_mm, tracks.y_mm], 1),
+            tracks.theta,
+            tracks.phi,
+            pair.direction,
+            self.geometry.distance_from_ip_mm,
+        ).reshape(-1, 2)
         d = pair.direction.reshape(-1, 3)
         hits = d[:, 2] > MIN_PHOTON_COS
         event = np.repeat(tracks.event, 2)
         np.add.at(leak, event[~hits], pair.energy.ravel()[~hits])
-        cos_t = np.where(hits, d[:, 2], 1.0)
-        entry = (
-            np.repeat(ip, 2, axis=0) + self.geometry.distance_from_ip_mm * d[:, :2] / cos_t[:, None]
-        )
         photons = _Tracks(
             event,
             pair.energy.ravel(),
-            np.arccos(cos_t),
+            np.arccos(np.clip(d[:, 2], -1.0, 1.0)),
             np.arctan2(d[:, 1], d[:, 0]),
             entry[:, 0],
             entry[:, 1],
