@@ -63,8 +63,8 @@ def histogram_edges(a: np.ndarray, b: np.ndarray, n_bins: int = 30) -> np.ndarra
     if len(both) == 0:
         return np.array([0.0, 1.0])
     lo, hi = np.quantile(both, [0.001, 0.999])
-    if np.all(both == np.round(both)) and hi - lo + 1 <= 2 * n_bins:
-        return np.arange(lo - 0.5, hi + 1.5)
+    if np.all(both == np.round(both)) and np.ceil(hi) - np.floor(lo) + 1 <= 2 * n_bins:
+        return np.arange(np.floor(lo) - 0.5, np.ceil(hi) + 1.0)
     if hi <= lo:
         return np.array([lo - 0.5, lo + 0.5])
     return np.linspace(lo, hi, n_bins + 1)
@@ -104,9 +104,15 @@ def auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
 
 
 def rejection_at_efficiency(fpr: np.ndarray, tpr: np.ndarray, efficiency: float) -> float:
-    """Background rejection 1/eps_bkg at signal efficiency ``efficiency``, interpolating the ROC
-    linearly (ATLAS pion study: pi0 rejection at 90% pi+- efficiency). Inf if eps_bkg is 0."""
-    eps_bkg = float(np.interp(efficiency, tpr, fpr))
+    """Background rejection 1/eps_bkg at signal efficiency ``efficiency`` (ATLAS pion study:
+    pi0 rejection at 90% pi+- efficiency): eps_bkg at the first ROC point reaching the
+    efficiency, interpolated linearly from the point before it. Inf if eps_bkg is 0."""
+    i = min(int(np.searchsorted(tpr, efficiency, side="left")), len(tpr) - 1)
+    if i == 0 or tpr[i] == tpr[i - 1]:
+        eps_bkg = float(fpr[i])
+    else:
+        t = (efficiency - tpr[i - 1]) / (tpr[i] - tpr[i - 1])
+        eps_bkg = float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
     return math.inf if eps_bkg <= 0 else 1.0 / eps_bkg
 
 
