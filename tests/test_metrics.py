@@ -244,7 +244,8 @@ def test_every_registered_metric_is_described():
     for entry in entries:
         cls = entry.load()
         assert cls.kind in KINDS
-        assert cls.source and cls.description
+        assert cls.source
+        assert cls.description
         if cls.kind != "fidelity":
             assert issubclass(cls, PredictionMetric)
 
