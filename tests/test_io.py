@@ -4,6 +4,7 @@ one-line errors for newer versions, mismatched arrays and truncated files."""
 from __future__ import annotations
 
 import os
+import tracemalloc
 from pathlib import Path
 
 import h5py
@@ -151,6 +152,25 @@ def test_streaming_reads_one_bounded_batch_at_a_time(written):
         assert len(source.read(50)) == 0
         with pytest.raises(ValueError, match="positive"):
             next(source.iter_batches(0))
+
+
+def test_streaming_memory_is_bounded_by_the_batch_not_the_file(tmp_path, geometry):
+    showers = make(geometry, 20000)
+    path = tmp_path / "big.h5"
+    write_showers(path, showers, chunk_events=50)
+    total_bytes = showers.flat().nbytes + sum(v.nbytes for v in showers.labels.values())
+    batch_bytes = total_bytes * 50 // 20000
+    tracemalloc.start()
+    try:
+        with open_showers(path) as source:
+            tracemalloc.reset_peak()
+            events = sum(len(batch) for batch in source.iter_batches(50))
+            peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert events == 20000
+    assert peak < total_bytes / 10
+    assert peak < 10 * batch_bytes + 100_000  # one batch plus bookkeeping
 
 
 def write_then_fail(path: Path, showers: Showers, error: BaseException) -> None:
