@@ -441,28 +441,75 @@ class _Builder:
                 return None
             return PolygonLayout.hexagonal(pitch_hex, shape[0], shape[1])
         if kind == "r_alpha":
-            edges = np.asarray(table["r_edges_mm"], dtype=np.float64)
-            if edges.ndim != 1 or len(edges) < 2 or edges[0] < 0 or np.any(np.diff(edges) <= 0):
+            edges = _float_array(table["r_edges_mm"])
+            if (
+                edges is None
+                or edges.ndim != 1
+                or len(edges) < 2
+                or edges[0] < 0
+                or np.any(np.diff(edges) <= 0)
+            ):
                 self.fail(f"{key}.r_edges_mm", "must be increasing radii >= 0 in mm")
                 return None
-            n_alpha = table["n_alpha"]
-            if not isinstance(n_alpha, int) or n_alpha < 1:
-                self.fail(f"{key}.n_alpha", f"must be a positive integer, got {n_alpha!r}")
+            n_alpha = self.count(table, "n_alpha", inner, minimum=1)
+            arc_segments = self.count(table, "arc_segments", inner, minimum=0, default=0)
+            if n_alpha is None or arc_segments is None:
                 return None
-            return PolygonLayout.r_alpha(edges, n_alpha, int(table.get("arc_segments", 0)))
+            return PolygonLayout.r_alpha(edges, n_alpha, arc_segments)
         shape = self.shape(table, inner)
-        cells = [np.asarray(c, dtype=np.float64) for c in table["cells"]]
+        if not isinstance(table["cells"], list):
+            self.fail(f"{key}.cells", "must be a list of cells, each a list of [x, y] vertices")
+            return None
+        cells = [_float_array(c) for c in table["cells"]]
         if shape is None:
             return None
         if len(cells) != shape[0] * shape[1]:
             self.fail(f"{key}.cells", f"has {len(cells)} cells, shape needs {shape[0] * shape[1]}")
             return None
+        polygons: list[np.ndarray] = []
         for i, cell in enumerate(cells):
-            if cell.ndim != 2 or cell.shape[1] != 2 or len(cell) < 3:
+            if cell is None or cell.ndim != 2 or cell.shape[1] != 2 or len(cell) < 3:
                 self.fail(f"{key}.cells[{i}]", "must be a list of at least 3 [x, y] vertices")
                 return None
-        spec = {"type": "polygons", "shape": list(shape), "cells": [c.tolist() for c in cells]}
-        return PolygonLayout.from_polygons(cells, shape, spec)
+            if not _is_convex(cell):
+                self.fail(f"{key}.cells[{i}]", "must be a convex polygon")
+                return None
+            polygons.append(cell)
+        spec = {"type": "polygons", "shape": list(shape), "cells": [c.tolist() for c in polygons]}
+        return PolygonLayout.from_polygons(polygons, shape, spec)
+
+    def count(
+        self,
+        table: dict[str, Any],
+        key: str,
+        where: str,
+        *,
+        minimum: int,
+        default: int | None = None,
+    ) -> int | None:
+        """An integer option >= ``minimum``; ``default`` if absent (None: required)."""
+        if key not in table and default is not None:
+            return default
+        value = table.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self.fail(f"{where}{key}", f"must be an integer >= {minimum}, got {value!r}")
+            return None
+        return value
+
+
+def _float_array(value: Any) -> np.ndarray | None:
+    """``value`` as a float64 array, or None if it is not a (nested) list of numbers."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_convex(vertices: np.ndarray) -> bool:
+    """True if the polygon (k, 2) turns the same way at every vertex and has an area."""
+    edges = np.roll(vertices, -1, axis=0) - vertices
+    turns = edges[:, 0] * np.roll(edges[:, 1], -1) - edges[:, 1] * np.roll(edges[:, 0], -1)
+    return bool(np.all(turns >= 0) or np.all(turns <= 0)) and bool(np.any(turns != 0))
 
 
 def geometry_to_spec_text(geometry: Geometry) -> str:
