@@ -234,6 +234,37 @@ ERRORS = {
 }
 
 
+MALFORMED_LAYOUTS = {
+    'type = "grid", pitch_mm = 5.0, shape = [2, 2]': "layers[0].layout.pitch_mm",
+    'type = "grid", pitch_mm = [5.0, "a"], shape = [2, 2]': "layers[0].layout.pitch_mm",
+    'type = "grid", pitch_mm = [5.0, 5.0], shape = [2, true]': "layers[0].layout.shape",
+    'type = "hexagonal", pitch_mm = 0.0, shape = [2, 2]': "layers[0].layout.pitch_mm",
+    'type = "r_alpha", r_edges_mm = "far", n_alpha = 4': "layers[0].layout.r_edges_mm",
+    'type = "r_alpha", r_edges_mm = [0.0, 5.0, 4.0], n_alpha = 4': "layers[0].layout.r_edges_mm",
+    'type = "r_alpha", r_edges_mm = [0.0, 5.0], n_alpha = true': "layers[0].layout.n_alpha",
+    'type = "r_alpha", r_edges_mm = [0.0, 5.0], n_alpha = 4, arc_segments = -1': (
+        "layers[0].layout.arc_segments"
+    ),
+    'type = "polygons", shape = [1, 1], cells = 5': "layers[0].layout.cells",
+    'type = "polygons", shape = [1, 2], cells = [[[0, 0], [1, 0], [0, 1]]]': (
+        "layers[0].layout.cells: has 1 cells, shape needs 2"
+    ),
+    'type = "polygons", shape = [1, 1], cells = [[[0, 0], ["x", 0], [0, 1]]]': (
+        "layers[0].layout.cells[0]"
+    ),
+    'type = "polygons", shape = [1, 1], cells = [[[0, 0], [2, 0], [1, 0.2], [2, 2], [0, 2]]]': (
+        "layers[0].layout.cells[0]: must be a convex polygon"
+    ),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(MALFORMED_LAYOUTS))
+def test_malformed_layouts_are_spec_errors(layout: str) -> None:
+    error = _spec_error(_layer(f'thickness_mm = 1.0\nmaterial = "W"\nlayout = {{ {layout} }}\n'))
+    expected = MALFORMED_LAYOUTS[layout]
+    assert any(problem.startswith(expected) for problem in error.problems), error.problems
+
+
 @pytest.mark.parametrize("case", sorted(ERRORS))
 def test_validation_error_names_file_and_key(case: str) -> None:
     text, expected = ERRORS[case]
