@@ -1,0 +1,102 @@
+"""Speed of the parametric simulator on one core, and what writing the native file adds.
+
+Targets (issue 4), measured in one run on one core (Numba single-threaded, one process):
+- 50 GeV photons in the CLIC 25x25x25 window (``clic_ecal_rec``): >= 1,000 showers/s
+  (GEANT4 takes about 17 s per shower there, Belayneh et al., EPJC 80 (2020) 688, Sect. 3);
+- 50 GeV charged pions in the ILD AHCAL 25x25x48 window (``ild_ahcal``): >= 200 showers/s;
+- writing the showers to the native file (``ShowerWriter``, default filter) costs at most 20%
+  of the simulation time.
+
+    python benchmarks/simulate.py [-n 3000] [--batch 500] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from calogeo import ShowerWriter, get_geometry, get_model
+
+GEANT4_S_PER_SHOWER = 17.0  # CLIC ECAL, Belayneh et al. (2020), Sect. 3
+CASES = (
+    # particle, geometry, energy GeV, target showers/s
+    ("gamma", "clic_ecal_rec", 50.0, 1000.0),
+    ("pi+", "ild_ahcal", 50.0, 200.0),
+)
+WRITE_TARGET = 0.20
+
+
+def best_time(func, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    """Shortest wall time of ``repeat`` calls (s)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def run_case(
+    particle: str, geometry_name: str, energy: float, n: int, batch: int, repeat: int
+) -> tuple[float, float]:
+    """(simulation s, write s) for ``n`` showers in batches, as ``calogeo simulate`` does."""
+    geometry = get_geometry(geometry_name)
+    simulator = get_model("gflash").build(geometry, seed=1)
+    simulator.simulate(particle, np.full(8, energy))  # compile and warm the caches
+    sizes = [min(batch, n - first) for first in range(0, n, batch)]
+
+    def simulate_all() -> list:  # type: ignore[type-arg]
+        return [simulator.simulate(particle, np.full(size, energy)) for size in sizes]
+
+    simulate_s = best_time(simulate_all, repeat)
+    showers = simulate_all()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.h5"
+
+        def write_all() -> None:
+            with ShowerWriter(path, geometry) as writer:
+                for part in showers:
+                    writer.append(part)
+
+        write_s = best_time(write_all, repeat)
+    return simulate_s, write_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=3000, help="showers per case")
+    parser.add_argument("--batch", type=int, default=500, help="showers per simulate() call")
+    parser.add_argument("--repeat", type=int, default=3, help="timed repetitions (best kept)")
+    args = parser.parse_args()
+    numba.set_num_threads(1)
+    print(f"one core (numba threads: {numba.get_num_threads()}), {args.n} showers per case, "
+          f"batches of {args.batch}, best of {args.repeat}")  # fmt: skip
+    for particle, geometry_name, energy, target in CASES:
+        simulate_s, write_s = run_case(
+            particle, geometry_name, energy, args.n, args.batch, args.repeat
+        )
+        rate = args.n / simulate_s
+        shapes = "x".join(str(s) for s in get_geometry(geometry_name).shapes[0])
+        layers = get_geometry(geometry_name).n_layers
+        print(
+            f"{energy:g} GeV {particle}, {geometry_name} {shapes}x{layers}: {rate:,.0f} showers/s "
+            f"on 1 core (target >= {target:,.0f}: ratio {rate / target:.2f})"
+        )
+        if particle == "gamma":
+            print(
+                f"  vs GEANT4 ({GEANT4_S_PER_SHOWER:g} s/shower): {rate * GEANT4_S_PER_SHOWER:,.0f}x faster"
+            )
+        ratio = write_s / simulate_s
+        print(
+            f"  writing the native file: {write_s:.3f} s for {simulate_s:.3f} s of simulation = "
+            f"{ratio:.1%} (target <= {WRITE_TARGET:.0%}: {'met' if ratio <= WRITE_TARGET else 'MISSED'})"
+        )
+
+
+if __name__ == "__main__":
+    main()
