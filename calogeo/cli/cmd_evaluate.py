@@ -62,6 +62,12 @@ def add_parser(subparsers: Any) -> None:
         help="energy bins: a count (log-spaced over a range > x10) or edges in GeV",
     )
     parser.add_argument(
+        "--observables",
+        default="",
+        metavar="NAME[,NAME]",
+        help="fidelity: observables to compare and draw (default: the whole observable table)",
+    )
+    parser.add_argument(
         "--max-events",
         type=int,
         default=None,
@@ -220,8 +226,15 @@ def evaluate_fidelity(
     from calogeo.plotting import plot_layers, plot_observable_histograms, save_figure
 
     check_same_geometry(reference, generated, f"{args.inputs[0]} vs {args.inputs[1]}")
+    tables = {"reference": table(reference), "generated": table(generated)}
+    chosen = [n.strip() for n in args.observables.split(",") if n.strip()] or None
+    unknown = [n for n in chosen or [] if n not in tables["reference"]]
+    if unknown:
+        known = ", ".join(tables["reference"])
+        msg = f"--observables: unknown {', '.join(unknown)}; known: {known}"
+        raise CalogeoError(msg)
     metrics = [
-        build(cls, energy_bins=bins, device=args.device)
+        build(cls, energy_bins=bins, device=args.device, observables=chosen)
         for cls in choose_metrics(args.metrics, ("fidelity",))
     ]
     results = _compute(metrics, lambda m: m.compute(reference, generated))
@@ -234,8 +247,7 @@ def evaluate_fidelity(
             "generated_events": len(generated),
         },
     )
-    tables = {"reference": table(reference), "generated": table(generated)}
-    names = list(tables["reference"])
+    names = chosen or list(tables["reference"])
     for page, start in enumerate(range(0, len(names), OBSERVABLES_PER_PAGE)):
         fig = plot_observable_histograms(tables, names[start : start + OBSERVABLES_PER_PAGE])
         save_figure(fig, out / f"observables_{page + 1}.png")
@@ -305,7 +317,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 def _print_summary(summary: dict[str, Any], output: Path) -> None:
     for name, entry in summary["metrics"].items():
         values = ", ".join(
-            f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+            f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {'n/a' if v is None else v}"
             for k, v in list(entry["values"].items())[:6]
         )
         print(f"{name:20s} {values}")
