@@ -358,3 +358,32 @@ def test_regular_grid_covers_the_geometry_with_its_finest_pitch() -> None:
     np.testing.assert_allclose(resampler.covered_fraction, 1.0, rtol=1e-12)
     x = showers_for(geometry, 3)
     np.testing.assert_allclose(resampler.apply_array(x).sum(axis=1), x.sum(axis=1), rtol=1e-12)
+
+
+# -- engines ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("forward", [True, False])
+def test_fused_numba_pass_matches_the_numpy_reference_and_the_matrix_products(forward) -> None:
+    from calogeo.resample.apply import spread_back, terms_for, transfer
+    from calogeo.resample.kernel import apply_terms_reference
+
+    source, target = random_rectilinear(61, "a"), polygon_geometry()
+    for a, b in ((source, target), (target, source), (source, random_rectilinear(62, "b"))):
+        overlaps = build_overlaps(a, b)
+        n_in = overlaps.n_source if forward else overlaps.n_target
+        x = np.random.default_rng(0).random((6, n_in))
+        step = transfer if forward else spread_back
+        fused, products = step(overlaps, x), step(overlaps, x, engine="products")
+        np.testing.assert_allclose(fused, products, rtol=1e-12, atol=1e-14)
+        terms = terms_for(overlaps, forward=forward)
+        n_out = overlaps.n_target if forward else overlaps.n_source
+        scaled = (
+            x
+            if forward
+            else x
+            / np.where(overlaps.target_covered_volume > 0, overlaps.target_covered_volume, np.inf)
+        )
+        np.testing.assert_allclose(
+            apply_terms_reference(terms, scaled, n_out), fused, rtol=1e-12, atol=1e-14
+        )

@@ -13,9 +13,18 @@ from typing import Any
 
 import numpy as np
 
+from calogeo.resample.combine import combine_layers
+from calogeo.resample.kernel import Terms, apply_terms
 from calogeo.resample.weights import Coupling, Overlaps, Transverse
 
-__all__ = ["Backend", "backend_for", "spread_back", "transfer"]
+__all__ = ["ENGINES", "Backend", "backend_for", "spread_back", "terms_for", "transfer"]
+
+SIMD_WIDTH = 8  # float32 lanes of a 256-bit vector unit, for choosing the product order
+
+ENGINES = ("auto", "products")
+"""``auto``: numpy arrays go through the fused Numba pass (:mod:`calogeo.resample.kernel`, a
+Kronecker CSR per separable layer pair), torch tensors through ``products``: batched matrix
+products (two small dense ones per separable layer pair, a sparse one otherwise)."""
 
 
 class Backend:
@@ -40,6 +49,19 @@ class Backend:
     def stack(self, parts: list[Any]) -> Any:
         """(N, P) arrays -> (N, Q, P)."""
         return np.stack(parts, axis=1)
+
+    def swap(self, u: Any) -> Any:
+        """(M, A, B) -> C-contiguous (M, B, A)."""
+        return np.ascontiguousarray(u.transpose(0, 2, 1))
+
+    def contiguous(self, x: Any) -> Any:
+        return np.ascontiguousarray(x)
+
+    def combine(
+        self, weights: Any, src: Any, src_start: int, dst: Any, dst_start: int, size: int
+    ) -> None:
+        """``dst`` layers += ``weights`` (J, K) over the K layers of ``size`` cells in ``src``."""
+        combine_layers(weights, src, src_start, dst, dst_start, size)
 
     def sparse_apply(self, matrix: Any, z: Any) -> Any:
         """(M, cells_in) -> (M, cells_out) through a (cells_out, cells_in) sparse matrix."""
@@ -77,6 +99,21 @@ class TorchBackend(Backend):
 
         return torch.stack(parts, dim=1)
 
+    def swap(self, u: Any) -> Any:
+        return u.transpose(1, 2).contiguous()
+
+    def contiguous(self, x: Any) -> Any:
+        return x.contiguous()
+
+    def combine(
+        self, weights: Any, src: Any, src_start: int, dst: Any, dst_start: int, size: int
+    ) -> None:
+        k, j = weights.shape[1], weights.shape[0]
+        n = src.shape[0]
+        layers = src[:, src_start : src_start + k * size].reshape(n, k, size)
+        target = dst[:, dst_start : dst_start + j * size].view(n, j, size)
+        target += self.convert(weights, src) @ layers
+
     def sparse_apply(self, matrix: Any, z: Any) -> Any:
         import torch
 
@@ -98,21 +135,27 @@ def backend_for(x: Any) -> Backend:
 
 
 def _separable(be: Backend, store: dict, z: Any, table: Transverse, *, forward: bool) -> Any:
-    """(M, cells_in) -> (M, cells_out) through ``fy (x) fx``, cheaper product order first."""
+    """(M, cells_in) -> (M, cells_out) through ``fy (x) fx`` as two plain matrix products.
+
+    The axis whose product costs less goes first; each product is one large GEMM over all
+    events, the other axis reached by swapping the last two axes of the (small) intermediate.
+    """
     t = id(table)
     if forward:
-        fy = be.constant(store, (t, "fy"), z, lambda: table.ly / table.wy)
-        fx = be.constant(store, (t, "fx"), z, lambda: table.lx / table.wx)
+        fy_t = be.constant(store, (t, "fyT"), z, lambda: (table.ly / table.wy).T.copy())
+        fx_t = be.constant(store, (t, "fxT"), z, lambda: (table.lx / table.wx).T.copy())
     else:
-        fy = be.constant(store, (t, "fyT"), z, lambda: table.ly.T)
-        fx = be.constant(store, (t, "fxT"), z, lambda: table.lx.T)
-    (ro, ri), (co, ci) = fy.shape, fx.shape
+        fy_t = be.constant(store, (t, "ly"), z, lambda: table.ly)
+        fx_t = be.constant(store, (t, "lx"), z, lambda: table.lx)
+    (ri, ro), (ci, co) = fy_t.shape, fx_t.shape
     m = z.shape[0]
-    if ro * ri * ci + ro * ci * co <= ri * ci * co + ro * ri * co:
-        u = fy @ z.reshape(m, ri, ci)
-        return (u.reshape(m * ro, ci) @ fx.T).reshape(m, ro * co)
-    u = z.reshape(m * ri, ci) @ fx.T
-    return (fy @ u.reshape(m, ri, co)).reshape(m, ro * co)
+    if ri * ci * co + ro * ri * co <= ro * ri * ci + ro * ci * co:
+        u = be.swap((z.reshape(m * ri, ci) @ fx_t).reshape(m, ri, co))
+        u = be.swap((u.reshape(m * co, ri) @ fy_t).reshape(m, co, ro))
+        return u.reshape(m, ro * co)
+    u = be.swap(z.reshape(m, ri, ci))
+    u = be.swap((u.reshape(m * ci, ri) @ fy_t).reshape(m, ci, ro))
+    return (u.reshape(m * ro, ci) @ fx_t).reshape(m, ro * co)
 
 
 def _general(be: Backend, store: dict, z: Any, table: Transverse, *, forward: bool) -> Any:
@@ -145,27 +188,126 @@ def _groups(coupling: Coupling) -> list[tuple[Transverse, list[int]]]:
     return list(groups.values())
 
 
-def transfer(overlaps: Overlaps, x: Any) -> Any:
+def terms_for(overlaps: Overlaps, *, forward: bool) -> Terms:
+    """The fused-pass terms of ``W`` (forward) or of ``V^T`` (spread back, applied to target
+    energies already divided by their covered volume), in float64."""
+    from scipy import sparse
+
+    so, to = overlaps.source_offsets, overlaps.target_offsets
+    tables: dict[int, int] = {}
+    parts: list[tuple[tuple[int, ...], int, list[Any]]] = []
+    gather: list[list[tuple[int, float]]] = []
+    scatter: list[list[tuple[int, float]]] = []
+    table_of: list[int] = []
+    for c in overlaps.couplings:
+        for q, j in enumerate(c.targets):
+            table = c.transverse[q]
+            if id(table) not in tables:
+                tables[id(table)] = len(parts)
+                parts.append(_table_part(table, forward, sparse))
+            table_of.append(tables[id(table)])
+            layers = [(c.first + k, float(d)) for k, d in enumerate(c.depth_x0[q]) if d > 0.0]
+            if forward:
+                depth = overlaps.source_depth_x0
+                gather.append([(int(so[i]), d / depth[i]) for i, d in layers])
+                scatter.append([(int(to[j]), 1.0)])
+            else:
+                gather.append([(int(to[j]), 1.0)])
+                scatter.append([(int(so[i]), d) for i, d in layers])
+    matrices = [m for _, _, ms in parts for m in ms]
+    row0 = np.cumsum([0] + [sum(m.shape[0] for m in ms) for _, _, ms in parts])[:-1]
+    base = np.cumsum([0] + [m.nnz for m in matrices])
+    indptr = np.concatenate(
+        [m.indptr[:-1] + b for m, b in zip(matrices, base[:-1], strict=True)] + [base[-1:]]
+    )
+    return Terms(
+        *_entries(gather),
+        *_entries(scatter),
+        np.asarray(table_of, dtype=np.int64),
+        np.array([dims for dims, _, _ in parts], dtype=np.int64).reshape(-1, 4),
+        np.array([_span(dims, ms) for dims, _, ms in parts], dtype=np.int64).reshape(-1, 2),
+        row0.astype(np.int64),
+        np.array([order for _, order, _ in parts], dtype=np.int64),
+        indptr.astype(np.int64),
+        np.concatenate([m.indices for m in matrices]).astype(np.int64),
+        np.concatenate([m.data for m in matrices]).astype(np.float64),
+    )
+
+
+def _table_part(
+    table: Transverse, forward: bool, sparse: Any
+) -> tuple[tuple[int, ...], int, list[Any]]:
+    """(dims, order, CSR factors) of one table for :class:`Terms` (order: see Terms)."""
+    if table.separable:
+        fy = table.ly / table.wy if forward else table.ly.T  # type: ignore[operator,union-attr]
+        fx = table.lx / table.wx if forward else table.lx.T  # type: ignore[operator,union-attr]
+        fy, fx = sparse.csr_matrix(fy), sparse.csr_matrix(fx)
+        (ro, ri), (co, ci) = fy.shape, fx.shape
+        # Scalar multiply-adds cost about SIMD_WIDTH times the vectorised whole-row ones.
+        columns_first = ri * fx.nnz * SIMD_WIDTH + fy.nnz * co
+        rows_first = fy.nnz * ci + ro * fx.nnz * SIMD_WIDTH
+        return (ri, ci, ro, co), 1 if columns_first <= rows_first else 2, [fy, fx]
+    if forward:
+        matrix = table.area.multiply(1.0 / table.cell_area).tocsr()  # type: ignore[union-attr]
+    else:
+        matrix = table.area.T.tocsr()  # type: ignore[union-attr]
+    return (1, matrix.shape[1], 1, matrix.shape[0]), 0, [matrix]
+
+
+def _span(dims: tuple[int, ...], factors: list[Any]) -> tuple[int, int]:
+    """Flat input cells a table reads: the rows F_y uses (separable), or the columns used."""
+    used = factors[0].indices
+    if not len(used):
+        return 0, 0
+    width = dims[1] if len(factors) == 2 else 1
+    return int(used.min()) * width, (int(used.max()) + 1) * width
+
+
+def _entries(lists: list[list[tuple[int, float]]]) -> tuple[np.ndarray, ...]:
+    """CSR-like (ptr, column offsets, weights) of per-term (offset, weight) lists."""
+    ptr = np.zeros(len(lists) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum([len(e) for e in lists])
+    at = np.array([a for e in lists for a, _ in e], dtype=np.int64)
+    weight = np.array([w for e in lists for _, w in e], dtype=np.float64)
+    return ptr, at, weight
+
+
+def _fused(overlaps: Overlaps, x: np.ndarray, *, forward: bool) -> np.ndarray:
+    """Resample a numpy array in one fused Numba pass (see :mod:`calogeo.resample.kernel`)."""
+    key = ("terms", forward, x.dtype)
+    if key not in overlaps.constants:
+        overlaps.constants[key] = terms_for(overlaps, forward=forward).astype(x.dtype)
+    if not forward:
+        cover = overlaps.target_covered_volume
+        inverse = np.divide(1.0, cover, out=np.zeros_like(cover), where=cover > 0)
+        x = x * inverse.astype(x.dtype)
+    n_out = overlaps.n_target if forward else overlaps.n_source
+    return apply_terms(overlaps.constants[key], np.ascontiguousarray(x), n_out)
+
+
+def transfer(overlaps: Overlaps, x: Any, engine: str = "auto") -> Any:
     """Source energies (N, source cells) -> target energies (N, target cells): ``W x``.
 
     Each source cell's energy is shared by volume fraction; the part outside the target
     (transversally or in depth) is dropped: that is the edge loss.
     """
     be, store = backend_for(x), overlaps.constants
+    if engine == "auto" and be is _NUMPY:
+        return _fused(overlaps, x, forward=True)
+    x = be.contiguous(x)
     n = x.shape[0]
     out = be.zeros((n, overlaps.n_target), like=x)
     so, to = overlaps.source_offsets, overlaps.target_offsets
-    for m, c in enumerate(overlaps.couplings):
-        run = x[:, so[c.first] : so[c.stop]].reshape(n, c.stop - c.first, -1)
-        weights = be.constant(
-            store,
-            (m, "depth"),
-            x,
-            lambda c=c: c.depth_x0 / overlaps.source_depth_x0[c.first : c.stop],
-        )
-        combined = weights @ run
+    for c in overlaps.couplings:
+        size, count = int(so[c.first + 1] - so[c.first]), len(c.targets)
+        if not count:
+            continue
+        combined = be.zeros((n, count * size), like=x)
+        depth = c.depth_x0 / overlaps.source_depth_x0[c.first : c.stop]
+        be.combine(depth, x, int(so[c.first]), combined, 0, size)
+        combined = combined.reshape(n, count, size)
         for table, qs in _groups(c):
-            part = combined if len(qs) == len(c.targets) else combined[:, qs]
+            part = combined if len(qs) == count else combined[:, qs]
             u = _table_apply(be, store, part, table, forward=True)
             for col, q in enumerate(qs):
                 j = c.targets[q]
@@ -173,7 +315,7 @@ def transfer(overlaps: Overlaps, x: Any) -> Any:
     return out
 
 
-def spread_back(overlaps: Overlaps, y: Any) -> Any:
+def spread_back(overlaps: Overlaps, y: Any, engine: str = "auto") -> Any:
     """Target energies (N, target cells) -> source energies: each target cell's energy is
     spread over the source cells it covers in proportion to the shared volume.
 
@@ -181,6 +323,8 @@ def spread_back(overlaps: Overlaps, y: Any) -> Any:
     everything the forward step kept.
     """
     be, store = backend_for(y), overlaps.constants
+    if engine == "auto" and be is _NUMPY:
+        return _fused(overlaps, y, forward=False)
     n = y.shape[0]
     cover = overlaps.target_covered_volume
     inverse = be.constant(
@@ -192,13 +336,11 @@ def spread_back(overlaps: Overlaps, y: Any) -> Any:
     scaled = y * inverse
     out = be.zeros((n, overlaps.n_source), like=y)
     so, to = overlaps.source_offsets, overlaps.target_offsets
-    for m, c in enumerate(overlaps.couplings):
-        run = out[:, so[c.first] : so[c.stop]].reshape(n, c.stop - c.first, -1)
+    for c in overlaps.couplings:
+        size = int(so[c.first + 1] - so[c.first])
         for table, qs in _groups(c):
             parts = [scaled[:, to[c.targets[q]] : to[c.targets[q] + 1]] for q in qs]
             u = _table_apply(be, store, be.stack(parts), table, forward=False)
-            weights = be.constant(
-                store, (m, qs[0], "spread"), y, lambda c=c, qs=qs: c.depth_x0[qs].T
-            )
-            run += weights @ u
+            u = u.reshape(n, len(qs) * size)
+            be.combine(c.depth_x0[qs].T, u, 0, out, int(so[c.first]), size)
     return out

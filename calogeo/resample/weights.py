@@ -66,6 +66,13 @@ class Transverse:
         """True for the Kronecker form."""
         return self.ly is not None
 
+    @property
+    def source_area(self) -> np.ndarray:
+        """(cells_s,) area of every source cell in R_M^2."""
+        if self.separable:
+            return np.outer(self.wy, self.wx).ravel()  # type: ignore[arg-type]
+        return self.cell_area  # type: ignore[return-value]
+
     @cached_property
     def matrix(self) -> sparse.csr_matrix:
         """(cells_t, cells_s) overlap areas in R_M^2 as CSR."""
