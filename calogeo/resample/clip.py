@@ -28,14 +28,12 @@ def polygon_area(vertices: np.ndarray, n: int) -> float:
 
 
 @numba.njit(cache=True)
-def clip_area(subject: np.ndarray, n_subject: int, clipper: np.ndarray, n_clipper: int) -> float:
-    """Area of the intersection of two convex counter-clockwise polygons (Sutherland-Hodgman).
+def _clip_area(subject, n_subject, clipper, n_clipper, current, scratch):  # pragma: no cover
+    """Area of the intersection of two convex counter-clockwise polygons (Sutherland-Hodgman),
+    using two caller-provided (n_subject + n_clipper + 1, 2) buffers.
 
     The subject is clipped by the half-plane left of each clipper edge in turn.
     """
-    size = n_subject + n_clipper + 1
-    current = np.empty((size, 2))
-    scratch = np.empty((size, 2))
     for k in range(n_subject):
         current[k, 0] = subject[k, 0]
         current[k, 1] = subject[k, 1]
@@ -65,6 +63,15 @@ def clip_area(subject: np.ndarray, n_subject: int, clipper: np.ndarray, n_clippe
         if count < 3:
             return 0.0
     return max(polygon_area(current, count), 0.0)
+
+
+@numba.njit(cache=True)
+def clip_area(subject: np.ndarray, n_subject: int, clipper: np.ndarray, n_clipper: int) -> float:
+    """Area of the intersection of two convex counter-clockwise polygons (vertices (k, 2))."""
+    size = n_subject + n_clipper + 1
+    return _clip_area(
+        subject, n_subject, clipper, n_clipper, np.empty((size, 2)), np.empty((size, 2))
+    )
 
 
 @numba.njit(cache=True)
@@ -149,9 +156,15 @@ def _candidates(src_boxes, tgt_boxes, origin_x, origin_y, inv, nx, ny, start, me
 @numba.njit(cache=True, parallel=True)
 def _pair_areas(pairs, src_vertices, src_n, tgt_vertices, tgt_n):  # pragma: no cover - numba
     areas = np.empty(len(pairs))
-    for i in numba.prange(len(pairs)):
-        s, t = pairs[i, 0], pairs[i, 1]
-        areas[i] = clip_area(src_vertices[s], src_n[s], tgt_vertices[t], tgt_n[t])
+    size = src_vertices.shape[1] + tgt_vertices.shape[1] + 1
+    chunk = 4096
+    for c in numba.prange((len(pairs) + chunk - 1) // chunk):
+        current, scratch = np.empty((size, 2)), np.empty((size, 2))
+        for i in range(c * chunk, min((c + 1) * chunk, len(pairs))):
+            s, t = pairs[i, 0], pairs[i, 1]
+            areas[i] = _clip_area(
+                src_vertices[s], src_n[s], tgt_vertices[t], tgt_n[t], current, scratch
+            )
     return areas
 
 
