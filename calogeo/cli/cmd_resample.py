@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if output.resolve() == args.input.resolve():
         msg = f"{output}: the output would overwrite the input file"
         raise CalogeoError(msg)
-    with open_showers(args.input, source_geometry) as source:  # type: ignore[attr-defined]
+    with open_showers(args.input, source_geometry) as source:
         resampler = Resampler(
             source.geometry, target, round_trip=args.round_trip, cache=not args.no_cache
         )

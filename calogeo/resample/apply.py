@@ -15,7 +15,13 @@ import numpy as np
 
 from calogeo.resample.combine import combine_layers
 from calogeo.resample.kernel import Terms, apply_terms
-from calogeo.resample.weights import Coupling, Overlaps, Transverse
+from calogeo.resample.weights import (
+    Coupling,
+    Overlaps,
+    SeparableTable,
+    SparseTable,
+    Transverse,
+)
 
 __all__ = ["ENGINES", "Backend", "backend_for", "spread_back", "terms_for", "transfer"]
 
@@ -134,7 +140,7 @@ def backend_for(x: Any) -> Backend:
     return _TORCH
 
 
-def _separable(be: Backend, store: dict, z: Any, table: Transverse, *, forward: bool) -> Any:
+def _separable(be: Backend, store: dict, z: Any, table: SeparableTable, *, forward: bool) -> Any:
     """(M, cells_in) -> (M, cells_out) through ``fy (x) fx`` as two plain matrix products.
 
     The axis whose product costs less goes first; each product is one large GEMM over all
@@ -158,7 +164,7 @@ def _separable(be: Backend, store: dict, z: Any, table: Transverse, *, forward: 
     return (u.reshape(m * ro, ci) @ fx_t).reshape(m, ro * co)
 
 
-def _general(be: Backend, store: dict, z: Any, table: Transverse, *, forward: bool) -> Any:
+def _general(be: Backend, store: dict, z: Any, table: SparseTable, *, forward: bool) -> Any:
     """(M, cells_in) -> (M, cells_out) through the sparse area table."""
     from scipy import sparse
 
@@ -175,8 +181,11 @@ def _general(be: Backend, store: dict, z: Any, table: Transverse, *, forward: bo
 def _table_apply(be: Backend, store: dict, z: Any, table: Transverse, *, forward: bool) -> Any:
     """(N, Q, cells_in) through one transverse table -> (N, Q, cells_out)."""
     n, q = z.shape[0], z.shape[1]
-    op = _separable if table.separable else _general
-    out = op(be, store, z.reshape(n * q, z.shape[2]), table, forward=forward)
+    flat = z.reshape(n * q, z.shape[2])
+    if isinstance(table, SeparableTable):
+        out = _separable(be, store, flat, table, forward=forward)
+    else:
+        out = _general(be, store, flat, table, forward=forward)
     return out.reshape(n, q, out.shape[1])
 
 
@@ -220,17 +229,23 @@ def terms_for(overlaps: Overlaps, *, forward: bool) -> Terms:
     indptr = np.concatenate(
         [m.indptr[:-1] + b for m, b in zip(matrices, base[:-1], strict=True)] + [base[-1:]]
     )
+    gather_ptr, gather_at, gather_weight = _entries(gather)
+    scatter_ptr, scatter_at, scatter_weight = _entries(scatter)
     return Terms(
-        *_entries(gather),
-        *_entries(scatter),
-        np.asarray(table_of, dtype=np.int64),
-        np.array([dims for dims, _, _ in parts], dtype=np.int64).reshape(-1, 4),
-        np.array([_span(dims, ms) for dims, _, ms in parts], dtype=np.int64).reshape(-1, 2),
-        row0.astype(np.int64),
-        np.array([order for _, order, _ in parts], dtype=np.int64),
-        indptr.astype(np.int64),
-        np.concatenate([m.indices for m in matrices]).astype(np.int64),
-        np.concatenate([m.data for m in matrices]).astype(np.float64),
+        gather_ptr=gather_ptr,
+        gather_at=gather_at,
+        gather_weight=gather_weight,
+        scatter_ptr=scatter_ptr,
+        scatter_at=scatter_at,
+        scatter_weight=scatter_weight,
+        table=np.asarray(table_of, dtype=np.int64),
+        dims=np.array([dims for dims, _, _ in parts], dtype=np.int64).reshape(-1, 4),
+        span=np.array([_span(d, ms) for d, _, ms in parts], dtype=np.int64).reshape(-1, 2),
+        row0=row0.astype(np.int64),
+        separable=np.array([order for _, order, _ in parts], dtype=np.int64),
+        indptr=indptr.astype(np.int64),
+        indices=np.concatenate([m.indices for m in matrices]).astype(np.int64),
+        values=np.concatenate([m.data for m in matrices]).astype(np.float64),
     )
 
 
@@ -238,9 +253,9 @@ def _table_part(
     table: Transverse, forward: bool, sparse: Any
 ) -> tuple[tuple[int, ...], int, list[Any]]:
     """(dims, order, CSR factors) of one table for :class:`Terms` (order: see Terms)."""
-    if table.separable:
-        fy = table.ly / table.wy if forward else table.ly.T  # type: ignore[operator,union-attr]
-        fx = table.lx / table.wx if forward else table.lx.T  # type: ignore[operator,union-attr]
+    if isinstance(table, SeparableTable):
+        fy = table.ly / table.wy if forward else table.ly.T
+        fx = table.lx / table.wx if forward else table.lx.T
         fy, fx = sparse.csr_matrix(fy), sparse.csr_matrix(fx)
         (ro, ri), (co, ci) = fy.shape, fx.shape
         # Scalar multiply-adds cost about SIMD_WIDTH times the vectorised whole-row ones.
@@ -248,9 +263,9 @@ def _table_part(
         rows_first = fy.nnz * ci + ro * fx.nnz * SIMD_WIDTH
         return (ri, ci, ro, co), 1 if columns_first <= rows_first else 2, [fy, fx]
     if forward:
-        matrix = table.area.multiply(1.0 / table.cell_area).tocsr()  # type: ignore[union-attr]
+        matrix = table.area.multiply(1.0 / table.cell_area).tocsr()
     else:
-        matrix = table.area.T.tocsr()  # type: ignore[union-attr]
+        matrix = table.area.T.tocsr()
     return (1, matrix.shape[1], 1, matrix.shape[0]), 0, [matrix]
 
 
@@ -263,7 +278,9 @@ def _span(dims: tuple[int, ...], factors: list[Any]) -> tuple[int, int]:
     return int(used.min()) * width, (int(used.max()) + 1) * width
 
 
-def _entries(lists: list[list[tuple[int, float]]]) -> tuple[np.ndarray, ...]:
+def _entries(
+    lists: list[list[tuple[int, float]]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSR-like (ptr, column offsets, weights) of per-term (offset, weight) lists."""
     ptr = np.zeros(len(lists) + 1, dtype=np.int64)
     ptr[1:] = np.cumsum([len(e) for e in lists])

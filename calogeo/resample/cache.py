@@ -76,7 +76,7 @@ def _store(path: Path, overlaps: Overlaps) -> None:
     tmp = path.with_name(f"{path.stem}.partial-{os.getpid()}.npz")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(tmp, **overlaps.to_arrays())
+        np.savez(tmp, **overlaps.to_arrays())  # type: ignore[arg-type]
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

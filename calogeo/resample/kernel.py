@@ -14,6 +14,7 @@ the input is read about once.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numba
 import numpy as np
@@ -149,7 +150,7 @@ def apply_terms(terms: Terms, x: np.ndarray, n_out: int) -> np.ndarray:
     return out
 
 
-def _rows(terms: Terms, first: int, count: int, width: int):  # type: ignore[no-untyped-def]
+def _rows(terms: Terms, first: int, count: int, width: int) -> Any:
     from scipy import sparse
 
     ptr = terms.indptr[first : first + count + 1]

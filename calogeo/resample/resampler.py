@@ -118,16 +118,16 @@ class Resampler:
 
     def _apply_batch(self, flat: np.ndarray, device: str) -> np.ndarray:
         if device == "cpu":
-            return self.apply_array(flat)  # type: ignore[no-any-return]
+            return self.apply_array(flat)
         import torch
 
         from calogeo.device import resolve_device
 
         target = resolve_device(device)
         if target.type == "cpu":
-            return self.apply_array(flat)  # type: ignore[no-any-return]
+            return self.apply_array(flat)
         out = self.apply_array(torch.from_numpy(flat).to(target))
-        return out.cpu().numpy()  # type: ignore[no-any-return]
+        return out.cpu().numpy()
 
     def bookkeeping(self, showers: Showers) -> dict[str, np.ndarray]:
         """Per-event float64 ``energy_in``, ``energy_out`` and ``edge_loss`` in GeV.

@@ -22,7 +22,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -34,7 +34,17 @@ from calogeo.resample.overlap1d import interval_overlaps
 if TYPE_CHECKING:
     from scipy import sparse
 
-__all__ = ["ALGORITHM_VERSION", "METHODS", "Coupling", "Overlaps", "Transverse", "build_overlaps"]
+__all__ = [
+    "ALGORITHM_VERSION",
+    "METHODS",
+    "Coupling",
+    "Overlaps",
+    "SeparableTable",
+    "SparseTable",
+    "Transverse",
+    "build_overlaps",
+    "table_from_arrays",
+]
 
 ALGORITHM_VERSION = 1
 """Bumped whenever the numbers built here change; part of the cache key."""
@@ -45,82 +55,101 @@ for every pair (the reference the fast path is tested against)."""
 
 
 @dataclass(frozen=True, eq=False)
-class Transverse:
-    """Overlap areas (R_M^2) of the cells of one source layer with those of one target layer.
+class SeparableTable:
+    """Overlap areas (R_M^2) of two rectilinear layers: ``kron(ly, lx)``.
 
-    Separable form: ``ly`` (rows_t, rows_s) and ``lx`` (cols_t, cols_s) overlap lengths and the
-    source cell widths ``wy`` (rows_s,), ``wx`` (cols_s,), all in R_M; the area table is
-    ``kron(ly, lx)``. General form: ``area`` (cells_t, cells_s) sparse and the source
-    ``cell_area`` (cells_s,) in R_M^2.
+    ``ly`` (rows_t, rows_s) and ``lx`` (cols_t, cols_s) are 1D overlap lengths, ``wy``
+    (rows_s,) and ``wx`` (cols_s,) the source cell widths, all in R_M.
     """
 
-    ly: np.ndarray | None = None
-    lx: np.ndarray | None = None
-    wy: np.ndarray | None = None
-    wx: np.ndarray | None = None
-    area: sparse.csr_matrix | None = None
-    cell_area: np.ndarray | None = None
-
-    @property
-    def separable(self) -> bool:
-        """True for the Kronecker form."""
-        return self.ly is not None
+    ly: np.ndarray
+    lx: np.ndarray
+    wy: np.ndarray
+    wx: np.ndarray
+    separable: ClassVar[bool] = True
 
     @property
     def source_area(self) -> np.ndarray:
         """(cells_s,) area of every source cell in R_M^2."""
-        if self.separable:
-            return np.outer(self.wy, self.wx).ravel()  # type: ignore[arg-type]
-        return self.cell_area  # type: ignore[return-value]
+        return np.outer(self.wy, self.wx).ravel()
 
     @cached_property
     def matrix(self) -> sparse.csr_matrix:
         """(cells_t, cells_s) overlap areas in R_M^2 as CSR."""
         from scipy import sparse
 
-        if self.separable:
-            return sparse.kron(sparse.csr_matrix(self.ly), sparse.csr_matrix(self.lx), format="csr")
-        return self.area  # type: ignore[return-value]
+        return sparse.kron(sparse.csr_matrix(self.ly), sparse.csr_matrix(self.lx), format="csr")
 
     def row_sums(self) -> np.ndarray:
         """(cells_t,) area of every target cell covered by the source layer, R_M^2."""
-        if self.separable:
-            return np.outer(self.ly.sum(axis=1), self.lx.sum(axis=1)).ravel()  # type: ignore[union-attr]
-        return np.asarray(self.area.sum(axis=1)).ravel()  # type: ignore[union-attr]
+        return np.outer(self.ly.sum(axis=1), self.lx.sum(axis=1)).ravel()
 
     def column_sums(self) -> np.ndarray:
         """(cells_s,) area of every source cell covered by the target layer, R_M^2."""
-        if self.separable:
-            return np.outer(self.ly.sum(axis=0), self.lx.sum(axis=0)).ravel()  # type: ignore[union-attr]
-        return np.asarray(self.area.sum(axis=0)).ravel()  # type: ignore[union-attr]
+        return np.outer(self.ly.sum(axis=0), self.lx.sum(axis=0)).ravel()
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        """The arrays that rebuild this table (see :meth:`from_arrays`)."""
-        if self.separable:
-            names = {"ly": self.ly, "lx": self.lx, "wy": self.wy, "wx": self.wx}
-        else:
-            a = self.area
-            names = {
-                "data": a.data,  # type: ignore[union-attr]
-                "indices": a.indices,  # type: ignore[union-attr]
-                "indptr": a.indptr,  # type: ignore[union-attr]
-                "shape": np.asarray(a.shape),  # type: ignore[union-attr]
-                "cell_area": self.cell_area,
-            }
+        """The arrays that rebuild this table (see :func:`table_from_arrays`)."""
+        names = {"ly": self.ly, "lx": self.lx, "wy": self.wy, "wx": self.wx}
         return {f"{prefix}{k}": np.asarray(v) for k, v in names.items()}
 
-    @classmethod
-    def from_arrays(cls, arrays: Any, prefix: str) -> Transverse:
-        from scipy import sparse
 
-        if f"{prefix}ly" in arrays:
-            return cls(**{k: arrays[f"{prefix}{k}"] for k in ("ly", "lx", "wy", "wx")})
-        shape = tuple(int(v) for v in arrays[f"{prefix}shape"])
-        area = sparse.csr_matrix(
-            (arrays[f"{prefix}data"], arrays[f"{prefix}indices"], arrays[f"{prefix}indptr"]),
-            shape=shape,
-        )
-        return cls(area=area, cell_area=arrays[f"{prefix}cell_area"])
+@dataclass(frozen=True, eq=False)
+class SparseTable:
+    """Overlap areas (R_M^2) of any two layers from polygon clipping: ``area`` (cells_t,
+    cells_s) CSR, and the source ``cell_area`` (cells_s,) in R_M^2."""
+
+    area: sparse.csr_matrix
+    cell_area: np.ndarray
+    separable: ClassVar[bool] = False
+
+    @property
+    def source_area(self) -> np.ndarray:
+        """(cells_s,) area of every source cell in R_M^2."""
+        return self.cell_area
+
+    @property
+    def matrix(self) -> sparse.csr_matrix:
+        """(cells_t, cells_s) overlap areas in R_M^2 as CSR."""
+        return self.area
+
+    def row_sums(self) -> np.ndarray:
+        """(cells_t,) area of every target cell covered by the source layer, R_M^2."""
+        return np.asarray(self.area.sum(axis=1)).ravel()
+
+    def column_sums(self) -> np.ndarray:
+        """(cells_s,) area of every source cell covered by the target layer, R_M^2."""
+        return np.asarray(self.area.sum(axis=0)).ravel()
+
+    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """The arrays that rebuild this table (see :func:`table_from_arrays`)."""
+        a = self.area
+        names = {
+            "data": a.data,
+            "indices": a.indices,
+            "indptr": a.indptr,
+            "shape": np.asarray(a.shape),
+            "cell_area": self.cell_area,
+        }
+        return {f"{prefix}{k}": np.asarray(v) for k, v in names.items()}
+
+
+Transverse = SeparableTable | SparseTable
+"""Overlap areas of the cells of one source layer with those of one target layer."""
+
+
+def table_from_arrays(arrays: Any, prefix: str) -> Transverse:
+    """The table stored by ``to_arrays(prefix)``."""
+    from scipy import sparse
+
+    if f"{prefix}ly" in arrays:
+        return SeparableTable(*(arrays[f"{prefix}{k}"] for k in ("ly", "lx", "wy", "wx")))
+    shape = tuple(int(v) for v in arrays[f"{prefix}shape"])
+    area = sparse.csr_matrix(
+        (arrays[f"{prefix}data"], arrays[f"{prefix}indices"], arrays[f"{prefix}indptr"]),
+        shape=shape,
+    )
+    return SparseTable(area, arrays[f"{prefix}cell_area"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -254,7 +283,7 @@ class Overlaps:
 
     @classmethod
     def from_arrays(cls, arrays: Any) -> Overlaps:
-        tables = [Transverse.from_arrays(arrays, f"t{n}_") for n in range(int(arrays["n_tables"]))]
+        tables = [table_from_arrays(arrays, f"t{n}_") for n in range(int(arrays["n_tables"]))]
         couplings = tuple(
             Coupling(
                 int(first),
@@ -301,7 +330,7 @@ def _transverse(
         ys = (a.y_edges_mm - source_anchor[1]) / rs
         xt = (b.x_edges_mm - target_anchor[0]) / rt
         yt = (b.y_edges_mm - target_anchor[1]) / rt
-        return Transverse(
+        return SeparableTable(
             ly=interval_overlaps(ys, yt),
             lx=interval_overlaps(xs, xt),
             wy=np.diff(ys),
@@ -313,7 +342,7 @@ def _transverse(
     matrix = sparse.coo_matrix(
         (area, (pt.cell[ti], ps.cell[si])), shape=(b.n_cells, a.n_cells)
     ).tocsr()
-    return Transverse(area=matrix, cell_area=a.areas_mm2() / rs**2)
+    return SparseTable(matrix, a.areas_mm2() / rs**2)
 
 
 def build_overlaps(
