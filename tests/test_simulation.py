@@ -12,7 +12,14 @@ from calogeo_simulation.em import (
     _log_moments,
     fluctuated_profile,
 )
-from calogeo_simulation.kernels import deposit_spots, deposit_spots_reference, spot_offset
+from calogeo_simulation.kernels import (
+    deposit_spots,
+    deposit_spots_reference,
+    read_out,
+    read_out_reference,
+    seed_kernels,
+    spot_offset,
+)
 from calogeo_simulation.pi0 import M_PI0_GEV, decay_pi0, entry_points, minimum_opening_angle
 from calogeo_simulation.stack import build_stack, stochastic_terms
 
@@ -179,6 +186,42 @@ def test_spot_radii_follow_the_two_component_profile() -> None:
         assert np.mean(radii < r) == pytest.approx(expected, abs=4 * sigma)
 
 
+def test_read_out_without_fluctuations_matches_numpy() -> None:
+    rng = np.random.default_rng(5)
+    cells = np.where(rng.random((50, 40)) < 0.3, rng.exponential(0.01, (50, 40)), 0.0)
+    cells = cells.astype(np.float32)
+    fraction = rng.uniform(0.02, 1.0, 40).astype(np.float32)
+    scale, scaled = np.ones(50), np.zeros(40, dtype=bool)
+    expected = read_out_reference(cells, np.zeros(40), scale, scaled, fraction, 0.0, 2e-4, rng)
+    read_out(cells, np.zeros(40), scale, scaled, fraction, 0.0, 2e-4)
+    np.testing.assert_allclose(cells, expected, rtol=1e-6)
+    assert np.any(cells == 0)
+    assert np.any(cells > 0)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.002])
+def test_read_out_fluctuations_match_numpy(noise: float) -> None:
+    """Kernel and numpy reference give the same mean and variance: e and s a^2 e (+ noise^2),
+    s the event's variance scale in the cells that take it."""
+    n, energy, a = 40000, 0.05, 0.2
+    cells = np.full((n, 3), energy, dtype=np.float32)
+    term = np.array([a, a, 0.0])
+    scaled = np.array([False, True, False])
+    scale = np.full(n, 0.7)
+    fraction = np.array([0.5, 0.5, 1.0], dtype=np.float32)
+    seed_kernels(6)
+    reference = read_out_reference(
+        cells, term, scale, scaled, fraction, noise, -1.0, np.random.default_rng(6)
+    )
+    read_out(cells, term, scale, scaled, fraction, noise, -1.0)
+    for out in (cells, reference):
+        for j, s in ((0, 1.0), (1, 0.7)):
+            variance = 0.25 * s * a**2 * energy + noise**2
+            assert out[:, j].mean() == pytest.approx(0.5 * energy, abs=4 * np.sqrt(variance / n))
+            assert out[:, j].var() == pytest.approx(variance, rel=4 * np.sqrt(2 / n) + 0.02)
+        assert out[:, 2].std() == pytest.approx(noise, abs=4 * noise / np.sqrt(n) + 1e-7)
+
+
 def test_fluctuated_profile_has_the_gflash_moments_and_correlation() -> None:
     medium = Medium(z=68.4, ec_gev=0.00964)
     energy = np.full(20000, 50.0)
@@ -250,7 +293,9 @@ def test_seed_makes_runs_reproducible(sampling: calogeo.Geometry) -> None:
     c = GFlashSimulator(sampling, seed=8).simulate("pi+", energies, theta=0.1)
     np.testing.assert_array_equal(a.flat(), b.flat())
     assert not np.array_equal(a.flat(), c.flat())
-    assert set(a.labels) == {"pdg", "theta", "phi", "impact_x", "impact_y", "leakage"}
+    assert set(a.labels) == {
+        "pdg", "theta", "phi", "impact_x", "impact_y", "leakage", "start_depth_mm",
+    }  # fmt: skip
     assert np.all(a.labels["pdg"] == 211)
 
 
@@ -299,15 +344,17 @@ def test_inclined_showers_follow_their_axis(sampling: calogeo.Geometry) -> None:
 
 
 def test_stochastic_terms_follow_the_spec(ecal_hcal: calogeo.Geometry) -> None:
-    em_terms, pion_terms = stochastic_terms(ecal_hcal)
+    em_terms, pion_terms, hadron_stated = stochastic_terms(ecal_hcal)
     ecal = np.array([ly.group == "ECAL" for ly in ecal_hcal.layers])
     assert np.all(em_terms[ecal] == 0.17)
     # HCAL layers: Amaldi, 2.7% sqrt(d / f_samp) with 3 mm of scintillator.
     f = ecal_hcal.layers[-1].sampling_fraction
     np.testing.assert_allclose(em_terms[~ecal], 0.027 * np.sqrt(3.0 / f))
     np.testing.assert_array_equal(pion_terms, em_terms)
-    hcal_em, hcal_pion = stochastic_terms(geometry_from_spec(HCAL_SPEC))
+    assert not np.any(hadron_stated)
+    hcal_em, hcal_pion, hcal_stated = stochastic_terms(geometry_from_spec(HCAL_SPEC))
     assert np.all(hcal_pion == 0.576)
+    assert np.all(hcal_stated)
     assert np.all(hcal_em < 0.576)
 
 

@@ -50,6 +50,7 @@ def test_writes_showers_with_labels(spec: Path, tmp_path: Path) -> None:
     assert showers.geometry == calogeo.load_geometry(spec)
     assert set(showers.labels) == {
         "pdg", "theta", "phi", "impact_x", "impact_y", "leakage", "opening_angle",
+        "start_depth_mm",
     }  # fmt: skip
     assert np.all(showers.labels["pdg"] == 111)
     energy = showers.incident_energy

@@ -10,12 +10,17 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from calogeo.errors import CalogeoError
+
+if TYPE_CHECKING:
+    from calogeo.showers import Showers
 
 ORDER = 30
 GENERATOR = "gflash"
@@ -89,10 +94,46 @@ def draw(
     return rng.uniform(low, high, n) if high > low else np.full(n, low)
 
 
+def simulate_batches(
+    simulator: Any, particle: str, batches: Iterable[dict[str, np.ndarray]]
+) -> Iterator[Showers]:
+    """Showers for each batch of keyword arguments (``energies``, ``theta``, ``phi``), in
+    order. The next batch is simulated in a worker thread while the caller writes the current
+    one (the simulator's kernels release the GIL, as does HDF5 compression for the most part),
+    so writing hides behind the simulation; two batches are in memory at most."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: Future[Showers] | None = None
+        for kwargs in batches:
+            future = pool.submit(simulator.simulate, particle, **kwargs)
+            if pending is not None:
+                yield pending.result()
+            pending = future
+        if pending is not None:
+            yield pending.result()
+
+
+def simulate_to_file(
+    simulator: Any,
+    path: Path,
+    particle: str,
+    batches: Iterable[dict[str, np.ndarray]],
+    progress: Any = None,
+) -> int:
+    """Stream the showers of every batch into a native file at ``path`` (written atomically:
+    an error or Ctrl-C leaves no file); returns the number of showers."""
+    from calogeo.io import ShowerWriter
+
+    with ShowerWriter(path, simulator.geometry) as writer:
+        for showers in simulate_batches(simulator, particle, batches):
+            writer.append(showers)
+            if progress is not None:
+                progress.update(len(showers))
+        return writer.n_events
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from calogeo.io import ShowerWriter
     from calogeo.registry import get_geometry, get_model
 
     energy = parse_range(args.energy, "--energy", positive=True)
@@ -110,27 +151,26 @@ def run(args: argparse.Namespace) -> int:
     simulator = get_model(GENERATOR).build(
         geometry, seed=seed, noise_mev=args.noise_mev, threshold_mev=args.threshold_mev
     )
+    batches = (
+        {
+            "energies": draw(rng, energy, n, log=args.log_uniform),
+            "theta": draw(rng, theta, n),
+            "phi": rng.uniform(0.0, 2.0 * math.pi, n),
+        }
+        for n in (
+            min(args.batch_size, args.events - first)
+            for first in range(0, args.events, args.batch_size)
+        )
+    )
     start = time.perf_counter()
-    with (
-        ShowerWriter(args.output, geometry) as writer,
-        tqdm(
-            total=args.events,
-            unit="shower",
-            file=sys.stderr,
-            disable=not sys.stderr.isatty(),
-            desc=f"{args.particle} in {geometry.name}",
-        ) as bar,
-    ):
-        for first in range(0, args.events, args.batch_size):
-            n = min(args.batch_size, args.events - first)
-            showers = simulator.simulate(
-                args.particle,
-                draw(rng, energy, n, log=args.log_uniform),
-                theta=draw(rng, theta, n),
-                phi=rng.uniform(0.0, 2.0 * math.pi, n),
-            )
-            writer.append(showers)
-            bar.update(n)
+    with tqdm(
+        total=args.events,
+        unit="shower",
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
+        desc=f"{args.particle} in {geometry.name}",
+    ) as bar:
+        simulate_to_file(simulator, args.output, args.particle, batches, progress=bar)
     elapsed = time.perf_counter() - start
     print(
         f"wrote {args.events} {args.particle} showers on {geometry.name} to {args.output} "

@@ -20,6 +20,7 @@ __all__ = [
     "BockProfile",
     "bock_profile",
     "em_fraction",
+    "mean_response",
     "sample_em_fraction",
 ]
 
@@ -46,6 +47,13 @@ def em_fraction(energy_gev: np.ndarray) -> np.ndarray:
     """Mean electromagnetic fraction of a pion shower of ``energy_gev`` (Groom)."""
     energy = np.maximum(np.asarray(energy_gev, dtype=np.float64), GROOM_E0_GEV)
     return 1.0 - (energy / GROOM_E0_GEV) ** (GROOM_M - 1.0)
+
+
+def mean_response(energy_gev: np.ndarray) -> np.ndarray:
+    """Mean calibrated (EM-scale) energy of a pion shower over its energy, f_em + (1-f_em) h/e
+    (the pi/e ratio of a non-compensating calorimeter, Wigmans)."""
+    f_em = em_fraction(energy_gev)
+    return f_em + (1.0 - f_em) / E_OVER_H
 
 
 def sample_em_fraction(energy_gev: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -1,10 +1,11 @@
-"""Numba kernel that samples energy spots around shower axes and bins them into cells.
+"""Numba kernels: energy spots sampled around shower axes and binned into cells; read-out.
 
 The physics modules reduce every (sub-)shower to per-step arrays: how many spots fall in each
 longitudinal step, the energy of each, and the radial profile there. This kernel draws the
 spots and adds their energy to the cells of rectilinear layers directly; spots in other layers
-are returned for the layout's own ``locate``. :func:`deposit_spots_reference` is the plain
-numpy version the tests compare against.
+are returned for the layout's own ``locate``. :func:`read_out` then applies sampling
+fluctuations, the sampling fraction, noise and threshold in one pass. The ``*_reference``
+functions are the plain numpy versions the tests compare against.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["deposit_spots", "deposit_spots_reference", "seed_kernels"]
+__all__ = [
+    "deposit_spots",
+    "deposit_spots_reference",
+    "read_out",
+    "read_out_reference",
+    "seed_kernels",
+]
 
 
 @numba.njit(cache=True)
@@ -46,7 +53,7 @@ def spot_offset(r_core: float, r_tail: float, p_core: float, u1: float, u2: floa
     return radius * math.sqrt(u2 / (1.0 - u2))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def deposit_spots(
     event: np.ndarray,
     axis_x: np.ndarray,
@@ -125,3 +132,55 @@ def deposit_spots_reference(
         spots_xy_mm[:, 1], spots_xy_mm[:, 0], bins=(y_edges, x_edges), weights=energy
     )
     return image, float(energy.sum() - image.sum())
+
+
+@numba.njit(cache=True, nogil=True)
+def read_out(
+    cells: np.ndarray,
+    term: np.ndarray,
+    event_scale: np.ndarray,
+    scaled: np.ndarray,
+    sampling_fraction: np.ndarray,
+    noise_gev: float,
+    threshold_gev: float,
+) -> None:
+    """Turn deposits (events x cells, GeV) into read-out energies, in place.
+
+    A deposit e in cell j with stochastic term a = term[j] > 0 becomes v Gamma(e / v): mean e,
+    variance v e GeV with v = a^2, times ``event_scale[i]`` where ``scaled[j]`` (sampling or
+    photo-statistics fluctuations); then it is multiplied by the cell's sampling fraction
+    (visible energy), given Gaussian noise of ``noise_gev`` and set to zero below
+    ``threshold_gev``.
+    """
+    for i in range(cells.shape[0]):
+        for j in range(cells.shape[1]):
+            energy = np.float64(cells[i, j])
+            v = term[j] * term[j] * (event_scale[i] if scaled[j] else 1.0)
+            if energy > 0.0 and v > 0.0:
+                energy = v * np.random.gamma(energy / v, 1.0)
+            energy *= sampling_fraction[j]
+            if noise_gev > 0.0:
+                energy += np.random.normal(0.0, noise_gev)
+            cells[i, j] = energy if energy >= threshold_gev else 0.0
+
+
+def read_out_reference(
+    cells: np.ndarray,
+    term: np.ndarray,
+    event_scale: np.ndarray,
+    scaled: np.ndarray,
+    sampling_fraction: np.ndarray,
+    noise_gev: float,
+    threshold_gev: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """numpy version of :func:`read_out` (a new array; same distributions, other draws)."""
+    out = cells.astype(np.float64)
+    v = term**2 * np.where(scaled, event_scale[:, None], 1.0)
+    fluctuate = (out > 0) & (v > 0)
+    out[fluctuate] = v[fluctuate] * rng.gamma(out[fluctuate] / v[fluctuate])
+    out *= sampling_fraction
+    if noise_gev > 0:
+        out += rng.normal(0.0, noise_gev, out.shape)
+    out[out < threshold_gev] = 0.0
+    return out.astype(cells.dtype)

@@ -26,7 +26,7 @@ from calogeo import CalogeoError, Geometry, Showers, get_geometry
 from calogeo.model import Model
 
 from . import em, hadronic
-from .kernels import deposit_spots, seed_kernels
+from .kernels import deposit_spots, read_out, seed_kernels
 from .pi0 import decay_pi0, entry_points
 from .stack import Deposits, Stack, allocate_spots, build_stack, gamma_fractions
 
@@ -65,7 +65,9 @@ class GFlashSimulator(Model):
 
     ``GFlashSimulator(geometry, seed=1).simulate("gamma", energies, theta=0.1)`` returns
     :class:`~calogeo.Showers` with labels ``pdg``, ``theta``, ``phi`` (rad), ``impact_x``,
-    ``impact_y`` (mm), ``leakage`` (GeV) and, for pi0, ``opening_angle`` (rad).
+    ``impact_y`` (mm), ``leakage`` (GeV), ``start_depth_mm`` (depth along the window axis
+    where the first shower starts: photon conversion, pion interaction; NaN if none starts
+    inside the stack) and, for pi0, ``opening_angle`` (rad).
     Hyper-parameters: ``seed``; ``noise_mev``, the Gaussian noise per cell, and
     ``threshold_mev``, the zero suppression (cells below are set to 0), both in visible MeV;
     ``max_step_x0``, the longest longitudinal integration step.
@@ -132,8 +134,12 @@ class GFlashSimulator(Model):
         tracks = _Tracks(np.arange(n), energy, theta, phi, xy[:, 0].copy(), xy[:, 1].copy())
         labels: dict[str, np.ndarray] = {}
         deposits, leak = self._showers(particle, tracks, labels)
+        # The Numba kernels draw from their own (per-thread) generator, seeded from ours.
+        seed_kernels(int(self.rng.integers(2**31)))
         cells, spilled = self._bin(deposits, n)
         leak += spilled
+        start = np.full(n, np.nan)
+        np.fmin.at(start, deposits.event, deposits.start_mm)
         labels = {
             "pdg": np.full(n, PARTICLES[particle], dtype=np.int32),
             "theta": theta.astype(np.float32),
@@ -141,10 +147,21 @@ class GFlashSimulator(Model):
             "impact_x": tracks.x_mm.astype(np.float32),
             "impact_y": tracks.y_mm.astype(np.float32),
             "leakage": leak.astype(np.float32),
+            "start_depth_mm": start.astype(np.float32),
             **labels,
         }
-        terms = self.stack.cell_pion_term if particle in ("pi+", "pi-") else self.stack.cell_em_term
-        return Showers.from_flat(self.geometry, self._read_out(cells, terms), energy, labels)
+        stack = self.stack
+        terms, scaled, scale = stack.cell_em_term, np.zeros(stack.cell_em_term.shape, bool), 1.0
+        if particle in ("pi+", "pi-"):
+            # A stated hadron term is sigma/E of the calibrated pion energy: an EM-scale deposit
+            # e gets variance a^2 R e, R the mean pion response, so sigma(E_dep / R) = a sqrt(E).
+            terms, scaled = stack.cell_pion_term, stack.cell_hadron_stated
+            scale = hadronic.mean_response(energy)
+        read_out(
+            cells, terms, np.broadcast_to(scale, (n,)).astype(np.float64), scaled,
+            stack.cell_sampling_fraction, self.noise_gev, self.threshold_gev,
+        )  # fmt: skip
+        return Showers.from_flat(self.geometry, cells, energy, labels)
 
     def generate(
         self,
@@ -269,6 +286,7 @@ class GFlashSimulator(Model):
         return Deposits(
             **self._frame(tracks),
             leak_gev=leak,
+            start_mm=stack.depth_mm(start_x0 / stretch),
             n_spots=n_spots,
             e_spot=e_spot,
             r_core_mm=r_core,
@@ -287,6 +305,7 @@ class GFlashSimulator(Model):
         return Deposits(
             **self._frame(tracks),
             leak_gev=np.zeros(len(tracks.event)),
+            start_mm=np.full(len(tracks.event), np.nan),
             n_spots=(energy > 0).astype(np.int64),
             e_spot=energy,
             r_core_mm=zeros,
@@ -336,6 +355,7 @@ class GFlashSimulator(Model):
                 Deposits(
                     **frame,
                     leak_gev=energy * np.clip(1.0 - fraction.sum(axis=1), 0.0, 1.0),
+                    start_mm=stack.depth_mm(start_x0 / stretch),
                     n_spots=n_spots,
                     e_spot=e_spot,
                     r_core_mm=radii[0],
@@ -354,7 +374,6 @@ class GFlashSimulator(Model):
         leak = np.bincount(deposits.event, deposits.leak_gev, minlength=n_events)
         spill_count = int(deposits.n_spots[:, ~stack.rectilinear[stack.layer]].sum())
         spill = np.empty((spill_count, 5))
-        seed_kernels(int(self.rng.integers(2**31)))
         n_spill = deposit_spots(
             deposits.event,
             deposits.axis_x,
@@ -387,17 +406,3 @@ class GFlashSimulator(Model):
             np.add.at(cells, (event[ok], cell[ok] + geometry.layer_offsets[i]), rows[ok, 4])
             np.add.at(leak, event[~ok], rows[~ok, 4])
         return cells, leak
-
-    def _read_out(self, cells: np.ndarray, terms: np.ndarray) -> np.ndarray:
-        """Sampling fluctuations with per-cell stochastic ``terms``, visible fraction, noise and
-        threshold, in place (GeV)."""
-        event, cell = np.nonzero(cells)
-        a2 = terms[cell] ** 2
-        fluctuate = a2 > 0
-        event, cell, a2 = event[fluctuate], cell[fluctuate], a2[fluctuate]
-        cells[event, cell] = a2 * self.rng.gamma(cells[event, cell] / a2)
-        cells *= self.stack.cell_sampling_fraction
-        if self.noise_gev > 0:
-            cells += self.rng.normal(0.0, self.noise_gev, cells.shape).astype(np.float32)
-        cells[cells < self.threshold_gev] = 0.0
-        return cells

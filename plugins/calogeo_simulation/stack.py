@@ -107,17 +107,20 @@ def medium_of(geometry: Geometry, layer: Layer) -> Medium:
     )
 
 
-def stochastic_terms(geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
-    """Per-layer stochastic terms (sigma/E = a/sqrt(E/GeV)) for EM showers and for pions.
+def stochastic_terms(geometry: Geometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-layer stochastic terms (sigma/E = a/sqrt(E/GeV)) for EM showers and for pions, and
+    which layers' pion term is a stated hadron term.
 
     A spec's ``stochastic_term`` describes the calorimeter the particles enter (its first
     group): an EM term for an ECAL, a pion term for an HCAL (as the detector specs state them).
     Layers it does not describe get the Amaldi estimate for EM showers when the spec gives their
-    period (else none), and pions there see the EM term (no extra intrinsic term).
+    period (else none), and pions there see the EM term (no extra intrinsic term). A stated
+    hadron term is the resolution of the *calibrated* pion energy, so the simulator scales its
+    variance by the pion response (see :func:`~.hadronic.mean_response`).
     """
     first = geometry.groups[0]
     stated = geometry.stochastic_term
-    em_terms, pion_terms = [], []
+    em_terms, pion_terms, hadron_flags = [], [], []
     for layer in geometry.layers:
         structure = sampling_structure(geometry, layer)
         estimate = 0.0
@@ -127,7 +130,12 @@ def stochastic_terms(geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
         hadron_stated = described and first == "HCAL"
         em_terms.append(stated if described and not hadron_stated else estimate)
         pion_terms.append(stated if hadron_stated else em_terms[-1])
-    return np.asarray(em_terms, dtype=np.float64), np.asarray(pion_terms, dtype=np.float64)
+        hadron_flags.append(hadron_stated)
+    return (
+        np.asarray(em_terms, dtype=np.float64),
+        np.asarray(pion_terms, dtype=np.float64),
+        np.asarray(hadron_flags, dtype=np.bool_),
+    )
 
 
 _NO_EDGES = np.zeros(2)  # placeholder edges of a non-rectilinear layer (never searched)
@@ -140,6 +148,7 @@ class Stack:
     geometry: Geometry
     layer: np.ndarray
     x0_edges: np.ndarray  # (S, 2) cumulative X0 at the front and back of each step
+    z_edges_mm: np.ndarray  # (S, 2) depth in mm of the front and back of each step
     lambda_edges: np.ndarray  # (S, 2) cumulative lambda_I
     z_mid_mm: np.ndarray
     length_mm: np.ndarray
@@ -157,11 +166,18 @@ class Stack:
     cell_sampling_fraction: np.ndarray  # (n_cells,) float32, 1 for homogeneous layers
     cell_em_term: np.ndarray  # (n_cells,) stochastic term for EM showers
     cell_pion_term: np.ndarray  # (n_cells,) stochastic term for charged pions
+    cell_hadron_stated: np.ndarray  # (n_cells,) bool: the pion term is a stated hadron term
 
     @property
     def n_steps(self) -> int:
         """Number of longitudinal steps."""
         return len(self.layer)
+
+    def depth_mm(self, x0_depth: np.ndarray) -> np.ndarray:
+        """Depth in mm (from the front, along the window axis) at cumulative ``x0_depth``;
+        NaN beyond the stack."""
+        z = np.interp(x0_depth, self.x0_edges.ravel(), self.z_edges_mm.ravel())
+        return np.where(x0_depth < self.x0_edges[-1, 1], z, np.nan)
 
     def medium_at(self, x0_depth: np.ndarray) -> np.ndarray:
         """Index of the medium at cumulative depth ``x0_depth`` (X0 from the front)."""
@@ -173,10 +189,10 @@ def build_stack(
     geometry: Geometry, max_step_x0: float = 0.5, max_step_lambda: float = 0.1
 ) -> Stack:
     """Cut every layer of ``geometry`` into steps and collect the kernel's binning tables."""
-    layer_of, x0e, lae, zmid, length, media_index = [], [], [], [], [], []
+    layer_of, x0e, lae, ze, length, media_index = [], [], [], [], [], []
     media: list[Medium] = []
     media_terms: list[float] = []
-    em_terms, pion_terms = stochastic_terms(geometry)
+    em_terms, pion_terms, hadron_stated = stochastic_terms(geometry)
     for i, layer in enumerate(geometry.layers):
         n = max(
             1,
@@ -193,7 +209,8 @@ def build_stack(
         layer_of += [i] * n
         x0e.append(np.stack([x0a + (x0b - x0a) * cuts[:-1], x0a + (x0b - x0a) * cuts[1:]], 1))
         lae.append(np.stack([la + (lb - la) * cuts[:-1], la + (lb - la) * cuts[1:]], 1))
-        zmid.append(layer.z_front_mm + layer.thickness_mm * 0.5 * (cuts[:-1] + cuts[1:]))
+        z = layer.z_front_mm + layer.thickness_mm * cuts
+        ze.append(np.stack([z[:-1], z[1:]], 1))
         length += [layer.thickness_mm / n] * n
         media_index += [media.index(medium)] * n
     layers = np.asarray(layer_of, dtype=np.int64)
@@ -210,7 +227,8 @@ def build_stack(
         layer=layers,
         x0_edges=np.concatenate(x0e),
         lambda_edges=np.concatenate(lae),
-        z_mid_mm=np.concatenate(zmid),
+        z_edges_mm=np.concatenate(ze),
+        z_mid_mm=np.concatenate(ze).mean(axis=1),
         length_mm=np.asarray(length),
         rm_mm=np.array([m.rm_mm for m in material]),
         lambda_mm=np.array([m.lambda_i_mm for m in material]),
@@ -226,6 +244,7 @@ def build_stack(
         cell_sampling_fraction=np.concatenate(sampling),
         cell_em_term=np.repeat(em_terms, cells_per_layer),
         cell_pion_term=np.repeat(pion_terms, cells_per_layer),
+        cell_hadron_stated=np.repeat(hadron_stated, cells_per_layer),
     )
 
 
@@ -260,7 +279,8 @@ class Deposits:
     """Sub-showers reduced to what :func:`~.kernels.deposit_spots` needs.
 
     Per sub-shower (M,): ``event`` (row in the batch), ``stretch`` = 1/cos(theta), cos and sin
-    of the azimuth, and ``leak_gev`` (energy leaving the stack behind); per (M, S): the axis
+    of the azimuth, ``leak_gev`` (energy leaving the stack behind) and ``start_mm`` (depth
+    where it starts, NaN for a track or beyond the stack); per (M, S): the axis
     position (mm), spot count, spot energy (GeV) and radial profile (mm).
     """
 
@@ -269,6 +289,7 @@ class Deposits:
     cos_phi: np.ndarray
     sin_phi: np.ndarray
     leak_gev: np.ndarray
+    start_mm: np.ndarray
     axis_x: np.ndarray
     axis_y: np.ndarray
     n_spots: np.ndarray
