@@ -104,9 +104,12 @@ def main() -> None:
             f"for {simulate_s:.3f} s of simulation: writing adds {added:.1%} wall time "
             f"(target <= {WRITE_TARGET:.0%}: {'met' if added <= WRITE_TARGET else 'MISSED'})"
         )
+        per_shower = times["write"] / args.n
         print(
             f"  writing alone (not overlapped): {times['write']:.3f} s = "
-            f"{times['write'] / simulate_s:.1%} of the simulation time"
+            f"{times['write'] / simulate_s:.1%} of the simulation time; "
+            f"{per_shower * 1e3:.3f} ms/shower = {per_shower * target:.1%} of the "
+            f"{1e3 / target:g} ms a shower may take at the target rate"
         )
 
 

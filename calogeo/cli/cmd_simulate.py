@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         msg = "--noise-mev and --threshold-mev must be non-negative"
         raise CalogeoError(msg)
     geometry = get_geometry(args.geometry)
-    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**32))
     rng = np.random.default_rng([seed, 1])  # energies and angles; the simulator uses ``seed``
     simulator = get_model(GENERATOR).build(
         geometry, seed=seed, noise_mev=args.noise_mev, threshold_mev=args.threshold_mev
