@@ -240,7 +240,7 @@ def terms_for(overlaps: Overlaps, *, forward: bool) -> Terms:
         scatter_weight=scatter_weight,
         table=np.asarray(table_of, dtype=np.int64),
         dims=np.array([dims for dims, _, _ in parts], dtype=np.int64).reshape(-1, 4),
-        span=np.array([_span(d, ms) for d, _, ms in parts], dtype=np.int64).reshape(-1, 2),
+        span=np.array([_span(ms) for _, _, ms in parts], dtype=np.int64).reshape(-1, 4),
         row0=row0.astype(np.int64),
         separable=np.array([order for _, order, _ in parts], dtype=np.int64),
         indptr=indptr.astype(np.int64),
@@ -269,13 +269,14 @@ def _table_part(
     return (1, matrix.shape[1], 1, matrix.shape[0]), 0, [matrix]
 
 
-def _span(dims: tuple[int, ...], factors: list[Any]) -> tuple[int, int]:
-    """Flat input cells a table reads: the rows F_y uses (separable), or the columns used."""
-    used = factors[0].indices
-    if not len(used):
-        return 0, 0
-    width = dims[1] if len(factors) == 2 else 1
-    return int(used.min()) * width, (int(used.max()) + 1) * width
+def _span(factors: list[Any]) -> tuple[int, int, int, int]:
+    """(row_lo, row_hi, col_lo, col_hi) of the input cells a table reads: rows used by F_y
+    and columns used by F_x, or one row and the columns a general table uses."""
+    if any(not f.nnz for f in factors):
+        return 0, 0, 0, 0
+    rows = (int(factors[0].indices.min()), int(factors[0].indices.max()) + 1)
+    columns = (int(factors[-1].indices.min()), int(factors[-1].indices.max()) + 1)
+    return (*rows, *columns) if len(factors) == 2 else (0, 1, *columns)
 
 
 def _entries(

@@ -31,8 +31,8 @@ class Terms:
     for a separable table, rows_out rows of F_y then cols_out rows of F_x; for a general one
     (rows_in = rows_out = 1), cols_out rows of the matrix. ``separable[t]`` is 0 for a general
     table, 1 to apply a separable one columns first, 2 rows first (whichever costs less).
-    ``span[t]`` is the range of flat input cells the table reads (whole rows when separable):
-    energy outside it is edge loss and is never read."""
+    ``span[t]`` = (row_lo, row_hi, col_lo, col_hi) is the block of input cells the table
+    reads: energy outside it is edge loss and is never read."""
 
     gather_ptr: np.ndarray
     gather_at: np.ndarray
@@ -78,15 +78,20 @@ def _apply(
         for q in range(len(table)):
             t = table[q]
             ri, ci, ro, co = dims[t, 0], dims[t, 1], dims[t, 2], dims[t, 3]
-            lo, hi = span[t, 0], span[t, 1]  # the only input cells the table reads
-            z[lo:hi] = 0.0
+            r_lo, r_hi, c_lo, c_hi = span[t, 0], span[t, 1], span[t, 2], span[t, 3]
+            for r in range(r_lo, r_hi):  # only the rows and columns the table reads
+                z[r * ci + c_lo : r * ci + c_hi] = 0.0
             for e in range(g_ptr[q], g_ptr[q + 1]):
-                layer, part, w = x[n, g_at[e] + lo : g_at[e] + hi], z[lo:hi], g_w[e]
-                for p in range(hi - lo):  # slices and range indices let the loops vectorise
-                    part[p] += w * layer[p]
+                w = g_w[e]
+                for r in range(r_lo, r_hi):
+                    start = g_at[e] + r * ci
+                    layer = x[n, start + c_lo : start + c_hi]
+                    part = z[r * ci + c_lo : r * ci + c_hi]
+                    for p in range(c_hi - c_lo):  # slices and range indices: vectorised
+                        part[p] += w * layer[p]
             r0 = row0[t]
             if separable[t] == 1:  # columns first: tmp = Z F_x^T, then u = F_y tmp
-                for r in range(lo // ci, hi // ci):
+                for r in range(r_lo, r_hi):
                     for c in range(co):
                         acc = 0.0
                         for e in range(ptr[r0 + ro + c], ptr[r0 + ro + c + 1]):
@@ -101,11 +106,11 @@ def _apply(
                             row[c] += w * part[c]
             elif separable[t] == 2:  # rows first (whole-row sums): tmp = F_y Z, u = tmp F_x^T
                 for r in range(ro):
-                    row = tmp[r * ci : (r + 1) * ci]
+                    row = tmp[r * ci + c_lo : r * ci + c_hi]
                     row[:] = 0.0
                     for e in range(ptr[r0 + r], ptr[r0 + r + 1]):
-                        w, part = val[e], z[idx[e] * ci : (idx[e] + 1) * ci]
-                        for c in range(ci):
+                        w, part = val[e], z[idx[e] * ci + c_lo : idx[e] * ci + c_hi]
+                        for c in range(c_hi - c_lo):
                             row[c] += w * part[c]
                 for r in range(ro):
                     for c in range(co):
