@@ -28,20 +28,24 @@ def polygon_area(vertices: np.ndarray, n: int) -> float:
 
 
 @numba.njit(cache=True)
-def _clip_area(subject, n_subject, clipper, n_clipper, current, scratch):  # pragma: no cover
+def _clip_area(
+    subject, n_subject, s_tr, clipper, n_clipper, c_tr, current, scratch
+):  # pragma: no cover
     """Area of the intersection of two convex counter-clockwise polygons (Sutherland-Hodgman),
-    using two caller-provided (n_subject + n_clipper + 1, 2) buffers.
+    each first mapped by its transform ``(scale, x0, y0)``: v -> (v - (x0, y0)) * scale, using
+    two caller-provided (n_subject + n_clipper + 1, 2) buffers.
 
     The subject is clipped by the half-plane left of each clipper edge in turn.
     """
     for k in range(n_subject):
-        current[k, 0] = subject[k, 0]
-        current[k, 1] = subject[k, 1]
+        current[k, 0] = (subject[k, 0] - s_tr[1]) * s_tr[0]
+        current[k, 1] = (subject[k, 1] - s_tr[2]) * s_tr[0]
     count = n_subject
     for e in range(n_clipper):
-        ax, ay = clipper[e, 0], clipper[e, 1]
         f = e + 1 if e + 1 < n_clipper else 0
-        ex, ey = clipper[f, 0] - ax, clipper[f, 1] - ay
+        ax, ay = (clipper[e, 0] - c_tr[1]) * c_tr[0], (clipper[e, 1] - c_tr[2]) * c_tr[0]
+        ex = (clipper[f, 0] - c_tr[1]) * c_tr[0] - ax
+        ey = (clipper[f, 1] - c_tr[2]) * c_tr[0] - ay
         out = 0
         for k in range(count):
             j = k + 1 if k + 1 < count else 0
@@ -69,9 +73,9 @@ def _clip_area(subject, n_subject, clipper, n_clipper, current, scratch):  # pra
 def clip_area(subject: np.ndarray, n_subject: int, clipper: np.ndarray, n_clipper: int) -> float:
     """Area of the intersection of two convex counter-clockwise polygons (vertices (k, 2))."""
     size = n_subject + n_clipper + 1
-    return _clip_area(
-        subject, n_subject, clipper, n_clipper, np.empty((size, 2)), np.empty((size, 2))
-    )
+    identity = np.array([1.0, 0.0, 0.0])
+    buffers = np.empty((size, 2)), np.empty((size, 2))
+    return _clip_area(subject, n_subject, identity, clipper, n_clipper, identity, *buffers)
 
 
 @numba.njit(cache=True)
@@ -88,6 +92,12 @@ def _boxes(vertices: np.ndarray, n_vertices: np.ndarray) -> np.ndarray:
             out[p, 2] = min(out[p, 2], y)
             out[p, 3] = max(out[p, 3], y)
     return out
+
+
+def _mapped(boxes: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    """Boxes (x_min, x_max, y_min, y_max) mapped by a transform with a positive scale."""
+    scale, x0, y0 = transform
+    return (boxes - np.array([x0, x0, y0, y0])) * scale
 
 
 @numba.njit(cache=True)
@@ -154,7 +164,9 @@ def _candidates(src_boxes, tgt_boxes, origin_x, origin_y, inv, nx, ny, start, me
 
 
 @numba.njit(cache=True, parallel=True)
-def _pair_areas(pairs, src_vertices, src_n, tgt_vertices, tgt_n):  # pragma: no cover - numba
+def _pair_areas(
+    pairs, src_vertices, src_n, src_tr, tgt_vertices, tgt_n, tgt_tr
+):  # pragma: no cover
     areas = np.empty(len(pairs))
     size = src_vertices.shape[1] + tgt_vertices.shape[1] + 1
     chunk = 4096
@@ -163,20 +175,34 @@ def _pair_areas(pairs, src_vertices, src_n, tgt_vertices, tgt_n):  # pragma: no 
         for i in range(c * chunk, min((c + 1) * chunk, len(pairs))):
             s, t = pairs[i, 0], pairs[i, 1]
             areas[i] = _clip_area(
-                src_vertices[s], src_n[s], tgt_vertices[t], tgt_n[t], current, scratch
+                src_vertices[s],
+                src_n[s],
+                src_tr,
+                tgt_vertices[t],
+                tgt_n[t],
+                tgt_tr,
+                current,
+                scratch,
             )
     return areas
 
 
 def piece_overlaps(
-    source: ConvexPieces, target: ConvexPieces
+    source: ConvexPieces,
+    target: ConvexPieces,
+    source_transform: tuple[float, float, float] = (1.0, 0.0, 0.0),
+    target_transform: tuple[float, float, float] = (1.0, 0.0, 0.0),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every overlapping (source piece, target piece) pair and its area, in the pieces' units.
+    """Every overlapping (source piece, target piece) pair and its area once each set of
+    pieces is mapped by its transform ``(scale, x0, y0)``: v -> (v - (x0, y0)) * scale.
 
-    Returns ``(source_index, target_index, area)``; pairs that only touch are dropped.
+    Returns ``(source_index, target_index, area)``, areas in the mapped units; pairs that only
+    touch are dropped.
     """
-    src_boxes = _boxes(source.vertices, source.n_vertices)
-    tgt_boxes = _boxes(target.vertices, target.n_vertices)
+    src_tr = np.asarray(source_transform, dtype=np.float64)
+    tgt_tr = np.asarray(target_transform, dtype=np.float64)
+    src_boxes = _mapped(_boxes(source.vertices, source.n_vertices), src_tr)
+    tgt_boxes = _mapped(_boxes(target.vertices, target.n_vertices), tgt_tr)
     if len(src_boxes) == 0 or len(tgt_boxes) == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, np.empty(0)
@@ -197,7 +223,13 @@ def piece_overlaps(
     pairs = np.empty((n_pairs, 2), dtype=np.int64)
     _candidates(*args, pairs)
     areas = _pair_areas(
-        pairs, source.vertices, source.n_vertices, target.vertices, target.n_vertices
+        pairs,
+        source.vertices,
+        source.n_vertices,
+        src_tr,
+        target.vertices,
+        target.n_vertices,
+        tgt_tr,
     )
     keep = areas > 0.0
     return pairs[keep, 0], pairs[keep, 1], areas[keep]

@@ -336,9 +336,8 @@ def _transverse(
             wy=np.diff(ys),
             wx=np.diff(xs),
         )
-    ps = a.pieces().scaled(1.0 / rs, source_anchor)
-    pt = b.pieces().scaled(1.0 / rt, target_anchor)
-    si, ti, area = piece_overlaps(ps, pt)
+    ps, pt = a.pieces(), b.pieces()
+    si, ti, area = piece_overlaps(ps, pt, (1.0 / rs, *source_anchor), (1.0 / rt, *target_anchor))
     matrix = sparse.coo_matrix(
         (area, (pt.cell[ti], ps.cell[si])), shape=(b.n_cells, a.n_cells)
     ).tocsr()
