@@ -6,8 +6,8 @@ Targets (issue 4), measured in one run on one core (Numba single-threaded, one p
 - 50 GeV charged pions in the ILD AHCAL 25x25x48 window (``ild_ahcal``): >= 200 showers/s;
 - writing the showers to the native file (``ShowerWriter``, default filter) costs at most 20%
   of the simulation time: measured as the wall time ``calogeo simulate``'s pipeline adds to
-  the simulation (it writes one batch while a worker thread simulates the next), and, for the
-  CPU it takes, writing alone.
+  the simulation (it writes one batch while a worker thread simulates the next, which helps
+  only when a second core is free), and, for the CPU it takes, writing alone.
 
     python benchmarks/simulate.py [-n 3000] [--batch 500] [--repeat 3]
 """
@@ -70,7 +70,7 @@ def run_case(
 
         times["write"] = best_time(write_all, repeat)
         times["pipeline"] = best_time(
-            lambda: simulate_to_file(simulator, path, particle, batches), repeat
+            lambda: simulate_to_file(simulator, path, particle, batches, seed=1), repeat
         )
     return times
 

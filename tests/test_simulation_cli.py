@@ -66,13 +66,15 @@ def test_writes_showers_with_labels(spec: Path, tmp_path: Path) -> None:
     assert np.all((showers.total_energy() > 0) | (showers.labels["leakage"] > 0))
 
 
-def test_seed_reproduces_the_file(spec: Path, tmp_path: Path) -> None:
-    args = ("--particle", "pi+", "--energy", "10", "-n", "20", "--seed", "5")
-    assert simulate(spec, tmp_path / "a.h5", *args) == 0
-    assert simulate(spec, tmp_path / "b.h5", *args) == 0
-    a, b = calogeo.read_showers(tmp_path / "a.h5"), calogeo.read_showers(tmp_path / "b.h5")
+def test_seed_reproduces_the_file_for_any_worker_count(spec: Path, tmp_path: Path) -> None:
+    args = ("--particle", "pi+", "--energy", "10:30", "-n", "50", "--batch-size", "8")
+    assert simulate(spec, tmp_path / "a.h5", *args, "--seed", "5") == 0
+    assert simulate(spec, tmp_path / "b.h5", *args, "--seed", "5", "--workers", "3") == 0
+    assert simulate(spec, tmp_path / "c.h5", *args, "--seed", "6") == 0
+    a, b, c = (calogeo.read_showers(tmp_path / f"{k}.h5") for k in "abc")
     np.testing.assert_array_equal(a.flat(), b.flat())
     np.testing.assert_array_equal(a.labels["phi"], b.labels["phi"])
+    assert not np.array_equal(a.flat(), c.flat())
 
 
 @pytest.mark.parametrize(
@@ -84,6 +86,7 @@ def test_seed_reproduces_the_file(spec: Path, tmp_path: Path) -> None:
         (("--particle", "gamma", "--energy", "5", "--theta", "-1"), "--theta '-1'"),
         (("--particle", "gamma", "--energy", "5", "--theta", "2"), "theta"),
         (("--particle", "gamma", "--energy", "5", "-n", "0"), "-n 0"),
+        (("--particle", "gamma", "--energy", "5", "--workers", "0"), "--workers 0"),
     ],
 )
 def test_bad_options_fail_with_one_line_and_no_file(

@@ -10,6 +10,7 @@ import argparse
 import math
 import sys
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -57,6 +58,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("-n", "--events", type=int, default=1000, help="number of showers")
     parser.add_argument("--seed", type=int, default=None, help="random seed (reproducible)")
     parser.add_argument("--batch-size", type=int, default=500, help="showers per written batch")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="threads simulating batches while the file is written (default 1); the output "
+        "does not depend on it",
+    )
     parser.add_argument("--noise-mev", type=float, default=0.0, help="cell noise (visible MeV)")
     parser.add_argument(
         "--threshold-mev",
@@ -95,21 +103,30 @@ def draw(
 
 
 def simulate_batches(
-    simulator: Any, particle: str, batches: Iterable[dict[str, np.ndarray]]
+    simulator: Any,
+    particle: str,
+    batches: Iterable[dict[str, np.ndarray]],
+    *,
+    seed: int,
+    workers: int = 1,
 ) -> Iterator[Showers]:
-    """Showers for each batch of keyword arguments (``energies``, ``theta``, ``phi``), in
-    order. The next batch is simulated in a worker thread while the caller writes the current
-    one (the simulator's kernels release the GIL, as does HDF5 compression for the most part),
-    so writing hides behind the simulation; two batches are in memory at most."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending: Future[Showers] | None = None
+    """Showers for each batch of keyword arguments (``energies``, ``theta``, ``phi``), in order.
+
+    Batch k is simulated by ``simulator.fork(s_k)``, with s_k the k-th child of ``seed``'s
+    SeedSequence, so the result does not depend on ``workers``. Batches are simulated by
+    ``workers`` threads (the simulator's Numba kernels release the GIL) while the caller
+    consumes earlier ones, e.g. writes them; ``workers + 1`` batches are in memory at most.
+    """
+    seeds = np.random.SeedSequence(seed)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[Showers]] = deque()
         for kwargs in batches:
-            future = pool.submit(simulator.simulate, particle, **kwargs)
-            if pending is not None:
-                yield pending.result()
-            pending = future
-        if pending is not None:
-            yield pending.result()
+            forked = simulator.fork(seeds.spawn(1)[0])
+            pending.append(pool.submit(forked.simulate, particle, **kwargs))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def simulate_to_file(
@@ -117,6 +134,9 @@ def simulate_to_file(
     path: Path,
     particle: str,
     batches: Iterable[dict[str, np.ndarray]],
+    *,
+    seed: int,
+    workers: int = 1,
     progress: Any = None,
 ) -> int:
     """Stream the showers of every batch into a native file at ``path`` (written atomically:
@@ -124,7 +144,7 @@ def simulate_to_file(
     from calogeo.io import ShowerWriter
 
     with ShowerWriter(path, simulator.geometry) as writer:
-        for showers in simulate_batches(simulator, particle, batches):
+        for showers in simulate_batches(simulator, particle, batches, seed=seed, workers=workers):
             writer.append(showers)
             if progress is not None:
                 progress.update(len(showers))
@@ -138,7 +158,11 @@ def run(args: argparse.Namespace) -> int:
 
     energy = parse_range(args.energy, "--energy", positive=True)
     theta = parse_range(args.theta, "--theta", positive=False)
-    for option, value in (("-n", args.events), ("--batch-size", args.batch_size)):
+    for option, value in (
+        ("-n", args.events),
+        ("--batch-size", args.batch_size),
+        ("--workers", args.workers),
+    ):
         if value < 1:
             msg = f"{option} {value}: must be at least 1"
             raise CalogeoError(msg)
@@ -170,7 +194,15 @@ def run(args: argparse.Namespace) -> int:
         disable=not sys.stderr.isatty(),
         desc=f"{args.particle} in {geometry.name}",
     ) as bar:
-        simulate_to_file(simulator, args.output, args.particle, batches, progress=bar)
+        simulate_to_file(
+            simulator,
+            args.output,
+            args.particle,
+            batches,
+            seed=seed,
+            workers=args.workers,
+            progress=bar,
+        )
     elapsed = time.perf_counter() - start
     print(
         f"wrote {args.events} {args.particle} showers on {geometry.name} to {args.output} "

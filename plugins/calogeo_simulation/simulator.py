@@ -16,6 +16,7 @@ Pion showers are given at the electromagnetic scale: the hadronic component depo
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -103,6 +104,13 @@ class GFlashSimulator(Model):
         self.threshold_gev = float(merged["threshold_mev"]) / 1000.0
 
     # -- public API ----------------------------------------------------------------------------
+
+    def fork(self, seed: int | np.random.SeedSequence | None) -> GFlashSimulator:
+        """A simulator sharing this one's geometry tables and options, with its own random
+        stream (for simulating batches in parallel threads)."""
+        clone = copy.copy(self)
+        clone.rng = np.random.default_rng(seed)
+        return clone
 
     def simulate(
         self,
