@@ -360,6 +360,9 @@ def test_track_of_a_pion_is_a_mip() -> None:
     layer = geometry.layers[0]
     mip = layer.sampling_fraction * layer.material.mip_mev_per_mm * layer.thickness_mm / 1000
     assert np.median(showers.total_energy()) == pytest.approx(mip * geometry.n_layers, rel=1e-4)
+    # A pion with less energy than the track would take ranges out: it deposits just that.
+    slow = GFlashSimulator(geometry, seed=10).simulate("pi+", np.full(20, 1e-3))
+    np.testing.assert_allclose(slow.total_energy(), 0.05e-3, rtol=1e-4)
 
 
 def test_inclined_showers_follow_their_axis(sampling: calogeo.Geometry) -> None:
@@ -409,6 +412,8 @@ def test_bad_arguments_raise_calogeo_errors(sampling: calogeo.Geometry) -> None:
         simulator.simulate("mu-", [10.0])
     with pytest.raises(calogeo.CalogeoError, match="energies"):
         simulator.simulate("e-", [10.0, -1.0])
+    with pytest.raises(calogeo.CalogeoError, match="pi0 energies"):
+        simulator.simulate("pi0", [0.1])
     with pytest.raises(calogeo.CalogeoError, match="theta"):
         simulator.simulate("e-", [10.0], theta=1.5)
     with pytest.raises(calogeo.CalogeoError, match="no option"):

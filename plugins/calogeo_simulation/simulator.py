@@ -17,6 +17,7 @@ Pion showers are given at the electromagnetic scale: the hadronic component depo
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -28,7 +29,7 @@ from calogeo.model import Model
 
 from . import em, hadronic
 from .kernels import deposit_spots, read_out, seed_kernels
-from .pi0 import decay_pi0, entry_points
+from .pi0 import M_PI0_GEV, decay_pi0, entry_points
 from .stack import Deposits, Stack, allocate_spots, build_stack, gamma_fractions
 
 __all__ = ["PARTICLES", "GFlashSimulator"]
@@ -131,6 +132,9 @@ class GFlashSimulator(Model):
         n = len(energy)
         if not np.all(np.isfinite(energy) & (energy > 0)):
             msg = "energies must be positive (GeV)"
+            raise CalogeoError(msg)
+        if particle == "pi0" and np.any(energy < M_PI0_GEV):
+            msg = f"pi0 energies must be at least its mass, {M_PI0_GEV} GeV"
             raise CalogeoError(msg)
         theta = np.broadcast_to(np.asarray(theta, dtype=np.float64), (n,)).copy()
         if np.any((theta < 0) | (theta > MAX_THETA_RAD)):
@@ -240,12 +244,14 @@ class GFlashSimulator(Model):
         start = self.rng.exponential(1.0, len(tracks.event))  # lambda_I along the path
         depth = self.stack.lambda_edges[-1, 1] * stretch
         track = self._mip(tracks, np.minimum(start, depth))
-        inside = start < depth
-        np.add.at(leak, tracks.event[~inside], tracks.energy[~inside])
-        leak -= np.bincount(
-            tracks.event, (~inside) * track.energy_gev, minlength=len(leak)
-        )  # a punch-through pion leaves with all but its track
-        shower = self._hadronic(tracks.select(inside), start[inside])
+        # The shower gets what the track left; a pion that ranged out makes none, and one
+        # that punches through leaves with it (leakage).
+        remaining = tracks.energy - track.energy_gev
+        inside = (start < depth) & (remaining > 0)
+        punch = ~inside
+        np.add.at(leak, tracks.event[punch], remaining[punch])
+        showering = dataclasses.replace(tracks, energy=remaining).select(inside)
+        shower = self._hadronic(showering, start[inside])
         return Deposits.concatenate([track, shower])
 
     # -- shower components ---------------------------------------------------------------------
@@ -309,6 +315,9 @@ class GFlashSimulator(Model):
         front, back = (stack.lambda_edges[None, :, i] * stretch for i in (0, 1))
         covered = np.clip((stop_lambda[:, None] - front) / (back - front), 0.0, 1.0)
         energy = stack.mip_gev_per_mm * stack.length_mm * stretch * covered
+        # A slow particle ranges out: the track never deposits more than its energy.
+        before = np.cumsum(energy, axis=1) - energy
+        energy = np.clip(tracks.energy[:, None] - before, 0.0, energy)
         zeros = np.zeros(energy.shape)
         return Deposits(
             **self._frame(tracks),
