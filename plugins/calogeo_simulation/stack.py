@@ -12,7 +12,6 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
-from scipy.special import gammainc
 
 from calogeo import STANDARD_MATERIALS, Geometry, Layer
 
@@ -253,6 +252,8 @@ def gamma_fractions(
 ) -> np.ndarray:
     """Fraction of a gamma-distributed profile (shape, rate per unit depth, both (M,)) between
     ``front`` and ``back`` (M, S) depths measured from the profile's start (negative: before)."""
+    from scipy.special import gammainc  # imported here: loading the plugin stays fast
+
     a, b = shape[:, None], rate[:, None]
     return gammainc(a, b * np.maximum(back, 0.0)) - gammainc(a, b * np.maximum(front, 0.0))
 
