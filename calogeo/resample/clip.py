@@ -27,7 +27,7 @@ def polygon_area(vertices: np.ndarray, n: int) -> float:
     return 0.5 * total
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _clip_area(
     subject, n_subject, s_tr, clipper, n_clipper, c_tr, current, scratch
 ):  # pragma: no cover
@@ -130,40 +130,47 @@ def _bin_index(boxes: np.ndarray, origin_x, origin_y, inv, nx, ny):  # pragma: n
     return start, members
 
 
-@numba.njit(cache=True)
-def _candidates(src_boxes, tgt_boxes, origin_x, origin_y, inv, nx, ny, start, members, out):
+@numba.njit(cache=True, parallel=True)
+def _candidates(
+    src_boxes, tgt_boxes, origin_x, origin_y, inv, nx, ny, start, members, offsets, out
+):  # pragma: no cover
     """Visit the target pieces whose boxes overlap each source piece's box (each once).
 
-    With ``out`` of length 0 it only counts them (first pass); otherwise it writes the pairs
-    (source, target) into ``out`` rows in source order (second pass). Returns the count.
-    """  # pragma: no cover - numba
-    seen = np.full(len(tgt_boxes), -1, dtype=np.int64)
-    n = 0
-    for s in range(len(src_boxes)):
-        x0, x1 = _bin_range(src_boxes[s, 0], src_boxes[s, 1], origin_x, inv, nx)
-        y0, y1 = _bin_range(src_boxes[s, 2], src_boxes[s, 3], origin_y, inv, ny)
-        for by in range(y0, y1 + 1):
-            for bx in range(x0, x1 + 1):
-                b = by * nx + bx
-                for m in range(start[b], start[b + 1]):
-                    t = members[m]
-                    if seen[t] == s:
-                        continue
-                    seen[t] = s
-                    if (
-                        tgt_boxes[t, 0] < src_boxes[s, 1]
-                        and src_boxes[s, 0] < tgt_boxes[t, 1]
-                        and tgt_boxes[t, 2] < src_boxes[s, 3]
-                        and src_boxes[s, 2] < tgt_boxes[t, 3]
-                    ):
-                        if len(out):
-                            out[n, 0] = s
-                            out[n, 1] = t
-                        n += 1
-    return n
+    First pass (``out`` of length 0): store each source piece's count in ``offsets[s + 1]``.
+    Second pass: write its (source, target) pairs into ``out`` from row ``offsets[s]``.
+    Source pieces are shared out in chunks, each with its own visited marks.
+    """
+    n_src = len(src_boxes)
+    n_chunks = min((n_src + 1023) // 1024, 64)
+    for c in numba.prange(n_chunks):
+        seen = np.full(len(tgt_boxes), -1, dtype=np.int64)
+        for s in range(c * n_src // n_chunks, (c + 1) * n_src // n_chunks):
+            n = offsets[s] if len(out) else 0
+            x0, x1 = _bin_range(src_boxes[s, 0], src_boxes[s, 1], origin_x, inv, nx)
+            y0, y1 = _bin_range(src_boxes[s, 2], src_boxes[s, 3], origin_y, inv, ny)
+            for by in range(y0, y1 + 1):
+                for bx in range(x0, x1 + 1):
+                    b = by * nx + bx
+                    for m in range(start[b], start[b + 1]):
+                        t = members[m]
+                        if seen[t] == s:
+                            continue
+                        seen[t] = s
+                        if (
+                            tgt_boxes[t, 0] < src_boxes[s, 1]
+                            and src_boxes[s, 0] < tgt_boxes[t, 1]
+                            and tgt_boxes[t, 2] < src_boxes[s, 3]
+                            and src_boxes[s, 2] < tgt_boxes[t, 3]
+                        ):
+                            if len(out):
+                                out[n, 0] = s
+                                out[n, 1] = t
+                            n += 1
+            if not len(out):
+                offsets[s + 1] = n
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, error_model="numpy")
 def _pair_areas(
     pairs, src_vertices, src_n, src_tr, tgt_vertices, tgt_n, tgt_tr
 ):  # pragma: no cover
@@ -219,9 +226,11 @@ def piece_overlaps(
     nx, ny = int(span_x * inv) + 1, int(span_y * inv) + 1
     start, members = _bin_index(tgt_boxes, x_min, y_min, inv, nx, ny)
     args = (src_boxes, tgt_boxes, x_min, y_min, inv, nx, ny, start, members)
-    n_pairs = _candidates(*args, np.empty((0, 2), dtype=np.int64))
-    pairs = np.empty((n_pairs, 2), dtype=np.int64)
-    _candidates(*args, pairs)
+    offsets = np.zeros(len(src_boxes) + 1, dtype=np.int64)
+    _candidates(*args, offsets, np.empty((0, 2), dtype=np.int64))
+    offsets = np.cumsum(offsets)
+    pairs = np.empty((offsets[-1], 2), dtype=np.int64)
+    _candidates(*args, offsets, pairs)
     areas = _pair_areas(
         pairs,
         source.vertices,
