@@ -387,3 +387,16 @@ def test_fused_numba_pass_matches_the_numpy_reference_and_the_matrix_products(fo
         np.testing.assert_allclose(
             apply_terms_reference(terms, scaled, n_out), fused, rtol=1e-12, atol=1e-14
         )
+
+
+def test_layer_combination_kernel_matches_a_matrix_product() -> None:
+    from calogeo.resample.combine import combine_layers
+
+    rng = np.random.default_rng(5)
+    src = rng.random((4, 2 + 5 * 6))
+    weights = rng.random((3, 5)) * (rng.random((3, 5)) < 0.5)
+    dst = rng.random((4, 1 + 3 * 6))
+    expected = dst.copy()
+    expected[:, 1:] += (weights @ src[:, 2:].reshape(4, 5, 6)).reshape(4, 18)
+    combine_layers(weights, src, 2, dst, 1, 6)
+    np.testing.assert_allclose(dst, expected, rtol=1e-14)

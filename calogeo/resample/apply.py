@@ -1,10 +1,15 @@
 """Applying factored overlap volumes to energy arrays, with numpy/scipy or torch on any device.
 
-Energies are flat (N, cells) arrays in GeV. One code path serves both libraries: the few
-operations that differ (new arrays, constants, sparse products) go through a small backend.
-Separable layer pairs are applied as two small dense products per event (W_y x W_x^T), general
-pairs as a sparse product; consecutive source layers sharing cells are first combined with
-their depth weights in one matrix product, so the input is read about once.
+Energies are flat (N, cells) arrays in GeV. Two engines compute the same map:
+
+- ``auto`` for numpy arrays: one fused Numba pass over the events (:mod:`.kernel`) built from
+  *terms*; it keeps each event in cache and reads only the input cells the target covers, so it
+  runs near memory speed (``benchmarks/resample.py`` measures both engines).
+- ``products`` (torch tensors, and numpy on request): consecutive source layers sharing cells
+  are combined with their depth weights, then each separable layer pair is applied as two
+  plain matrix products over all events (W_y Z W_x^T), each general pair as a sparse product.
+  One code path serves numpy and torch; the few operations that differ (new arrays, constants,
+  sparse products, layer combination) go through a small backend.
 """
 
 from __future__ import annotations
