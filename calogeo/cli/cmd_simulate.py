@@ -56,7 +56,13 @@ def add_parser(subparsers: Any) -> None:
         "the azimuth is uniform in [0, 2 pi)",
     )
     parser.add_argument("-n", "--events", type=int, default=1000, help="number of showers")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (reproducible)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed: the same seed and batch size give the same file (default: drawn, "
+        "and printed)",
+    )
     parser.add_argument("--batch-size", type=int, default=500, help="showers per written batch")
     parser.add_argument(
         "--workers",
