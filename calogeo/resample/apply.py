@@ -33,9 +33,10 @@ __all__ = ["ENGINES", "Backend", "backend_for", "spread_back", "terms_for", "tra
 SIMD_WIDTH = 8  # float32 lanes of a 256-bit vector unit, for choosing the product order
 
 ENGINES = ("auto", "products")
-"""``auto``: numpy arrays go through the fused Numba pass (:mod:`calogeo.resample.kernel`, a
-Kronecker CSR per separable layer pair), torch tensors through ``products``: batched matrix
-products (two small dense ones per separable layer pair, a sparse one otherwise)."""
+"""``auto``: numpy arrays go through the fused Numba pass (:mod:`calogeo.resample.kernel`:
+banded row and column factors per separable layer pair, CSR otherwise), torch tensors through
+``products``: matrix products over all events (two dense ones per separable layer pair, a
+sparse one otherwise)."""
 
 
 class Backend:
@@ -308,6 +309,12 @@ def _fused(overlaps: Overlaps, x: np.ndarray, *, forward: bool) -> np.ndarray:
     return apply_terms(overlaps.constants[key], np.ascontiguousarray(x), n_out)
 
 
+def _check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        msg = f"unknown resampling engine {engine!r}: expected one of {', '.join(ENGINES)}"
+        raise ValueError(msg)
+
+
 def transfer(overlaps: Overlaps, x: Any, engine: str = "auto") -> Any:
     """Source energies (N, source cells) -> target energies (N, target cells): ``W x``.
 
@@ -315,6 +322,7 @@ def transfer(overlaps: Overlaps, x: Any, engine: str = "auto") -> Any:
     (transversally or in depth) is dropped: that is the edge loss.
     """
     be, store = backend_for(x), overlaps.constants
+    _check_engine(engine)
     if engine == "auto" and be is _NUMPY:
         return _fused(overlaps, x, forward=True)
     x = be.contiguous(x)
@@ -346,6 +354,7 @@ def spread_back(overlaps: Overlaps, y: Any, engine: str = "auto") -> Any:
     everything the forward step kept.
     """
     be, store = backend_for(y), overlaps.constants
+    _check_engine(engine)
     if engine == "auto" and be is _NUMPY:
         return _fused(overlaps, y, forward=False)
     n = y.shape[0]
