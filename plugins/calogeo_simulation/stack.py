@@ -144,7 +144,6 @@ _NO_EDGES = np.zeros(2)  # placeholder edges of a non-rectilinear layer (never s
 class Stack:
     """Per-step arrays (S,) of a geometry and per-layer binning tables for the kernel."""
 
-    geometry: Geometry
     layer: np.ndarray
     x0_edges: np.ndarray  # (S, 2) cumulative X0 at the front and back of each step
     z_edges_mm: np.ndarray  # (S, 2) depth in mm of the front and back of each step
@@ -222,7 +221,6 @@ def build_stack(
     ]
     cells_per_layer = [ly.n_cells for ly in geometry.layers]
     return Stack(
-        geometry=geometry,
         layer=layers,
         x0_edges=np.concatenate(x0e),
         lambda_edges=np.concatenate(lae),
