@@ -97,7 +97,8 @@ def main() -> None:
             top.axvline(depth_edges[first, 0], color="grey", ls=":", lw=1)
             top.text(depth_edges[first, 0], 0.9, f" {group}", transform=top.get_xaxis_transform())
         shapes = ", ".join(f"{r}x{c}" for r, c in dict.fromkeys(geometry.shapes))
-        top.set_title(f"{name}: {geometry.n_layers} layers ({shapes}), {args.energy:g} GeV")
+        layers = f"{geometry.n_layers} layer{'s' if geometry.n_layers > 1 else ''}"
+        top.set_title(f"{name}: {layers} ({shapes}), {args.energy:g} GeV")
         top.set_xlabel("depth [X0]")
         top.set_ylabel("1/E dE/dX0 [1/X0]")
         top.set_yscale("log")
