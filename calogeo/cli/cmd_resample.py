@@ -41,7 +41,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="default: cpu")
     parser.add_argument(
-        "--batch-size", type=int, default=4096, metavar="N", help="events per batch (4096)"
+        "--batch-size", type=int, default=1024, metavar="N", help="events per batch (1024)"
     )
     parser.add_argument(
         "--no-cache", action="store_true", help="rebuild the overlap tables, do not cache them"

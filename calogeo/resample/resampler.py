@@ -104,7 +104,7 @@ class Resampler:
         y = transfer(self.overlaps, x)
         return spread_back(self.overlaps, y) if self.round_trip else y
 
-    def apply(self, showers: Showers, *, batch_size: int = 4096, device: str = "cpu") -> Showers:
+    def apply(self, showers: Showers, *, batch_size: int = 1024, device: str = "cpu") -> Showers:
         """Resample showers in batches on ``device`` ("cpu", "cuda" or "auto"); labels and
         incident energies are carried over unchanged."""
         self._check(showers)
