@@ -9,7 +9,14 @@ import pytest
 import torch
 from scipy.special import erf
 
-from calogeo import Geometry, GeometryMismatchError, Layer, Showers, geometry_from_spec
+from calogeo import (
+    Geometry,
+    GeometryMismatchError,
+    Layer,
+    Showers,
+    geometry_from_spec,
+    get_geometry,
+)
 from calogeo.layout import CellLayout, EtaPhiLayout, GridLayout, PolygonLayout
 from calogeo.materials import Material
 from calogeo.resample import Resampler, build_overlaps, regular_grid_for
@@ -266,32 +273,6 @@ def test_weights_are_cached_on_disk_and_a_corrupt_entry_is_rebuilt(tmp_path, mon
 
 # -- physical scaling -----------------------------------------------------------------------
 
-CLIC_CELL_MM, CLIC_RM_MM, CLIC_X0_MM = 5.1, 9.327, 3.504  # Belayneh Table 1 (pure W, PDG)
-CMS_CELL_MM, CMS_RM_MM, CMS_X0_MM = 22.0, 21.9, 8.9  # cms-sw GflashNameSpace.h (PbWO4)
-
-
-def _single_layer_spec(
-    name: str, cell_mm: float, n: int, x0: float, rm: float, depth_x0: float
-) -> str:
-    return f"""
-name = "{name}"
-title = "{name}"
-citation = "test"
-distance_from_ip_mm = 1290.0
-[materials.m]
-x0_mm = {x0}
-rm_mm = {rm}
-lambda_i_mm = 200.0
-density_g_cm3 = 8.3
-z = 68.0
-dedx_min_mev_cm2_g = 1.2
-[[layers]]
-name = "l"
-thickness_x0 = {depth_x0}
-material = "m"
-layout = {{ type = "grid", pitch_mm = [{cell_mm}, {cell_mm}], shape = [{n}, {n}] }}
-"""
-
 
 def _width(energy: np.ndarray, centres: np.ndarray) -> float:
     mean = energy @ centres / energy.sum()
@@ -299,21 +280,23 @@ def _width(energy: np.ndarray, centres: np.ndarray) -> float:
 
 
 def test_a_one_moliere_radius_blob_keeps_its_width_through_clic_cms_clic() -> None:
-    clic = geometry_from_spec(
-        _single_layer_spec("clic", CLIC_CELL_MM, 51, CLIC_X0_MM, CLIC_RM_MM, 25.0)
-    )
-    cms = geometry_from_spec(_single_layer_spec("cms", CMS_CELL_MM, 13, CMS_X0_MM, CMS_RM_MM, 25.8))
+    # The registered seed-variant CLIC ECAL (5.1 mm cells, pure-W R_M 9.327 mm) and the CMS
+    # barrel (22 mm crystals, GFlash R_M 21.9 mm), both from the detectors plugin.
+    clic, cms = get_geometry("clic_seed"), get_geometry("cms")
     b = clic.layers[0].cell_size_rm()[0]
     a = cms.layers[0].cell_size_rm()[0]
     assert b == pytest.approx(0.55, abs=0.01)
     assert a == pytest.approx(1.0, abs=0.01)
-    # A Gaussian of sigma = 1 R_M integrated exactly over the CLIC cells (x and y factorise).
-    edges = clic.layers[0].layout.x_edges_mm / CLIC_RM_MM
+    # A Gaussian of sigma = 1 R_M integrated exactly over the first layer's CLIC cells.
+    layout = clic.layers[0].layout
+    edges = layout.x_edges_mm / clic.layers[0].material.rm_mm
     profile = np.diff(0.5 * (1 + erf(edges / math.sqrt(2))))
     blob = np.outer(profile, profile).ravel()
+    x = np.zeros((1, clic.n_cells))
+    x[0, : layout.n_cells] = blob
     resampler = Resampler(clic, cms, round_trip=True, cache=False)
-    out = resampler.apply_array(blob[None, :])[0]
-    centres = clic.layers[0].layout.centres_mm()[:, 0] / CLIC_RM_MM
+    out = resampler.apply_array(x)[0].reshape(clic.n_layers, -1).sum(axis=0)
+    centres = layout.centres_mm()[:, 0] / clic.layers[0].material.rm_mm
     before, after = _width(blob, centres), _width(out, centres)
     # Binning error, per axis, from Sheppard's correction (a density read on cells of width h
     # measures h^2/12 more variance, and spreading a cell's content uniformly over it adds
