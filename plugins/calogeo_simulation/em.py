@@ -66,7 +66,7 @@ def average_profile(energy_gev: np.ndarray, medium: Medium) -> tuple[np.ndarray,
     ln_y = _log_y(energy_gev, medium)
     t_max = ln_y - 0.858
     alpha = 0.21 + (0.492 + 2.38 / medium.z) * ln_y
-    if medium.is_sampling:
+    if medium.f_s is not None:
         t_max = t_max - 0.59 / medium.f_s - 0.53 * (1.0 - medium.e_mip)
         alpha = alpha - 0.444 / medium.f_s
     return np.maximum(t_max, T_MIN_X0), np.maximum(alpha, ALPHA_MIN)
@@ -76,9 +76,9 @@ def _log_moments(
     ln_y: np.ndarray, medium: Medium
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """<ln T>, sigma(ln T), <ln alpha>, sigma(ln alpha) and their correlation rho."""
-    mean_t = np.maximum(ln_y - 0.812, 0.5)
+    mean_t = np.maximum(ln_y - 0.812, 0.5)  # floor: keeps the log finite at the lowest energies
     mean_alpha = 0.81 + (0.458 + 2.26 / medium.z) * ln_y
-    if medium.is_sampling:
+    if medium.f_s is not None:
         mean_t = np.maximum(mean_t - 0.55 / medium.f_s - 0.69 * (1.0 - medium.e_mip), 0.5)
         mean_alpha = np.maximum(mean_alpha - 0.476 / medium.f_s, ALPHA_MIN)
         sig_t, sig_a = _sigma(-2.5 + 1.25 * ln_y), _sigma(-0.82 + 0.79 * ln_y)
@@ -121,7 +121,7 @@ def spot_profile(
     t_max: np.ndarray, alpha: np.ndarray, medium: Medium
 ) -> tuple[np.ndarray, np.ndarray]:
     """(T_s, alpha_s) of the longitudinal distribution of spots, given the shower's (T, alpha)."""
-    if medium.is_sampling:
+    if medium.f_s is not None:
         t_s, a_s = t_max * (0.813 + 0.0019 * medium.z), alpha * (0.844 + 0.0026 * medium.z)
     else:
         t_s, a_s = t_max * (0.698 + 0.00212 * medium.z), alpha * (0.639 + 0.00334 * medium.z)
@@ -151,7 +151,7 @@ def radial_parameters(tau: np.ndarray, energy_gev: np.ndarray, medium: Medium) -
     p3 = 1.313 - 0.0686 * ln_e
     arg = (0.401 + 0.00187 * z - tau) / p3
     p_core = (2.632 - 0.00094 * z) * np.exp(arg - np.exp(arg))
-    if medium.is_sampling:
+    if medium.f_s is not None:
         off = 1.0 - medium.e_mip
         r_core = r_core - 0.0203 * off + 0.0397 * np.exp(-tau) / medium.f_s
         r_tail = r_tail - 0.14 * off - 0.495 * np.exp(-tau) / medium.f_s

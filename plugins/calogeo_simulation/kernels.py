@@ -49,7 +49,7 @@ def _bisect(edges: np.ndarray, lo: int, hi: int, v: float) -> int:
 def spot_offset(r_core: float, r_tail: float, p_core: float, u1: float, u2: float) -> float:
     """Radius (same unit as r_core) of a spot drawn from the two-component radial profile."""
     radius = r_core if u1 < p_core else r_tail
-    u2 = min(u2, 0.999999)
+    u2 = min(u2, 0.999999)  # u2 -> 1 is r -> infinity: cap at ~1000 core radii
     return radius * math.sqrt(u2 / (1.0 - u2))
 
 

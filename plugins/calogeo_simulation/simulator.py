@@ -136,14 +136,14 @@ class GFlashSimulator(Model):
         if particle == "pi0" and np.any(energy < M_PI0_GEV):
             msg = f"pi0 energies must be at least its mass, {M_PI0_GEV} GeV"
             raise CalogeoError(msg)
-        theta = np.broadcast_to(np.asarray(theta, dtype=np.float64), (n,)).copy()
-        if np.any((theta < 0) | (theta > MAX_THETA_RAD)):
+        polar = np.broadcast_to(np.asarray(theta, dtype=np.float64), (n,)).copy()
+        if np.any((polar < 0) | (polar > MAX_THETA_RAD)):
             msg = f"theta must be in [0, {MAX_THETA_RAD}] rad"
             raise CalogeoError(msg)
-        phi = np.broadcast_to(np.asarray(phi, dtype=np.float64), (n,)).copy()
+        azimuth = np.broadcast_to(np.asarray(phi, dtype=np.float64), (n,)).copy()
         impact = self.geometry.anchor_mm if impact_mm is None else impact_mm
         xy = np.broadcast_to(np.asarray(impact, dtype=np.float64), (n, 2))
-        tracks = _Tracks(np.arange(n), energy, theta, phi, xy[:, 0].copy(), xy[:, 1].copy())
+        tracks = _Tracks(np.arange(n), energy, polar, azimuth, xy[:, 0].copy(), xy[:, 1].copy())
         labels: dict[str, np.ndarray] = {}
         deposits, leak = self._showers(particle, tracks, labels)
         # The Numba kernels draw from their own (per-thread) generator, seeded from ours.
@@ -154,8 +154,8 @@ class GFlashSimulator(Model):
         np.fmin.at(start, deposits.event, deposits.start_mm)
         labels = {
             "pdg": np.full(n, PARTICLES[particle], dtype=np.int32),
-            "theta": theta.astype(np.float32),
-            "phi": phi.astype(np.float32),
+            "theta": polar.astype(np.float32),
+            "phi": azimuth.astype(np.float32),
             "impact_x": tracks.x_mm.astype(np.float32),
             "impact_y": tracks.y_mm.astype(np.float32),
             "leakage": leak.astype(np.float32),
@@ -163,15 +163,19 @@ class GFlashSimulator(Model):
             **labels,
         }
         stack = self.stack
-        terms, scaled, scale = stack.cell_em_term, np.zeros(stack.cell_em_term.shape, bool), 1.0
+        terms, scaled, scale = (
+            stack.cell_em_term,
+            np.zeros(stack.cell_em_term.shape, bool),
+            np.ones(n),
+        )
         if particle in ("pi+", "pi-"):
             # A stated hadron term is sigma/E of the calibrated pion energy: an EM-scale deposit
             # e gets variance a^2 R e, R the mean pion response, so sigma(E_dep / R) = a sqrt(E).
             terms, scaled = stack.cell_pion_term, stack.cell_hadron_stated
             scale = hadronic.mean_response(energy)
         read_out(
-            cells, terms, np.broadcast_to(scale, (n,)).astype(np.float64), scaled,
-            stack.cell_sampling_fraction, self.noise_gev, self.threshold_gev,
+            cells, terms, scale, scaled, stack.cell_sampling_fraction, self.noise_gev,
+            self.threshold_gev,
         )  # fmt: skip
         return Showers.from_flat(self.geometry, cells, energy, labels)
 

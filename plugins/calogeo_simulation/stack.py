@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from calogeo import STANDARD_MATERIALS, Geometry, Layer
+from calogeo import STANDARD_MATERIALS, Geometry, Layer, RectilinearLayout
 
 from .em import Medium
 
@@ -214,8 +214,9 @@ def build_stack(
     layers = np.asarray(layer_of, dtype=np.int64)
     material = [geometry.layers[i].material for i in layers]
     rect = [ly.layout.is_rectilinear for ly in geometry.layers]
-    xs = [ly.layout.x_edges_mm if ly.layout.is_rectilinear else _NO_EDGES for ly in geometry.layers]
-    ys = [ly.layout.y_edges_mm if ly.layout.is_rectilinear else _NO_EDGES for ly in geometry.layers]
+    layouts = [ly.layout for ly in geometry.layers]
+    xs = [lo.x_edges_mm if isinstance(lo, RectilinearLayout) else _NO_EDGES for lo in layouts]
+    ys = [lo.y_edges_mm if isinstance(lo, RectilinearLayout) else _NO_EDGES for lo in layouts]
     sampling = [
         np.full(ly.n_cells, ly.sampling_fraction or 1.0, dtype=np.float32) for ly in geometry.layers
     ]
