@@ -383,3 +383,14 @@ def test_layer_combination_kernel_matches_a_matrix_product() -> None:
     expected[:, 1:] += (weights @ src[:, 2:].reshape(4, 5, 6)).reshape(4, 18)
     combine_layers(weights, src, 2, dst, 1, 6)
     np.testing.assert_allclose(dst, expected, rtol=1e-14)
+
+
+def test_clic_to_atlas_separable_weights_equal_polygon_clipping() -> None:
+    clic, atlas = get_geometry("clic_ecal_rec"), get_geometry("atlas")
+    fast = Resampler(clic, atlas, cache=False).weights
+    general = Resampler(clic, atlas, cache=False, method="general").weights
+    np.testing.assert_allclose(fast.toarray(), general.toarray(), rtol=0, atol=1e-9)
+    columns = np.asarray(fast.sum(axis=0)).ravel()
+    assert columns.max() <= 1.0 + 1e-12
+    # The 0.4 x 0.4 ATLAS window (about 16 R_M) holds the 25x25 REC window (about 8 R_M).
+    np.testing.assert_allclose(columns, 1.0, rtol=1e-12)
