@@ -91,12 +91,12 @@ def _apply(
                         part[p] += w * layer[p]
             r0 = row0[t]
             if separable[t] == 1:  # columns first: tmp = Z F_x^T, then u = F_y tmp
-                for r in range(r_lo, r_hi):
-                    for c in range(co):
-                        acc = 0.0
-                        for e in range(ptr[r0 + ro + c], ptr[r0 + ro + c + 1]):
-                            acc += val[e] * z[r * ci + idx[e]]
-                        tmp[r * co + c] = acc
+                tmp[r_lo * co : r_hi * co] = 0.0
+                for c in range(co):
+                    for e in range(ptr[r0 + ro + c], ptr[r0 + ro + c + 1]):
+                        w, s = val[e], idx[e]
+                        for r in range(r_lo, r_hi):  # one weight down a column
+                            tmp[r * co + c] += w * z[r * ci + s]
                 for r in range(ro):
                     row = u[r * co : (r + 1) * co]
                     row[:] = 0.0
@@ -112,12 +112,12 @@ def _apply(
                         w, part = val[e], z[idx[e] * ci + c_lo : idx[e] * ci + c_hi]
                         for c in range(c_hi - c_lo):
                             row[c] += w * part[c]
-                for r in range(ro):
-                    for c in range(co):
-                        acc = 0.0
-                        for e in range(ptr[r0 + ro + c], ptr[r0 + ro + c + 1]):
-                            acc += val[e] * tmp[r * ci + idx[e]]
-                        u[r * co + c] = acc
+                u[: ro * co] = 0.0
+                for c in range(co):
+                    for e in range(ptr[r0 + ro + c], ptr[r0 + ro + c + 1]):
+                        w, s = val[e], idx[e]
+                        for r in range(ro):  # one weight down a column: a tight loop
+                            u[r * co + c] += w * tmp[r * ci + s]
             else:
                 for c in range(co):
                     acc = 0.0
