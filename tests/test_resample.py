@@ -394,3 +394,17 @@ def test_clic_to_atlas_separable_weights_equal_polygon_clipping() -> None:
     assert columns.max() <= 1.0 + 1e-12
     # The 0.4 x 0.4 ATLAS window (about 16 R_M) holds the 25x25 REC window (about 8 R_M).
     np.testing.assert_allclose(columns, 1.0, rtol=1e-12)
+
+
+def test_layers_with_the_same_spec_but_different_outlines_are_not_confused(tmp_path) -> None:
+    square = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]])
+    spec = {"type": "polygons", "shape": [1, 1]}
+    left = PolygonLayout.from_polygons([square - 10.0], (1, 1), spec)
+    right = PolygonLayout.from_polygons([square], (1, 1), spec)
+    grid = stack("grid", [(GridLayout(10.0, 10.0, 2, 2), W_LIKE, 2.0)])
+    both = stack("both", [(left, W_LIKE, 1.0), (right, W_LIKE, 1.0)])
+    w = Resampler(both, grid, cache=tmp_path).weights.toarray()
+    np.testing.assert_allclose(w, [[1.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 1.0]])
+    swapped = stack("both", [(right, W_LIKE, 1.0), (left, W_LIKE, 1.0)])
+    w = Resampler(swapped, grid, cache=tmp_path).weights.toarray()
+    np.testing.assert_allclose(w, [[0.0, 1.0], [0.0, 0.0], [0.0, 0.0], [1.0, 0.0]])

@@ -1,7 +1,8 @@
 """On-disk cache of overlap volumes: built once per (source, target, options), then loaded.
 
-Key: SHA-256 of both geometry spec hashes, the options and :data:`ALGORITHM_VERSION`. Entries
-are ``.npz`` files written atomically; an entry that cannot be read is rebuilt.
+Key: SHA-256 of both geometries' spec hashes and cell fingerprints (cell outlines, Moliere
+radii, depths, anchors), the options and :data:`ALGORITHM_VERSION`. Entries are ``.npz`` files
+written atomically; an entry that cannot be read is rebuilt.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from calogeo.geometry import Geometry
-from calogeo.resample.weights import ALGORITHM_VERSION, Overlaps, build_overlaps
+from calogeo.resample.weights import (
+    ALGORITHM_VERSION,
+    Overlaps,
+    build_overlaps,
+    cells_fingerprint,
+)
 
 __all__ = ["cache_key", "default_cache_dir", "load_or_build"]
 
@@ -34,8 +40,8 @@ def cache_key(
     text = json.dumps(
         {
             "algorithm": ALGORITHM_VERSION,
-            "source": source.spec_hash,
-            "target": target.spec_hash,
+            "source": [source.spec_hash, cells_fingerprint(source)],
+            "target": [target.spec_hash, cells_fingerprint(target)],
             "offset_mm": [float(v) for v in offset_mm],
             "method": method,
         },

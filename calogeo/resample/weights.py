@@ -18,7 +18,7 @@ than B) has no target cell and counts as edge loss, like energy outside B's tran
 
 from __future__ import annotations
 
-import json
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -43,6 +43,7 @@ __all__ = [
     "SparseTable",
     "Transverse",
     "build_overlaps",
+    "cells_fingerprint",
     "table_from_arrays",
 ]
 
@@ -304,8 +305,27 @@ class Overlaps:
 
 
 def _layer_key(layer: Layer) -> str:
-    """Layers with equal keys have the same cells in R_M units."""
-    return json.dumps([layer.layout.to_spec(), layer.material.rm_mm], sort_keys=True, default=str)
+    """Layers with equal keys have the same cells in R_M units (hash of the cell outlines)."""
+    layout = layer.layout
+    digest = hashlib.sha256(repr(layer.material.rm_mm).encode())
+    if isinstance(layout, RectilinearLayout):
+        arrays = [layout.x_edges_mm, layout.y_edges_mm]
+    else:
+        pieces = layout.pieces()
+        arrays = [np.nan_to_num(pieces.vertices), pieces.n_vertices, pieces.cell]
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return f"{layout.kind}:{layout.shape}:{digest.hexdigest()}"
+
+
+def cells_fingerprint(geometry: Geometry) -> str:
+    """Hash of what the overlaps depend on: every layer's cells, R_M, depth and the anchor.
+
+    It does not rely on the spec text, which for layouts built in Python may omit outlines.
+    """
+    parts = [_layer_key(layer) for layer in geometry.layers]
+    parts += [geometry.x0_edges.tobytes().hex(), repr(geometry.anchor_mm)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
 def _edges(x0_edges: np.ndarray) -> np.ndarray:
