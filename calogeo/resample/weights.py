@@ -304,28 +304,45 @@ class Overlaps:
         )
 
 
-def _layer_key(layer: Layer) -> str:
-    """Layers with equal keys have the same cells in R_M units (hash of the cell outlines)."""
-    layout = layer.layout
-    digest = hashlib.sha256(repr(layer.material.rm_mm).encode())
-    if isinstance(layout, RectilinearLayout):
-        arrays = [layout.x_edges_mm, layout.y_edges_mm]
-    else:
-        pieces = layout.pieces()
-        arrays = [np.nan_to_num(pieces.vertices), pieces.n_vertices, pieces.cell]
-    for array in arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return f"{layout.kind}:{layout.shape}:{digest.hexdigest()}"
+def _same_cells(a: Layer, b: Layer) -> bool:
+    """True if two layers have the same cells in R_M units (same outlines and Moliere radius)."""
+    if a.material.rm_mm != b.material.rm_mm:
+        return False
+    la, lb = a.layout, b.layout
+    if la is lb:
+        return True
+    if isinstance(la, RectilinearLayout) and isinstance(lb, RectilinearLayout):
+        return np.array_equal(la.x_edges_mm, lb.x_edges_mm) and np.array_equal(
+            la.y_edges_mm, lb.y_edges_mm
+        )
+    if isinstance(la, RectilinearLayout) or isinstance(lb, RectilinearLayout):
+        return False
+    pa, pb = la.pieces(), lb.pieces()
+    return (
+        pa.vertices.shape == pb.vertices.shape
+        and np.array_equal(pa.vertices, pb.vertices, equal_nan=True)
+        and np.array_equal(pa.n_vertices, pb.n_vertices)
+        and np.array_equal(pa.cell, pb.cell)
+    )
 
 
 def cells_fingerprint(geometry: Geometry) -> str:
-    """Hash of what the overlaps depend on: every layer's cells, R_M, depth and the anchor.
-
-    It does not rely on the spec text, which for layouts built in Python may omit outlines.
-    """
-    parts = [_layer_key(layer) for layer in geometry.layers]
-    parts += [geometry.x0_edges.tobytes().hex(), repr(geometry.anchor_mm)]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+    """Hash of what the overlaps depend on: every layer's cell outlines, R_M and depth, and the
+    anchor. It does not rely on the spec text, which for layouts built in Python may omit the
+    outlines."""
+    digest = hashlib.sha256(repr(geometry.anchor_mm).encode())
+    digest.update(geometry.x0_edges.tobytes())
+    for layer in geometry.layers:
+        layout = layer.layout
+        digest.update(f"{layout.kind}:{layout.shape}:{layer.material.rm_mm!r}".encode())
+        if isinstance(layout, RectilinearLayout):
+            arrays = [layout.x_edges_mm, layout.y_edges_mm]
+        else:
+            pieces = layout.pieces()
+            arrays = [pieces.vertices, pieces.n_vertices, pieces.cell]
+        for array in arrays:
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def _edges(x0_edges: np.ndarray) -> np.ndarray:
@@ -380,24 +397,24 @@ def build_overlaps(
         raise ValueError(msg)
     depth = interval_overlaps(_edges(source.x0_edges), _edges(target.x0_edges))
     target_anchor = (target.anchor_mm[0] + offset_mm[0], target.anchor_mm[1] + offset_mm[1])
-    keys = [_layer_key(layer) for layer in source.layers]
-    target_keys = [_layer_key(layer) for layer in target.layers]
-    memo: dict[tuple[str, str], Transverse] = {}
+    built: list[tuple[Layer, Layer, Transverse]] = []
+
+    def table(a: Layer, b: Layer) -> Transverse:
+        """The overlap table of two layers, reused for layers with the same cells."""
+        for sa, tb, done in built:
+            if _same_cells(sa, a) and _same_cells(tb, b):
+                return done
+        built.append((a, b, _transverse(a, source.anchor_mm, b, target_anchor, method)))
+        return built[-1][2]
+
     couplings = []
     first = 0
     for i in range(1, source.n_layers + 1):
-        if i < source.n_layers and keys[i] == keys[first]:
+        if i < source.n_layers and _same_cells(source.layers[i], source.layers[first]):
             continue
         block = depth[:, first:i]
         targets = np.flatnonzero(block.sum(axis=1) > 0.0)
-        tables = []
-        for j in targets:
-            key = (keys[first], target_keys[j])
-            if key not in memo:
-                memo[key] = _transverse(
-                    source.layers[first], source.anchor_mm, target.layers[j], target_anchor, method
-                )
-            tables.append(memo[key])
+        tables = [table(source.layers[first], target.layers[j]) for j in targets]
         layer = source.layers[first]
         area = layer.layout.areas_mm2() / layer.material.rm_mm**2
         couplings.append(Coupling(first, i, targets, block[targets], tuple(tables), area))
