@@ -18,10 +18,12 @@ import pytest
 from calogeo import (
     Geometry,
     ShowerFileError,
+    Showers,
     geometry_from_spec,
     get_format,
     get_geometry,
     hookimpl,
+    list_formats,
     open_showers,
     read_showers,
     write_showers,
@@ -347,3 +349,24 @@ def test_writing_checks_the_layout_can_hold_the_geometry(tmp_path, calogan_file)
     assert not (tmp_path / "x.h5").exists()
     assert [f.name for f in formats_for(showers.geometry)] == ["calogan"]
     assert formats_for(get_geometry("small")) == []
+
+
+def test_public_layouts_on_the_registered_detector_geometries(tmp_path):
+    """With the real detector specs installed, every layout's default geometry is the shipped
+    one and a file written in the layout reads back onto it."""
+    rng = np.random.default_rng(6)
+    with isolated_plugins(entry_points=True):
+        for entry in list_formats():
+            fmt = entry.load()
+            for name in fmt.geometry_names:
+                geometry = get_geometry(name)
+                cells = sparse(rng, (N, geometry.n_cells), 0.1)
+                showers = Showers.from_flat(geometry, cells, rng.uniform(1, 100, N))
+                path = tmp_path / f"{name}.h5"
+                fmt.write(path, showers)
+                with open_showers(path) as source:
+                    assert source.format is fmt
+                    assert source.geometry == geometry, name
+                    back = source.read()
+                np.testing.assert_allclose(back.flat(), showers.flat(), rtol=1e-6, err_msg=name)
+                assert [f.name for f in formats_for(geometry)] == [fmt.name]

@@ -17,6 +17,8 @@ from calogeo import (
     Showers,
     ShowerWriter,
     geometry_from_spec,
+    get_geometry,
+    list_geometries,
     open_showers,
     read_showers,
     write_showers,
@@ -330,3 +332,13 @@ def test_native_file_with_another_geometry_given(written):
         open_showers(path, other)
     with open_showers(path, geometry_from_spec(SPEC)) as f:
         assert len(f) == 40
+
+
+@pytest.mark.parametrize("name", [entry.name for entry in list_geometries()])
+def test_every_registered_geometry_round_trips(tmp_path, name):
+    geometry = get_geometry(name)
+    rng = np.random.default_rng(11)
+    cells = rng.exponential(0.1, (3, geometry.n_cells)) * (rng.random((3, geometry.n_cells)) < 0.1)
+    showers = Showers.from_flat(geometry, cells, [10.0, 20.0, 30.0], {"pdg": [22, 111, 211]})
+    write_showers(tmp_path / "g.h5", showers)
+    assert_same(showers, read_showers(tmp_path / "g.h5"))
