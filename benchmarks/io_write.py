@@ -41,10 +41,11 @@ layout = { type = "grid", pitch_mm = [5.1, 5.1], shape = [25, 25] }
 """
 TARGET_SIMULATION_S = 1e-3  # seconds per shower at the simulator's 1,000 showers/s target
 FILTERS = {
-    "gzip-1+shuffle": {"compression": "gzip", "level": 1},
-    "gzip-4+shuffle": {"compression": "gzip", "level": 4},
-    "lzf": {"compression": "lzf", "level": None},
-    "none": {"compression": None, "level": None},
+    "gzip-1+shuffle": {"compression": "gzip", "level": 1, "shuffle": True},
+    "gzip-1": {"compression": "gzip", "level": 1},
+    "gzip-4": {"compression": "gzip", "level": 4},
+    "lzf": {"compression": "lzf"},
+    "none": {"compression": None},
 }
 
 

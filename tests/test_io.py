@@ -132,7 +132,12 @@ def test_gzip_is_available_and_unknown_filters_are_refused(tmp_path, geometry):
     with h5py.File(path, "r") as f:
         assert f["layers/back"].compression == "gzip"
         assert f["layers/back"].compression_opts == 3
+        assert not f["layers/back"].shuffle
+    assert_same(showers, read_showers(path))
+    write_showers(path, showers, compression="gzip", shuffle=True)
+    with h5py.File(path, "r") as f:
         assert f["layers/back"].shuffle
+        assert f["layers/back"].compression_opts == 1
     assert_same(showers, read_showers(path))
     with pytest.raises(ShowerFileError, match="compression 'zstd'"):
         ShowerWriter(tmp_path / "z.h5", geometry, compression="zstd")
