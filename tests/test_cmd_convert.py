@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from calogeo import Showers, geometry_from_spec, hookimpl, read_showers, write_showers
+from calogeo import ShowerFile, Showers, geometry_from_spec, hookimpl, read_showers, write_showers
 from calogeo.cli import main
 from calogeo.testing import isolated_plugins
 
@@ -67,6 +67,8 @@ def test_public_to_native_and_back(tmp_path, challenge, capsys):
     assert "10 showers on 'small' (calochallenge -> native)" in capsys.readouterr().out
     showers = read_showers(native)
     assert len(showers) == N
+    with ShowerFile(native) as f:
+        assert f.metadata == {"converted_from": str(challenge), "source_format": "calochallenge"}
     with h5py.File(challenge, "r") as f:
         raw = f["showers"][()]
         energies = f["incident_energies"][()]

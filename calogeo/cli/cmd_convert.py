@@ -77,11 +77,16 @@ def run(args: argparse.Namespace) -> int:
                 )
                 raise CalogeoError(msg)
             target = found[0].name
+        origin = source.format.name if isinstance(source, ForeignShowerFile) else NATIVE
         if target == NATIVE:
-            writer: Any = ShowerWriter(args.output, source.geometry, compression=args.compression)
+            writer: Any = ShowerWriter(
+                args.output,
+                source.geometry,
+                compression=args.compression,
+                metadata={"converted_from": str(args.input), "source_format": origin},
+            )
         else:
             writer = FormatWriter(args.output, get_format(target))
-        origin = source.format.name if isinstance(source, ForeignShowerFile) else NATIVE
         with (
             writer,
             tqdm(
