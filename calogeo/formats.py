@@ -119,7 +119,8 @@ class ForeignShowerFile(ShowerReader):
     """A file in a public layout opened for lazy reading (same interface as ShowerFile).
 
     Opening checks that the file's arrays fit the geometry (the format's default or the one
-    given), so a wrong ``--from`` fails at once with the file and layer named.
+    given), so a wrong ``--from`` fails at once with the file and layer named, and that every
+    dataset reaches the last event.
     """
 
     def __init__(self, path: Path, fmt: type[ShowerFormat], geometry: Geometry | None) -> None:
@@ -141,9 +142,21 @@ class ForeignShowerFile(ShowerReader):
             except GeometryMismatchError as exc:
                 msg = f"{path}: {fmt.name} arrays do not fit geometry {resolved.name!r}: {exc}"
                 raise ShowerFileError(msg) from exc
+            if self._n:
+                self._check_last_event()
         except BaseException:
             self._h5.close()
             raise
+
+    def _check_last_event(self) -> None:
+        """Every dataset must reach the last event."""
+        try:
+            self.format.read(self._h5, self.geometry, self._n - 1, self._n)
+        except (GeometryMismatchError, ValueError) as exc:
+            msg = (
+                f"{self.path}: {self.format.name} datasets hold different numbers of events: {exc}"
+            )
+            raise ShowerFileError(msg) from exc
 
     def __len__(self) -> int:
         return self._n

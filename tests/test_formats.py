@@ -331,6 +331,18 @@ def test_truncated_public_file(calogan_file):
         open_showers(calogan_file)
 
 
+def test_datasets_of_different_lengths(calogan_file):
+    with h5py.File(calogan_file, "r+") as f:
+        f.create_dataset("short", data=f["layer_2"][:2])
+        del f["layer_2"]
+        f["layer_2"] = f["short"]
+        del f["short"]
+    with pytest.raises(ShowerFileError, match="hold different numbers of events") as exc:
+        open_showers(calogan_file)
+    assert str(calogan_file) in str(exc.value)
+    assert "layer" in str(exc.value)
+
+
 def test_missing_dataset_is_named(tmp_path):
     path = tmp_path / "lcd.h5"
     with h5py.File(path, "w") as f:
