@@ -16,6 +16,7 @@ from calogeo.showers import Showers
 __all__ = ["BDT", "LinearRegression", "expert_features"]
 
 MIN_DEPOSIT_GEV = 1e-3
+MIN_EVENTS_EARLY_STOPPING = 50  # below this the 10% held out for early stopping is too small
 
 # Observables that use the true incident energy: never fed to a model.
 TRUTH_OBSERVABLES = ("e_total_over_incident",)
@@ -113,7 +114,7 @@ class BDT(ReconstructionModel):
         self.regressor: Any = None
         self.feature_names: list[str] = []
 
-    def _estimator(self, kind: str) -> Any:
+    def _estimator(self, kind: str, n_events: int) -> Any:
         try:
             from sklearn import ensemble
         except ImportError as exc:
@@ -129,13 +130,14 @@ class BDT(ReconstructionModel):
             max_iter=int(h["max_iter"]),
             max_depth=int(h["max_depth"]),
             learning_rate=float(h["learning_rate"]),
-            early_stopping=True,
+            early_stopping=n_events >= MIN_EVENTS_EARLY_STOPPING,
             n_iter_no_change=int(h["n_iter_no_change"]),
             random_state=int(h.get("seed", 0)),
         )
 
     def fit(self, train: Any, val: Any = None, **options: Any) -> list[dict[str, float]]:
-        """Fit on all of ``train`` (the library holds out 10% for early stopping)."""
+        """Fit on all of ``train`` (the library holds out 10% for early stopping when there are
+        at least 50 events)."""
         from calogeo.trainer import rank_auc, read_all
 
         showers = read_all(train, self.geometry)
@@ -147,11 +149,11 @@ class BDT(ReconstructionModel):
             if len(np.unique(label)) < 2:
                 msg = "the training data hold only one class; the BDT needs signal and background"
                 raise CalogeoError(msg)
-            self.classifier = self._estimator("classify").fit(x, label)
+            self.classifier = self._estimator("classify", len(x)).fit(x, label)
             record["iterations_classify"] = float(self.classifier.n_iter_)
         if self.regresses:
             deposit = np.maximum(showers.total_energy(), MIN_DEPOSIT_GEV)
-            self.regressor = self._estimator("regress").fit(x, np.log(energy / deposit))
+            self.regressor = self._estimator("regress", len(x)).fit(x, np.log(energy / deposit))
             record["iterations_regress"] = float(self.regressor.n_iter_)
         if val is not None:
             held = read_all(val, self.geometry)
