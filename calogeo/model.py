@@ -296,6 +296,16 @@ class ReconstructionModel(Model):
         )
         return label, showers.incident_energy.astype(np.float64)
 
+    def read_data(self, data: Any) -> Showers:
+        """All events of ``data`` (Showers, shower files or sources) in memory, after checking
+        that every source is on the model's geometry."""
+        from calogeo.trainer import as_sources, read_all
+
+        sources = as_sources(data, self.geometry)
+        for source in sources:
+            self.check_geometry(source.geometry, str(source.path))
+        return read_all(sources)
+
     def make_predictions(
         self, showers: Showers, score: np.ndarray | None, energy: np.ndarray | None
     ) -> Predictions:

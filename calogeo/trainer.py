@@ -187,11 +187,11 @@ def _merge(pieces: Pieces) -> Pieces:
 
 
 def split_source(source: ShowerSource, val_fraction: float, seed: int) -> tuple[Part, Part]:
-    """(train, validation) parts of one source: it is cut into about 20 pieces (at most 256
+    """(train, validation) parts of one source: it is cut into about 100 pieces (at most 256
     events each) and a seeded random ``val_fraction`` of them is held out, so files written
     class after class or in energy order still give a representative validation set."""
     n = len(source)
-    chunk = max(1, min(256, n // 20))
+    chunk = max(1, min(256, n // 100))
     pieces = [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
     n_val = min(len(pieces) - 1, max(1, round(val_fraction * len(pieces))))
     chosen = set(np.random.default_rng(seed).permutation(len(pieces))[:n_val].tolist())

@@ -125,10 +125,12 @@ def train_and_test(
     size: str = "small",
     device: str = "auto",
     seed: int = 0,
+    hparams: dict[str, Any] | None = None,
     **options: Any,
 ) -> Outcome:
-    """Build ``model_name`` on the showers' geometry, train it, score it on ``test``: AUC
-    (``roc_auc`` metric) and resolution sigma90/mu90 (``resolution`` metric)."""
+    """Build ``model_name`` on the showers' geometry (``size`` preset updated with
+    ``hparams``), train it (``options``: training options of torch models), score it on
+    ``test``: AUC (``roc_auc`` metric) and resolution sigma90/mu90 (``resolution`` metric)."""
     from calogeo.model import TorchModel
     from calogeo.registry import get_metric, get_model
 
@@ -136,7 +138,13 @@ def train_and_test(
     if task == "both" and "classify" not in cls.kind:
         task = "regress"
     model = cls.build(
-        train.geometry, size=size, task=task, signal=signal, background=background, seed=seed
+        train.geometry,
+        size=size,
+        task=task,
+        signal=signal,
+        background=background,
+        seed=seed,
+        **(hparams or {}),
     )
     start = time.perf_counter()
     if isinstance(model, TorchModel):

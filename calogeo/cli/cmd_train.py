@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     if issubclass(cls, TorchModel):
         hparams.update(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
     model = cls.build(geometry, size=args.size, **hparams)
+    for path, source in zip(args.data + (args.val or []), sources + (val or []), strict=True):
+        model.check_geometry(source.geometry, str(path))
     n_train = sum(len(s) for s in sources)
     print(
         f"training {model.name} ({args.size}) on {geometry.name}: {n_train} events from "

@@ -44,16 +44,13 @@ class LinearRegression(ReconstructionModel):
 
     def fit(self, train: Any, val: Any = None, **options: Any) -> list[dict[str, float]]:
         """Least squares on all of ``train`` (``val`` is only scored)."""
-        from calogeo.trainer import read_all
-
-        showers = read_all(train, self.geometry)
-        self.check_geometry(showers.geometry)
+        showers = self.read_data(train)
         self.coefficients, *_ = np.linalg.lstsq(
             self._design(showers), showers.incident_energy.astype(np.float64), rcond=None
         )
         record = {"epoch": 1, "train_resolution": self._resolution(showers)}
         if val is not None:
-            record["val_resolution"] = self._resolution(read_all(val, self.geometry))
+            record["val_resolution"] = self._resolution(self.read_data(val))
         self.history = [record]
         return self.history
 
@@ -138,10 +135,9 @@ class BDT(ReconstructionModel):
     def fit(self, train: Any, val: Any = None, **options: Any) -> list[dict[str, float]]:
         """Fit on all of ``train`` (the library holds out 10% for early stopping when there are
         at least 50 events)."""
-        from calogeo.trainer import rank_auc, read_all
+        from calogeo.trainer import rank_auc
 
-        showers = read_all(train, self.geometry)
-        self.check_geometry(showers.geometry)
+        showers = self.read_data(train)
         label, energy = self.targets(showers)
         self.feature_names, x = expert_features(showers)
         record: dict[str, float] = {"epoch": 1}
@@ -156,7 +152,7 @@ class BDT(ReconstructionModel):
             self.regressor = self._estimator("regress", len(x)).fit(x, np.log(energy / deposit))
             record["iterations_regress"] = float(self.regressor.n_iter_)
         if val is not None:
-            held = read_all(val, self.geometry)
+            held = self.read_data(val)
             out = self.predict(held)
             if out.score is not None and out.label is not None:
                 record["val_auc"] = rank_auc(out.score, out.label)
