@@ -512,7 +512,8 @@ class TorchModel(ReconstructionModel):
         log_ratio = np.clip(np.log(e_true / e_ref), -LOG_RATIO_CLIP, LOG_RATIO_CLIP)
         label = None
         if with_targets and self.classifies:
-            label = torch.from_numpy(self.targets(showers)[0].astype(np.float32)).to(device)
+            classes = class_labels(showers, self.hparams["signal"], self.hparams["background"])
+            label = torch.from_numpy(classes.astype(np.float32)).to(device)
         return Batch(
             inputs=inputs,
             globals=torch.from_numpy(g.astype(np.float32)).to(device),

@@ -130,7 +130,7 @@ class InputView:
     @cached_property
     def voxel_grids(self) -> list[tuple[Geometry, Any]]:
         """Per layer group: (its geometry, resampler onto a regular grid or None if it is one)."""
-        grids = []
+        grids: list[tuple[Geometry, Any]] = []
         for group in self.geometry.groups:
             sub = group_geometry(self.geometry, group)
             if sub.is_regular_grid:
