@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -337,6 +337,17 @@ def progress_bar(total: int, desc: str, enabled: bool) -> Any:
     )
 
 
+def report_epoch(record: Mapping[str, float], enabled: bool) -> None:
+    """One line per epoch on stderr (a terminal only, like the progress bars)."""
+    if enabled and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        text = "  ".join(
+            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()
+        )
+        tqdm.write(text, file=sys.stderr)
+
+
 class Trainer:
     """Trains one TorchModel with ``options``; the model's ``history`` gets one row per epoch
     (train_loss, val_loss, lr and, as the task allows, val_auc and val_resolution)."""
@@ -381,6 +392,7 @@ class Trainer:
                     **self.validate(net, val),
                 }
                 model.history.append(record)
+                report_epoch(record, opts.progress)
                 schedule.step(record["val_loss"])
                 if record["val_loss"] < best_loss:
                     best_loss, stale = record["val_loss"], 0
