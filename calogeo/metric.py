@@ -155,6 +155,18 @@ class MetricResult:
             ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
             ax.set_yticks(range(len(names)), names, fontsize=6)
             ax.figure.colorbar(image, ax=ax, label=spec.get("zlabel", ""))
+            if len(names) <= 16:  # small matrices carry their numbers, as ILD Fig. 5
+                for (i, j), value in np.ndenumerate(matrix):
+                    if np.isfinite(value):
+                        ax.text(
+                            j,
+                            i,
+                            f"{value:.2f}",
+                            ha="center",
+                            va="center",
+                            fontsize=5,
+                            color="white" if abs(value) > 0.6 * limit else "black",
+                        )
         elif kind == "bar":
             labels = list(table[spec["x"]])
             for k, column in enumerate(spec["y"]):
@@ -191,7 +203,8 @@ class MetricResult:
             ax.set_title(spec["title"], fontsize=10)
         if kind not in ("matrix",) and (len(spec.get("y", [])) > 1 or spec.get("curves")):
             ax.legend(fontsize=8, frameon=False)
-        ax.grid(alpha=0.3)
+        if kind != "matrix":
+            ax.grid(alpha=0.3)
         return ax
 
 

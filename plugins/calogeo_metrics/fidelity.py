@@ -206,7 +206,6 @@ class Correlations(_ObservableMetric):
                     "table": "matrices",
                     "column": "difference",
                     "names": "observable",
-                    "limit": 1.0,
                     "zlabel": "rho(reference) - rho(generated)",
                     "title": "Pearson correlations: reference minus generated",
                 },
