@@ -278,6 +278,11 @@ def overlay(
             )
         ax.set_xscale(spec.get("xscale", "linear"))
         ax.set_yscale(spec.get("yscale", "linear"))
+        if spec.get("xscale") == "log":
+            from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(spec.get("xlabel", ""))
         ax.set_ylabel(spec.get("ylabel", ""))
         ax.set_title(spec.get("title", ""), fontsize=10)
