@@ -197,11 +197,10 @@ class MetricResult:
                 ax.plot(cx, cy, "-", color="0.3", lw=1, label=curve.get("label"))
             ax.set_xscale(spec.get("xscale", "linear"))  # scales reset tick labels: lines only
             ax.set_yscale(spec.get("yscale", "linear"))
-            if spec.get("xscale") == "log":  # plain numbers (2, 10, 100), no crowded minor labels
-                from matplotlib.ticker import NullFormatter, ScalarFormatter
+            if spec.get("xscale") == "log":
+                from calogeo.plotting import plain_log_ticks
 
-                ax.xaxis.set_major_formatter(ScalarFormatter())
-                ax.xaxis.set_minor_formatter(NullFormatter())
+                plain_log_ticks(ax.xaxis)
         ax.set_xlabel(spec.get("xlabel", ""))
         ax.set_ylabel(spec.get("ylabel", ""))
         if spec.get("title"):

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "overlay",
+    "plain_log_ticks",
     "plot_energy_performance",
     "plot_geometry",
     "plot_layers",
@@ -248,6 +249,15 @@ def plot_metric(result: MetricResult, index: int = 0) -> Figure:
     return fig
 
 
+def plain_log_ticks(axis: object) -> None:
+    """Label a log axis at 1, 2, 5 x 10^k with plain numbers (10, 20, 50 GeV), no minor labels."""
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    axis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))  # type: ignore[attr-defined]
+    axis.set_major_formatter(ScalarFormatter())  # type: ignore[attr-defined]
+    axis.set_minor_formatter(NullFormatter())  # type: ignore[attr-defined]
+
+
 def overlay(
     ax: Axes, results: dict[str, MetricResult], index: int = 0, column: str | None = None
 ) -> Axes:
@@ -279,10 +289,7 @@ def overlay(
         ax.set_xscale(spec.get("xscale", "linear"))
         ax.set_yscale(spec.get("yscale", "linear"))
         if spec.get("xscale") == "log":
-            from matplotlib.ticker import NullFormatter, ScalarFormatter
-
-            ax.xaxis.set_major_formatter(ScalarFormatter())
-            ax.xaxis.set_minor_formatter(NullFormatter())
+            plain_log_ticks(ax.xaxis)
         ax.set_xlabel(spec.get("xlabel", ""))
         ax.set_ylabel(spec.get("ylabel", ""))
         ax.set_title(spec.get("title", ""), fontsize=10)
