@@ -128,7 +128,7 @@ def _coordinate(geometry: Geometry, axis: str, unit: str) -> np.ndarray:
     if unit not in table:
         msg = f"axis {axis!r} has no unit {unit!r}: expected one of {', '.join(table)}"
         raise ValueError(msg)
-    return table[unit]  # type: ignore[no-any-return]
+    return table[unit]
 
 
 def _batched(showers: Showers, func: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -410,7 +410,7 @@ def shower_start(showers: Showers, threshold_mip: float = 4.0, run: int = 3) -> 
     """
     above = showers.layer_energies() > threshold_mip * mip_energy_gev(showers.geometry)
     run = max(1, min(run, above.shape[1]))
-    window = np.lib.stride_tricks.sliding_window_view(above, run, axis=1).all(axis=2)
+    window = np.asarray(np.lib.stride_tricks.sliding_window_view(above, run, axis=1).all(axis=2))
     return np.where(window.any(axis=1), np.argmax(window, axis=1), -1)
 
 

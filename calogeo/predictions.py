@@ -138,7 +138,7 @@ class Predictions:
             arrays = {name: f[name][()] for name in _ARRAYS if name in f}
             attrs = {name: str(f.attrs.get(name, "")) for name in _ATTRS}
         try:
-            return cls(**arrays, **attrs)
+            return cls(**arrays, **attrs)  # type: ignore[arg-type]
         except ValueError as exc:
             msg = f"{path}: {exc}"
             raise ShowerFileError(msg) from exc

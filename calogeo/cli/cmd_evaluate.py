@@ -120,11 +120,10 @@ def choose_metrics(names: str, kinds: tuple[str, ...]) -> list[type]:
 
 def build(cls: type, **options: Any) -> Any:
     """An instance of metric ``cls`` given the options its constructor accepts."""
-    accepted = inspect.signature(cls).parameters
+    accepted = dict(inspect.signature(cls).parameters)
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
     if takes_any:  # options forwarded to a base class: look one level up
-        base = inspect.signature(cls.__mro__[1]).parameters
-        accepted = {**base, **accepted}
+        accepted = {**inspect.signature(cls.__mro__[1]).parameters, **accepted}
     return cls(**{k: v for k, v in options.items() if k in accepted and v is not None})
 
 

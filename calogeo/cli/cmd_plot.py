@@ -112,7 +112,7 @@ def _labels(args: argparse.Namespace) -> list[str]:
 def _read(path: Path, max_events: int | None) -> Any:
     from calogeo.io import open_showers
 
-    with open_showers(path) as source:  # type: ignore[attr-defined]
+    with open_showers(path) as source:
         return source.read(0, max_events)
 
 
