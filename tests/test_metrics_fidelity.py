@@ -58,6 +58,10 @@ def test_identical_samples_score_perfect(samples):
     assert spectrum.values["moment2_relative_bias"] == 0.0
     fpd = get_metric("fpd_kpd")().compute(ref, ref)
     assert fpd.values["fpd"] == pytest.approx(0.0, abs=1e-6)
+    profiles = get_metric("profiles")().compute(ref, ref)
+    assert profiles.values["radial_mean_abs_deviation"] == 0.0
+    long = profiles.tables["longitudinal"]["reference"]
+    assert np.sum(long * np.diff(ref.geometry.x0_edges, axis=1).ravel()) == pytest.approx(1.0)
     response = get_metric("response_vs_energy")(energy_bins=3).compute(ref, ref)
     assert response.values["max_rel_diff_response"] == 0.0
 
@@ -76,6 +80,11 @@ def test_a_wider_shower_is_told_apart(samples):
     assert rows["x_width_mm"] > 0.5
     assert good.values["max_separation_power"] < 0.1
     assert "hist:x_width_mm" in bad.tables
+    profiles = get_metric("profiles")()
+    assert (
+        profiles.compute(ref, wide).values["radial_mean_abs_deviation"]
+        > 5 * profiles.compute(ref, same).values["radial_mean_abs_deviation"]
+    )
     fpd = get_metric("fpd_kpd")()
     assert fpd.compute(ref, wide).values["fpd"] > 10 * fpd.compute(ref, same).values["fpd"]
 

@@ -18,6 +18,7 @@ from calogeo_metrics.fidelity import (
     FrechetKernel,
     Histograms,
     NearestNeighbour,
+    Profiles,
     ResponseVsEnergy,
 )
 from calogeo_metrics.regression import Bias, EnergyMoments, Resolution, Response
@@ -38,6 +39,7 @@ METRICS = (
     ClassifierTest,
     ResponseVsEnergy,
     NearestNeighbour,
+    Profiles,
     EnergySpectrum,
 )
 

@@ -11,7 +11,7 @@ import weakref
 
 import numpy as np
 
-from calogeo import CalogeoError, Showers, observables
+from calogeo import CalogeoError, Geometry, Showers, observables
 from calogeo.metric import FidelityMetric, MetricResult
 from calogeo_metrics import _stats
 from calogeo_metrics.regression import spectrum_result
@@ -23,6 +23,7 @@ __all__ = [
     "FrechetKernel",
     "Histograms",
     "NearestNeighbour",
+    "Profiles",
     "ResponseVsEnergy",
 ]
 
@@ -521,4 +522,89 @@ class EnergySpectrum(FidelityMetric):
             ("reference", "generated"),
             self.n_bins,
             "deposited energy [GeV]",
+        )
+
+
+class Profiles(FidelityMetric):
+    """Average longitudinal profile (energy per X0 in each layer) and radial profile (energy
+    per ring in Moliere radii), reference vs generated, normalised per shower energy.
+
+    Cells count in the ring holding their centre, so rings are made no narrower than the
+    coarsest layer's cells (smaller side, in R_M): finer rings would only show aliasing."""
+
+    name = "profiles"
+    description = "mean longitudinal (per X0) and radial (per R_M) energy profiles"
+    source = "Buhmann et al. 2021 (ILD), Fig. 4; Belayneh et al. Fig. 10 (shower shapes)"
+
+    def __init__(self, r_max_rm: float = 5.0, n_rings: int = 20) -> None:
+        self.r_max_rm, self.n_rings = r_max_rm, n_rings
+
+    def ring_edges(self, geometry: Geometry) -> np.ndarray:
+        """Ring radii in R_M: ``n_rings`` up to ``r_max_rm``, widened to the coarsest cells."""
+        coarsest = max(min(layer.cell_size_rm()) for layer in geometry.layers)
+        width = max(self.r_max_rm / self.n_rings, coarsest)
+        return np.arange(0.0, max(self.r_max_rm, 4 * width) + 0.5 * width, width)
+
+    def compare(self, reference: Showers, generated: Showers) -> MetricResult:
+        geometry = reference.geometry
+        r_edges = self.ring_edges(geometry)
+        profiles = {}
+        for tag, showers in (("reference", reference), ("generated", generated)):
+            total = showers.total_energy()
+            keep = total > 0
+            long = observables.longitudinal_profile(showers, "x0")[keep] / total[keep, None]
+            rings = observables.radial_profile(showers, r_edges, "rm")[keep]
+            rings = rings / total[keep, None] / np.diff(r_edges)
+            profiles[tag] = (long.mean(axis=0), rings.mean(axis=0))
+        x0_mid = geometry.x0_edges.mean(axis=1)
+        r_mid = 0.5 * (r_edges[1:] + r_edges[:-1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dev_long = np.abs(profiles["generated"][0] / profiles["reference"][0] - 1.0)
+            dev_rad = np.abs(profiles["generated"][1] / profiles["reference"][1] - 1.0)
+        # deviations weighted by where the reference energy is (empty bins do not count)
+        w_long, w_rad = profiles["reference"][0], profiles["reference"][1]
+        ok_long, ok_rad = np.isfinite(dev_long) & (w_long > 0), np.isfinite(dev_rad) & (w_rad > 0)
+        return self.result(
+            values={
+                "longitudinal_mean_abs_deviation": float(
+                    np.average(dev_long[ok_long], weights=w_long[ok_long])
+                ),
+                "radial_mean_abs_deviation": float(
+                    np.average(dev_rad[ok_rad], weights=w_rad[ok_rad])
+                ),
+            },
+            tables={
+                "longitudinal": {
+                    "depth_x0": x0_mid.tolist(),
+                    "reference": profiles["reference"][0].tolist(),
+                    "generated": profiles["generated"][0].tolist(),
+                },
+                "radial": {
+                    "r_rm": r_mid.tolist(),
+                    "reference": profiles["reference"][1].tolist(),
+                    "generated": profiles["generated"][1].tolist(),
+                },
+            },
+            plots=[
+                {
+                    "type": "step",
+                    "table": "longitudinal",
+                    "x": "depth_x0",
+                    "y": ["reference", "generated"],
+                    "xlabel": "depth [X0] (layer centres)",
+                    "ylabel": "(1/E) dE/dt [1/X0]",
+                    "yscale": "log",
+                    "title": "mean longitudinal profile",
+                },
+                {
+                    "type": "step",
+                    "table": "radial",
+                    "x": "r_rm",
+                    "y": ["reference", "generated"],
+                    "xlabel": "distance to the shower axis [R_M] (cell centres)",
+                    "ylabel": "(1/E) dE/dr [1/R_M]",
+                    "yscale": "log",
+                    "title": "mean radial profile",
+                },
+            ],
         )
