@@ -40,6 +40,7 @@ __all__ = [
     "ReconstructionModel",
     "TorchModel",
     "class_labels",
+    "group_design",
     "load_model",
     "particle_pdg",
 ]
@@ -331,6 +332,16 @@ class ReconstructionModel(Model):
         )
 
 
+def group_design(showers: Showers) -> np.ndarray:
+    """(N, n_groups + 1) float64: the summed energy of every layer group (GeV), then ones: the
+    design matrix of the linear energy calibration E = sum_g a_g E_g + b."""
+    geometry = showers.geometry
+    per_layer = showers.layer_energies()
+    groups = np.array([layer.group for layer in geometry.layers])
+    sums = [per_layer[:, groups == g].sum(axis=1) for g in geometry.groups]
+    return np.stack([*sums, np.ones(len(showers))], axis=1)
+
+
 def _as_list(value: Any) -> list[str]:
     if isinstance(value, str):
         return [v for v in value.replace(",", " ").split() if v]
@@ -465,22 +476,26 @@ class TorchModel(ReconstructionModel):
 
     def fit_normalisation(self, showers: Showers) -> None:
         """Input scales from a sample of the training set: median non-zero cell energy (GeV),
-        mean and spread of the log group energies and of the angles, and the calibration c
-        (median E_true / E_dep)."""
-        from calogeo.trainer import MIN_DEPOSIT_GEV
-
+        mean and spread of the log group energies and of the angles; and the energy reference:
+        the least-squares E = sum_g a_g E_g + b over the layer groups (Belayneh et al. Eq. 2),
+        floored at 5% of the median true energy (GeV)."""
         g = self._log_globals(showers)
         flat = showers.flat()
         nonzero = flat[flat > 0]
-        deposit = showers.total_energy()
-        good = deposit > MIN_DEPOSIT_GEV
-        ratio = showers.incident_energy[good] / deposit[good]
+        e_true = showers.incident_energy.astype(np.float64)
+        linear, *_ = np.linalg.lstsq(group_design(showers), e_true, rcond=None)
         self._norm = {
             "cell_scale_gev": float(np.median(nonzero)) if len(nonzero) else 1e-3,
             "global_mean": g.mean(axis=0).tolist(),
             "global_std": np.maximum(g.std(axis=0), 1e-6).tolist(),
-            "calibration": float(np.median(ratio)) if len(ratio) else 1.0,
+            "linear": linear.tolist(),
+            "e_ref_floor_gev": float(0.05 * np.median(e_true)),
         }
+
+    def reference_energy(self, showers: Showers) -> np.ndarray:
+        """(N,) the linear calibration of the group energies, floored (GeV): E = E_ref exp(r)."""
+        e_lin = group_design(showers) @ np.asarray(self._norm["linear"])
+        return np.maximum(e_lin, self._norm["e_ref_floor_gev"])
 
     def _log_globals(self, showers: Showers) -> np.ndarray:
         from calogeo.trainer import MIN_DEPOSIT_GEV
@@ -495,7 +510,7 @@ class TorchModel(ReconstructionModel):
         """A :class:`calogeo.trainer.Batch` of tensors on ``device`` for ``showers``."""
         import torch
 
-        from calogeo.trainer import LOG_RATIO_CLIP, MIN_DEPOSIT_GEV, Batch
+        from calogeo.trainer import LOG_RATIO_CLIP, Batch
 
         norm = self._norm
         scale = np.float32(norm["cell_scale_gev"])
@@ -503,11 +518,10 @@ class TorchModel(ReconstructionModel):
             torch.from_numpy(np.log1p(np.maximum(a, 0.0) / scale)).to(device)
             for a in self.input_view(showers)
         ]
-        deposit = showers.total_energy()
         g = (self._log_globals(showers) - np.asarray(norm["global_mean"])) / np.asarray(
             norm["global_std"]
         )
-        e_ref = norm["calibration"] * np.maximum(deposit, MIN_DEPOSIT_GEV)
+        e_ref = self.reference_energy(showers)
         e_true = np.maximum(showers.incident_energy.astype(np.float64), 1e-9)
         log_ratio = np.clip(np.log(e_true / e_ref), -LOG_RATIO_CLIP, LOG_RATIO_CLIP)
         label = None

@@ -4,10 +4,12 @@ Training data are Showers in memory or shower files (native or public formats), 
 blocks of events, shuffled by a seeded generator. Without a validation set, a seeded random
 ``val_fraction`` of the pieces of every source is held out (every source, so a gamma file and a
 pi0 file both contribute). Loss = binary cross entropy (the two-class softmax cross entropy of Belayneh et al.)
-+ ``mse_weight`` x MSE of the energy regressed on a log scale relative to the calibrated deposit:
-the network predicts r and E = c E_dep exp(r), where E_dep is the summed cell energy and c the
-median E_true/E_dep of the training set; this is the "skip connection of the total energy to
-the last layer" of Belayneh et al. App. G, written so that r = 0 is the linear calibration.
++ ``mse_weight`` x MSE of the energy regressed on a log scale relative to a linear calibration:
+the network predicts r and E = E_ref exp(r), where E_ref = sum_g a_g E_g + b is the linear
+regression on the layer-group energies (Belayneh et al. Eq. 2) fitted on the training sample;
+this is the "skip connection of the total energies to the last layer" of Belayneh et al. App. G,
+written so that r = 0 is the linear baseline (and charged pions that leave little energy in the
+window still get the baseline's intercept rather than a multiple of nothing).
 Adam, learning rate halved when the validation loss stalls, early stopping, the best epoch's
 weights kept; each improvement is checkpointed atomically, so Ctrl-C leaves the last good one.
 On CUDA the forward pass runs under bfloat16 autocast (mixed precision); on the CPU in float32.
@@ -248,8 +250,8 @@ class Network(nn.Module):
 
     The global features (group energies, estimated angles) enter the first dense layer and the
     output layer (the skip connections of Belayneh et al. App. G). Outputs (N, 2): the signal
-    logit and the energy log ratio r; the output layer starts at zero, i.e. at the calibrated
-    deposit.
+    logit and the energy log ratio r; the output layer starts at zero, i.e. at the linear
+    calibration.
     """
 
     def __init__(
@@ -308,7 +310,7 @@ class TrainOptions:
 @dataclass
 class Batch:
     """A batch as tensors: view inputs, normalised global features, the energy reference
-    E_ref = c E_dep (GeV), class labels (None without), target log ratio log(E_true / E_ref)."""
+    E_ref (the linear calibration, GeV), class labels (None without), target log ratio log(E_true / E_ref)."""
 
     inputs: list[torch.Tensor]
     globals: torch.Tensor

@@ -137,7 +137,8 @@ def test_checkpoint_holds_everything_to_rebuild(geometry, showers, tmp_path):
         "cell_scale_gev",
         "global_mean",
         "global_std",
-        "calibration",
+        "linear",
+        "e_ref_floor_gev",
     }
     assert all(isinstance(v, torch.Tensor) for v in checkpoint["state"].values())
     assert len(checkpoint["history"]) == 1

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from calogeo.errors import CalogeoError, MissingDependencyError
-from calogeo.model import ReconstructionModel
+from calogeo.model import ReconstructionModel, group_design
 from calogeo.showers import Showers
 
 __all__ = ["BDT", "LinearRegression", "expert_features"]
@@ -36,17 +36,11 @@ class LinearRegression(ReconstructionModel):
         super().__init__(geometry, {"task": "regress", **hparams})
         self.coefficients: np.ndarray | None = None
 
-    def _design(self, showers: Showers) -> np.ndarray:
-        per_layer = showers.layer_energies()
-        groups = np.array([layer.group for layer in self.geometry.layers])
-        sums = [per_layer[:, groups == g].sum(axis=1) for g in self.geometry.groups]
-        return np.stack([*sums, np.ones(len(showers))], axis=1)
-
     def fit(self, train: Any, val: Any = None, **options: Any) -> list[dict[str, float]]:
         """Least squares on all of ``train`` (``val`` is only scored)."""
         showers = self.read_data(train)
         self.coefficients, *_ = np.linalg.lstsq(
-            self._design(showers), showers.incident_energy.astype(np.float64), rcond=None
+            group_design(showers), showers.incident_energy.astype(np.float64), rcond=None
         )
         record = {"epoch": 1, "train_resolution": self._resolution(showers)}
         if val is not None:
@@ -58,7 +52,7 @@ class LinearRegression(ReconstructionModel):
         if self.coefficients is None:
             msg = f"model {self.name!r} is not trained yet (fit it or load a checkpoint)"
             raise CalogeoError(msg)
-        return self._design(showers) @ self.coefficients
+        return group_design(showers) @ self.coefficients
 
     def _resolution(self, showers: Showers) -> float:
         ratio = self._energy(showers) / showers.incident_energy - 1.0
