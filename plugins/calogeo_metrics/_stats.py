@@ -240,10 +240,11 @@ def _mmd2_poly(x: np.ndarray, y: np.ndarray) -> float:
 def kernel_distance(
     x: np.ndarray, y: np.ndarray, subset: int = 1000, n_subsets: int = 10, seed: int = 0
 ) -> tuple[float, float]:
-    """(mean, standard error) of the unbiased polynomial-kernel MMD^2 over random subsets
-    (KPD, Kansal et al. arXiv:2211.10295)."""
+    """(mean, standard error) of the unbiased polynomial-kernel MMD^2 over ``n_subsets`` random
+    subsets of at most ``subset`` events (and at most half of each sample), as KPD in Kansal
+    et al. arXiv:2211.10295."""
     rng = np.random.default_rng(seed)
-    size = min(subset, len(x), len(y))
+    size = max(2, min(subset, len(x) // 2, len(y) // 2))  # distinct subsets give the spread
     values = [
         _mmd2_poly(
             x[rng.choice(len(x), size, replace=False)], y[rng.choice(len(y), size, replace=False)]
