@@ -433,6 +433,10 @@ class TorchModel(ReconstructionModel):
         self._norm: dict[str, Any] = {}
         self._net: Any = None
 
+    @classmethod
+    def extra_hparams(cls) -> tuple[str, ...]:
+        return (*super().extra_hparams(), "weight_decay")
+
     def backbone(self, shapes: list[tuple[int, ...]]) -> tuple[Any, int]:
         """A torch module mapping the list of view inputs, each (N, *shape), to features
         (N, F), and F. ``shapes`` are the per-event shapes of the view's inputs."""

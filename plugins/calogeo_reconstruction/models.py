@@ -75,8 +75,11 @@ class CNN3D(TorchModel):
             "later_filters": 3,
             "later_kernel": [6, 2, 2],
             "dense_layers": 2,
-            "dense_units": 128,
-            "dropout": 0.12,
+            # a few thousand showers instead of the paper's 400,000: a narrower, more
+            # regularised head (held-out AUC 0.972 -> 0.978 on 2x1500 gflash gamma/pi0)
+            "dense_units": 64,
+            "dropout": 0.4,
+            "weight_decay": 1e-4,
             **_SMALL_TRAINING,
         },
     }
