@@ -370,8 +370,6 @@ def save_checkpoint(checkpoint: Mapping[str, Any], path: str | Path) -> Path:
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint dict at ``path``; a file that is not a calogeo checkpoint raises."""
-    import pickle
-
     import torch
 
     path = Path(path)
@@ -380,9 +378,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CalogeoError(msg)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        msg = f"{path}: not a calogeo model checkpoint ({first})"
+    except Exception as exc:  # torch.load fails in many ways on a file that is not its own
+        detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        msg = f"{path}: not a calogeo model checkpoint ({type(exc).__name__}: {detail})"
         raise CalogeoError(msg) from exc
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         msg = f"{path}: not a calogeo model checkpoint (no format={CHECKPOINT_FORMAT!r} entry)"

@@ -146,7 +146,7 @@ def test_checkpoint_holds_everything_to_rebuild(geometry, showers, tmp_path):
 
 def test_load_model_refuses_files_that_are_not_checkpoints(tmp_path):
     junk = tmp_path / "junk.pt"
-    junk.write_bytes(b"not a checkpoint at all")
+    junk.write_bytes(b"echo junk\n")
     with pytest.raises(CalogeoError, match=r"junk.pt: not a calogeo model checkpoint") as info:
         load_model(junk)
     assert "\n" not in str(info.value)

@@ -71,11 +71,13 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from calogeo.device import resolve_device
     from calogeo.io import open_showers
     from calogeo.model import TorchModel
     from calogeo.registry import get_model
 
     cls = get_model(args.model)
+    resolve_device(args.device)  # an unusable --device fails before any work
     output = args.output or Path(f"{args.model}.pt")
     sources = [open_showers(path) for path in args.data]
     val = [open_showers(path) for path in args.val] if args.val else None
