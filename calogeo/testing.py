@@ -16,7 +16,25 @@ from calogeo.geometry import Geometry
 from calogeo.plugins import PluginManager, reset_plugin_manager
 from calogeo.showers import Showers
 
-__all__ = ["blob_showers", "isolated_plugins"]
+__all__ = ["TWO_LAYER_SPEC", "blob_showers", "isolated_plugins"]
+
+TWO_LAYER_SPEC = """
+name = "two_layers"
+title = "a 2x3 grid in front of a 4x4 grid"
+citation = "test"
+distance_from_ip_mm = 1000.0
+[[layers]]
+name = "front"
+thickness_x0 = 2.0
+material = "Pb"
+layout = { type = "grid", pitch_mm = [5.0, 5.0], shape = [2, 3] }
+[[layers]]
+name = "back"
+thickness_x0 = 10.0
+material = "Pb"
+layout = { type = "grid", pitch_mm = [10.0, 10.0], shape = [4, 4] }
+"""
+"""A tiny two-layer lead geometry (2x3 cells of 5 mm, then 4x4 of 10 mm) for tests."""
 
 
 @contextmanager

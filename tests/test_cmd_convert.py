@@ -9,26 +9,11 @@ import pytest
 
 from calogeo import ShowerFile, Showers, geometry_from_spec, hookimpl, read_showers, write_showers
 from calogeo.cli import main
-from calogeo.testing import isolated_plugins
+from calogeo.testing import TWO_LAYER_SPEC, isolated_plugins
 
 N = 10
 VOXELS = 22
-SPEC = """
-name = "small"
-title = "a 2x3 grid in front of a 4x4 grid"
-citation = "test"
-distance_from_ip_mm = 1000.0
-[[layers]]
-name = "front"
-thickness_x0 = 2.0
-material = "Pb"
-layout = { type = "grid", pitch_mm = [5.0, 5.0], shape = [2, 3] }
-[[layers]]
-name = "back"
-thickness_x0 = 10.0
-material = "Pb"
-layout = { type = "grid", pitch_mm = [10.0, 10.0], shape = [4, 4] }
-"""
+SPEC = TWO_LAYER_SPEC.replace('"two_layers"', '"small"')
 
 
 class Small:

@@ -24,23 +24,9 @@ from calogeo import (
     write_showers,
 )
 from calogeo.io import FORMAT_VERSION, is_native
+from calogeo.testing import TWO_LAYER_SPEC
 
-SPEC = """
-name = "two_layers"
-title = "a 2x3 grid in front of a 4x4 grid"
-citation = "test"
-distance_from_ip_mm = 1000.0
-[[layers]]
-name = "front"
-thickness_x0 = 2.0
-material = "Pb"
-layout = { type = "grid", pitch_mm = [5.0, 5.0], shape = [2, 3] }
-[[layers]]
-name = "back"
-thickness_x0 = 10.0
-material = "Pb"
-layout = { type = "grid", pitch_mm = [10.0, 10.0], shape = [4, 4] }
-"""
+SPEC = TWO_LAYER_SPEC
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from calogeo.model import TorchModel
 __all__ = ["CNN3D", "DNN", "DenseNet", "GoogLeNet3D", "LayerCNN", "ResNet10"]
 
 _SMALL_TRAINING = {"epochs": 15, "batch_size": 64, "lr": 1e-3, "patience": 4, "mse_weight": 1.0}
+_PAPER_TRAINING = {"epochs": 20, "batch_size": 100, "patience": 4, "mse_weight": 1.0}
 
 
 class DNN(TorchModel):
@@ -32,10 +33,7 @@ class DNN(TorchModel):
             "dense_units": 512,
             "dropout": 0.04,
             "lr": 2e-4,
-            "epochs": 20,
-            "batch_size": 100,
-            "patience": 4,
-            "mse_weight": 1.0,
+            **_PAPER_TRAINING,
         },
         "small": {"dense_layers": 2, "dense_units": 128, "dropout": 0.04, **_SMALL_TRAINING},
     }
@@ -64,10 +62,7 @@ class CNN3D(TorchModel):
             "dense_units": 512,
             "dropout": 0.12,
             "lr": 4e-4,
-            "epochs": 20,
-            "batch_size": 100,
-            "patience": 4,
-            "mse_weight": 1.0,
+            **_PAPER_TRAINING,
         },
         "small": {
             "filters": 4,
@@ -157,10 +152,7 @@ class LayerCNN(TorchModel):
             "dense_units": 256,
             "dropout": 0.2,
             "lr": 1e-3,
-            "epochs": 20,
-            "batch_size": 100,
-            "patience": 4,
-            "mse_weight": 1.0,
+            **_PAPER_TRAINING,
         },
         "small": {
             "filters": 8,
@@ -199,10 +191,7 @@ class DenseNet(TorchModel):
             "dense_units": 128,
             "dropout": 0.2,
             "lr": 1e-3,
-            "epochs": 20,
-            "batch_size": 100,
-            "patience": 4,
-            "mse_weight": 1.0,
+            **_PAPER_TRAINING,
         },
         "small": {
             "growth": 4,
