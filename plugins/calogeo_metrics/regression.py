@@ -132,8 +132,9 @@ class Resolution(_PerEnergy):
         centre = np.asarray(table["centre"], dtype=np.float64)
         fit = _stats.fit_resolution(
             centre,
-            np.asarray(table[self.fit], dtype=np.float64),
-            np.asarray(table[f"{self.fit}_err"], dtype=np.float64),
+            # bins with fewer than min_entries events carry no estimator columns
+            np.asarray(table.get(self.fit, []), dtype=np.float64),
+            np.asarray(table.get(f"{self.fit}_err", []), dtype=np.float64),
         )
         result.values.update({f"fit_{k}": v for k, v in fit.items()})
         result.meta["fitted_estimator"] = self.fit
