@@ -381,7 +381,7 @@ class PolygonLayout(CellLayout):
             for col in range(n_cols):
                 cx = (col - 0.5 * (n_cols - 1)) * pitch_mm + shift - 0.25 * pitch_mm
                 cy = (row - 0.5 * (n_rows - 1)) * dy
-                polygons.append(unit + (cx, cy))
+                polygons.append(unit + np.array([cx, cy]))
         spec = {"type": "hexagonal", "pitch_mm": pitch_mm, "shape": [n_rows, n_cols]}
         spec["description"] = f"hexagons of {pitch_mm:g} mm"
         return cls.from_polygons(polygons, (n_rows, n_cols), spec)
@@ -486,8 +486,8 @@ def _locate_polygons(
 ):  # pragma: no cover - numba
     out = np.full(len(x), -1, dtype=np.int64)
     for i in range(len(x)):
-        bx = int(math.floor((x[i] - x0) * inv_bin))
-        by = int(math.floor((y[i] - y0) * inv_bin))
+        bx = math.floor((x[i] - x0) * inv_bin)
+        by = math.floor((y[i] - y0) * inv_bin)
         if bx < 0 or by < 0 or bx >= nbx or by >= nby:
             continue
         b = by * nbx + bx

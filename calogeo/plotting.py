@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from calogeo.geometry import Geometry
 
 if TYPE_CHECKING:
+    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
 __all__ = [
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def _pyplot() -> Any:
     import matplotlib
 
     if not os.environ.get("DISPLAY"):
@@ -43,7 +44,7 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> None:
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     try:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
+        tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
         _pyplot().close(fig)
@@ -64,7 +65,7 @@ def plot_geometry(geometry: Geometry, max_panels: int = 6) -> Figure:
         / geometry.layers[first].material.rm_mm
         for first, _ in runs
     )
-    for ax, (first, last) in zip(axes[0], runs):
+    for ax, (first, last) in zip(axes[0], runs, strict=True):
         layer = geometry.layers[first]
         scale = 1.0 / layer.material.rm_mm
         polygons = [p * scale for p in layer.layout.polygons_mm()]
@@ -98,7 +99,7 @@ if TYPE_CHECKING:
 SAMPLE_COLOURS = ("black", "tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple")
 
 
-def _draw_layer(ax: Axes, layout: object, values: np.ndarray, norm: object, cmap: str) -> object:
+def _draw_layer(ax: Axes, layout: object, values: np.ndarray, norm: Normalize, cmap: str) -> object:
     """Draw one layer's cell energies (flat order) in mm; returns the mappable."""
     from matplotlib.collections import PolyCollection
 

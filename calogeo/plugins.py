@@ -139,7 +139,7 @@ class PluginManager:
             self.reports[ep.name] = report
             try:
                 plugin = ep.load()
-            except Exception as exc:  # a broken plugin must not break the others
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the others
                 self._report(
                     report, f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}", exc
                 )
@@ -151,7 +151,7 @@ class PluginManager:
         self.reports.setdefault(name, PluginReport(name))
         try:
             self.pm.register(plugin, name=name)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported by plugin name
             self._report(self.reports[name], f"invalid plugin: {type(exc).__name__}: {exc}", exc)
         for category in ("geometries", "models", "metrics", "formats"):
             self.__dict__.pop(category, None)  # registries are rebuilt with the new plugin
@@ -179,7 +179,7 @@ class PluginManager:
 
             try:
                 impl.function(register=register)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - reported by plugin name
                 self._report(report, f"{hook_name} failed: {type(exc).__name__}: {exc}", exc)
         return registry
 

@@ -264,7 +264,9 @@ def test_predictions_save_and_load(tmp_path):
 def test_resolution_with_too_few_events_per_bin_has_no_fit_but_overall_values():
     rng = np.random.default_rng(1)
     energy = rng.uniform(10.0, 100.0, 30)  # 30 events over 10 bins: every bin under 20
-    predictions = Predictions(incident_energy=energy, energy=energy * (1 + 0.1 * rng.normal(size=30)))
+    predictions = Predictions(
+        incident_energy=energy, energy=energy * (1 + 0.1 * rng.normal(size=30))
+    )
     result = get_metric("resolution")().compute(predictions)
     assert math.isnan(result.values["fit_a"])
     assert 0.05 < result.values["rms_resolution"] < 0.2

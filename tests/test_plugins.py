@@ -20,8 +20,11 @@ from calogeo.testing import isolated_plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 TOWER_SPEC = ROOT / "examples" / "calogeo-tower" / "calogeo_tower" / "tower.toml"
-HOOKS = [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction)
-         if name.startswith("calogeo_")]
+HOOKS = [
+    name
+    for name, _ in inspect.getmembers(hookspecs, inspect.isfunction)
+    if name.startswith("calogeo_")
+]
 
 
 def _geometry_plugin(*paths: Path, name: str = "extra") -> SimpleNamespace:
@@ -62,9 +65,12 @@ def test_throwaway_plugin_adds_a_geometry():
 
 
 def test_duplicate_name_is_an_error_naming_both_plugins():
-    with pytest.raises(PluginError, match=r"'tower'.*'first'.*'second'"), isolated_plugins(
-        _geometry_plugin(TOWER_SPEC, name="first"), _geometry_plugin(TOWER_SPEC, name="second")
-    ) as manager:
+    with (
+        pytest.raises(PluginError, match=r"'tower'.*'first'.*'second'"),
+        isolated_plugins(
+            _geometry_plugin(TOWER_SPEC, name="first"), _geometry_plugin(TOWER_SPEC, name="second")
+        ) as manager,
+    ):
         manager.geometries  # noqa: B018 - building the registry raises
 
 
@@ -74,7 +80,9 @@ def test_plugin_whose_hook_raises_is_reported_and_others_keep_working(capsys):
         msg = "spec server unreachable"
         raise RuntimeError(msg)
 
-    broken = SimpleNamespace(__name__="broken", calogeo_register_geometries=calogeo_register_geometries)
+    broken = SimpleNamespace(
+        __name__="broken", calogeo_register_geometries=calogeo_register_geometries
+    )
     with isolated_plugins(broken, _geometry_plugin(TOWER_SPEC), strict=False) as manager:
         assert manager.geometries.names() == ["tower"]
         assert "spec server unreachable" in manager.reports["broken"].error
@@ -141,7 +149,9 @@ def test_hook_registers_into_its_registry(hook):
         assert entry.plugin == "throwaway_plugin"
         if hook != "calogeo_register_geometries":
             assert (entry.name, entry.description, entry.kind) == (
-                "throwaway", "A throwaway item.", "classify,regress"
+                "throwaway",
+                "A throwaway item.",
+                "classify,regress",
             )
             assert entry.load() is Item
 
@@ -150,21 +160,35 @@ def test_hook_registers_into_its_registry(hook):
 def test_third_party_example_installs_and_is_listed(tmp_path):
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     example = ROOT / "examples" / "calogeo-tower"
-    subprocess.run([*pip, "install", "--no-deps", "--no-build-isolation", str(example)],
-                   check=True, cwd=tmp_path)
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--no-build-isolation", str(example)],
+        check=True,
+        cwd=tmp_path,
+    )
     try:
         out = subprocess.run(
             [sys.executable, "-m", "calogeo", "list", "geometries"],
-            check=True, capture_output=True, text=True, cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
         ).stdout
         assert re.search(r"^tower\s+ECAL\s+tower\s", out, re.MULTILINE), out
         shown = subprocess.run(
             [sys.executable, "-m", "calogeo", "show", "tower"],
-            check=True, capture_output=True, text=True, cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
         ).stdout
         assert "10x10" in shown
     finally:
         subprocess.run([*pip, "uninstall", "-y", "calogeo-tower"], check=True, cwd=tmp_path)
-    out = subprocess.run([sys.executable, "-m", "calogeo", "list", "geometries"],
-                         check=True, capture_output=True, text=True, cwd=tmp_path).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "calogeo", "list", "geometries"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    ).stdout
     assert not re.search(r"^tower\s", out, re.MULTILINE)

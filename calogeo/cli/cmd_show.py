@@ -72,9 +72,11 @@ def describe(geometry: Geometry) -> str:
         f"  variant:   {geometry.variant} - {VARIANT_NOTE.get(geometry.variant, '')}",
         f"  citation:  {geometry.citation}",
         f"  spec:      {geometry.source}",
-        f"  front at {geometry.distance_from_ip_mm:g} mm from the interaction point; "
-        f"{geometry.n_layers} layers, {geometry.n_cells} cells; depth "
-        f"{geometry.total_depth_x0:.2f} X0 = {geometry.total_depth_lambda:.2f} lambda_I",
+        (
+            f"  front at {geometry.distance_from_ip_mm:g} mm from the interaction point; "
+            f"{geometry.n_layers} layers, {geometry.n_cells} cells; depth "
+            f"{geometry.total_depth_x0:.2f} X0 = {geometry.total_depth_lambda:.2f} lambda_I"
+        ),
     ]
     if geometry.stochastic_term is not None:
         head.append(f"  resolution: sigma/E = {geometry.stochastic_term:.1%}/sqrt(E/GeV) (spec)")
