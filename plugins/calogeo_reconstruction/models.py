@@ -80,7 +80,7 @@ class CNN3D(TorchModel):
     }
 
     def backbone(self, shapes: list[tuple[int, ...]]) -> tuple[Any, int]:
-        from calogeo_reconstruction.networks import Branches, conv_pool_trunk, feature_size
+        from calogeo_reconstruction.networks import branched, conv_pool_trunk
 
         h = self.hparams
         # depth-first kernels: (layers, rows, cols); the first group is the ECAL of the paper
@@ -90,8 +90,7 @@ class CNN3D(TorchModel):
             else conv_pool_trunk(s, h["later_filters"], h["later_kernel"])
             for i, s in enumerate(shapes)
         ]
-        body = Branches(trunks)
-        return body, feature_size(body, shapes)
+        return branched(trunks, shapes)
 
 
 class GoogLeNet3D(TorchModel):
@@ -128,11 +127,12 @@ class GoogLeNet3D(TorchModel):
     }
 
     def backbone(self, shapes: list[tuple[int, ...]]) -> tuple[Any, int]:
-        from calogeo_reconstruction.networks import Branches, feature_size, googlenet_trunk
+        from calogeo_reconstruction.networks import branched, googlenet_trunk
 
         h = self.hparams
-        body = Branches([googlenet_trunk(s, int(h["modules"]), float(h["width"])) for s in shapes])
-        return body, feature_size(body, shapes)
+        return branched(
+            [googlenet_trunk(s, int(h["modules"]), float(h["width"])) for s in shapes], shapes
+        )
 
 
 class LayerCNN(TorchModel):
@@ -166,13 +166,13 @@ class LayerCNN(TorchModel):
     }
 
     def backbone(self, shapes: list[tuple[int, ...]]) -> tuple[Any, int]:
-        from calogeo_reconstruction.networks import Branches, feature_size, layer_cnn_trunk
+        from calogeo_reconstruction.networks import branched, layer_cnn_trunk
 
         h = self.hparams
-        body = Branches(
-            [layer_cnn_trunk(s, h["filters"], h["kernel"], h["convolutions"]) for s in shapes]
+        return branched(
+            [layer_cnn_trunk(s, h["filters"], h["kernel"], h["convolutions"]) for s in shapes],
+            shapes,
         )
-        return body, feature_size(body, shapes)
 
 
 class DenseNet(TorchModel):
@@ -205,13 +205,13 @@ class DenseNet(TorchModel):
     }
 
     def backbone(self, shapes: list[tuple[int, ...]]) -> tuple[Any, int]:
-        from calogeo_reconstruction.networks import Branches, densenet_trunk, feature_size
+        from calogeo_reconstruction.networks import branched, densenet_trunk
 
         h = self.hparams
-        body = Branches(
-            [densenet_trunk(s, h["growth"], h["dense_block_layers"], h["pooled"]) for s in shapes]
+        return branched(
+            [densenet_trunk(s, h["growth"], h["dense_block_layers"], h["pooled"]) for s in shapes],
+            shapes,
         )
-        return body, feature_size(body, shapes)
 
 
 class ResNet10(TorchModel):
@@ -243,7 +243,6 @@ class ResNet10(TorchModel):
     }
 
     def backbone(self, shapes: list[tuple[int, ...]]) -> tuple[Any, int]:
-        from calogeo_reconstruction.networks import Branches, feature_size, resnet10_trunk
+        from calogeo_reconstruction.networks import branched, resnet10_trunk
 
-        body = Branches([resnet10_trunk(s, self.hparams["widths"]) for s in shapes])
-        return body, feature_size(body, shapes)
+        return branched([resnet10_trunk(s, self.hparams["widths"]) for s in shapes], shapes)

@@ -71,6 +71,12 @@ def feature_size(body: nn.Module, shapes: Sequence[Shape]) -> int:
     return int(n)
 
 
+def branched(trunks: Sequence[nn.Module], shapes: Sequence[Shape]) -> tuple[Branches, int]:
+    """``Branches`` of ``trunks`` (one per input shape) and the width of their joint output."""
+    body = Branches(trunks)
+    return body, feature_size(body, shapes)
+
+
 # -- flat ------------------------------------------------------------------------------------
 
 
