@@ -16,7 +16,7 @@ from calogeo.geometry import Geometry
 from calogeo.plugins import PluginManager, reset_plugin_manager
 from calogeo.showers import Showers
 
-__all__ = ["TWO_LAYER_SPEC", "blob_showers", "isolated_plugins"]
+__all__ = ["TWO_LAYER_SPEC", "blob_showers", "isolated_plugins", "tungsten_grid_spec"]
 
 TWO_LAYER_SPEC = """
 name = "two_layers"
@@ -35,6 +35,22 @@ material = "Pb"
 layout = { type = "grid", pitch_mm = [10.0, 10.0], shape = [4, 4] }
 """
 """A tiny two-layer lead geometry (2x3 cells of 5 mm, then 4x4 of 10 mm) for tests."""
+
+
+def tungsten_grid_spec(name: str = "tiny", n: int = 6, layers: int = 3) -> str:
+    """Spec text of a small tungsten stack: ``layers`` layers of 5 mm, ``n`` x ``n`` cells of
+    5 mm."""
+    return f"""name = "{name}"
+title = "test"
+citation = "test"
+distance_from_ip_mm = 1500.0
+[[layers]]
+name = "layer"
+repeat = {layers}
+thickness_mm = 5.0
+material = "W"
+layout = {{ type = "grid", pitch_mm = [5.0, 5.0], shape = [{n}, {n}] }}
+"""
 
 
 @contextmanager

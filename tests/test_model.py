@@ -17,24 +17,12 @@ from calogeo.model import (
     particle_pdg,
     read_checkpoint,
 )
-from calogeo.testing import blob_showers
-
-SPEC = """name = "{name}"
-title = "test"
-citation = "test"
-distance_from_ip_mm = 1500.0
-[[layers]]
-name = "layer"
-repeat = 3
-thickness_mm = 5.0
-material = "W"
-layout = {{ type = "grid", pitch_mm = [5.0, 5.0], shape = [{n}, {n}] }}
-"""
+from calogeo.testing import blob_showers, tungsten_grid_spec
 
 
 @pytest.fixture(scope="module")
 def geometry():
-    return geometry_from_spec(SPEC.format(name="tiny", n=6))
+    return geometry_from_spec(tungsten_grid_spec("tiny", 6))
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +149,6 @@ def test_load_model_refuses_files_that_are_not_checkpoints(tmp_path):
 def test_model_refuses_data_on_another_geometry(geometry, showers):
     model = get_model("linear").build(geometry)
     model.fit(showers)
-    other = geometry_from_spec(SPEC.format(name="wider", n=7))
+    other = geometry_from_spec(tungsten_grid_spec("wider", 7))
     with pytest.raises(GeometryMismatchError, match=r"calogeo resample \.\.\. --to tiny"):
         model.predict(blob_showers(other, 2))

@@ -10,26 +10,14 @@ from calogeo.cli import main
 from calogeo.cli.cmd_demo import results_table, split, train_and_test, write_plots
 from calogeo.cli.cmd_train import parse_settings
 from calogeo.model import load_model
-from calogeo.testing import blob_showers
-
-SPEC = """name = "{name}"
-title = "test"
-citation = "test"
-distance_from_ip_mm = 1500.0
-[[layers]]
-name = "layer"
-repeat = 3
-thickness_mm = 5.0
-material = "W"
-layout = {{ type = "grid", pitch_mm = [5.0, 5.0], shape = [{n}, {n}] }}
-"""
+from calogeo.testing import blob_showers, tungsten_grid_spec
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("data")
-    tiny = geometry_from_spec(SPEC.format(name="tiny", n=6))
-    other = geometry_from_spec(SPEC.format(name="other", n=5))
+    tiny = geometry_from_spec(tungsten_grid_spec("tiny", 6))
+    other = geometry_from_spec(tungsten_grid_spec("other", 5))
     write_showers(folder / "gamma.h5", blob_showers(tiny, 40, pdg=22, seed=1))
     write_showers(folder / "pi0.h5", blob_showers(tiny, 40, pdg=111, seed=2))
     write_showers(folder / "other.h5", blob_showers(other, 10, pdg=22, seed=3))
@@ -96,7 +84,7 @@ def test_parse_settings_reads_json_values():
 
 
 def test_demo_blocks_train_score_and_plot(tmp_path):
-    tiny = geometry_from_spec(SPEC.format(name="tiny", n=6))
+    tiny = geometry_from_spec(tungsten_grid_spec("tiny", 6))
     data = Showers.concatenate(
         [blob_showers(tiny, 400, pdg=22, seed=1), blob_showers(tiny, 400, pdg=111, seed=2)]
     )

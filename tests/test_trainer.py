@@ -8,25 +8,13 @@ import torch
 
 from calogeo import CalogeoError, Showers, geometry_from_spec, get_model, write_showers
 from calogeo.model import load_model
-from calogeo.testing import blob_showers
+from calogeo.testing import blob_showers, tungsten_grid_spec
 from calogeo.trainer import Part, ShowerStream, rank_auc, split_source, train_val_streams
-
-SPEC = """name = "tiny"
-title = "test"
-citation = "test"
-distance_from_ip_mm = 1500.0
-[[layers]]
-name = "layer"
-repeat = 3
-thickness_mm = 5.0
-material = "W"
-layout = { type = "grid", pitch_mm = [5.0, 5.0], shape = [6, 6] }
-"""
 
 
 @pytest.fixture(scope="module")
 def geometry():
-    return geometry_from_spec(SPEC)
+    return geometry_from_spec(tungsten_grid_spec())
 
 
 @pytest.fixture(scope="module")
