@@ -19,7 +19,7 @@ import numpy as np
 
 from calogeo.errors import GeometryMismatchError, ShowerFileError
 from calogeo.geometry import Geometry
-from calogeo.io import ShowerReader, atomic_path, h5_open_error
+from calogeo.io import ShowerReader, atomic_path, create_partial, h5_open_error
 from calogeo.showers import Showers
 
 if TYPE_CHECKING:
@@ -186,12 +186,7 @@ class FormatWriter:
         self.n_events = 0
 
     def __enter__(self) -> Self:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._h5 = h5py.File(self._tmp, "w")
-        except OSError as exc:
-            msg = f"{self.path}: cannot create file: {exc}"
-            raise ShowerFileError(msg) from exc
+        self._h5 = create_partial(self.path)
         return self
 
     def append(self, showers: Showers) -> None:

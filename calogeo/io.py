@@ -53,6 +53,7 @@ __all__ = [
     "ShowerSource",
     "ShowerWriter",
     "atomic_path",
+    "create_partial",
     "h5_open_error",
     "is_native",
     "open_showers",
@@ -329,6 +330,16 @@ def atomic_path(path: Path) -> Path:
     return path.with_name(f"{path.name}.partial-{os.getpid()}")
 
 
+def create_partial(path: Path) -> h5py.File:
+    """Create (for writing) the HDF5 file at ``atomic_path(path)``, making parent folders."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return h5py.File(atomic_path(path), "w")
+    except OSError as exc:
+        msg = f"{path}: cannot create file: {exc}"
+        raise ShowerFileError(msg) from exc
+
+
 class ShowerWriter:
     """Write a native file in appended batches; the file appears only when the writer closes
     without error (an exception or Ctrl-C removes the partial file).
@@ -370,12 +381,7 @@ class ShowerWriter:
         self.n_events = 0
 
     def __enter__(self) -> Self:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._h5 = h5py.File(self._tmp, "w")
-        except OSError as exc:
-            msg = f"{self.path}: cannot create file: {exc}"
-            raise ShowerFileError(msg) from exc
+        self._h5 = create_partial(self.path)
         attrs = self._h5.attrs
         attrs["format"] = FORMAT_NAME
         attrs["format_version"] = FORMAT_VERSION
