@@ -433,7 +433,7 @@ class TorchModel(ReconstructionModel):
 
     @classmethod
     def extra_hparams(cls) -> tuple[str, ...]:
-        return (*super().extra_hparams(), "weight_decay")
+        return (*super().extra_hparams(), "weight_decay", "augment")
 
     def backbone(self, shapes: list[tuple[int, ...]]) -> tuple[Any, int]:
         """A torch module mapping the list of view inputs, each (N, *shape), to features
@@ -545,7 +545,16 @@ class TorchModel(ReconstructionModel):
         (None values keep the hyper-parameter)."""
         from calogeo.trainer import TrainOptions
 
-        names = ("epochs", "batch_size", "lr", "weight_decay", "patience", "mse_weight", "seed")
+        names = (
+            "epochs",
+            "batch_size",
+            "lr",
+            "weight_decay",
+            "patience",
+            "mse_weight",
+            "seed",
+            "augment",
+        )
         base = {k: self.hparams[k] for k in names if k in self.hparams}
         base.update({k: v for k, v in overrides.items() if v is not None})
         return TrainOptions(**base)

@@ -34,6 +34,7 @@ from calogeo.errors import CalogeoError
 from calogeo.geometry import Geometry
 from calogeo.io import ShowerSource, open_showers
 from calogeo.showers import Showers
+from calogeo.symmetry import apply_symmetries, transverse_symmetries
 
 if TYPE_CHECKING:
     from calogeo.model import TorchModel
@@ -291,7 +292,9 @@ class TrainOptions:
     ``weight_decay``, ``patience`` (epochs without improvement before stopping), ``mse_weight``
     (weight of the energy term), ``seed``, ``device`` ("auto", "cpu", "cuda"), ``val_fraction``,
     ``checkpoint`` (path written at each improvement), ``progress`` (tqdm bars on stderr),
-    ``max_steps`` (stop after this many optimiser steps in all; None: no limit)."""
+    ``max_steps`` (stop after this many optimiser steps in all; None: no limit), ``augment``
+    (show every training event as a random one of its transverse mirror images and rotations,
+    :mod:`calogeo.symmetry`)."""
 
     epochs: int = 10
     batch_size: int = 64
@@ -305,6 +308,7 @@ class TrainOptions:
     checkpoint: str | Path | None = None
     progress: bool = True
     max_steps: int | None = None
+    augment: bool = False
 
 
 @dataclass
@@ -358,6 +362,9 @@ class Trainer:
         self.model = model
         self.options = options
         self.device = resolve_device(options.device)
+        self.gathers: np.ndarray | None = None
+        if options.augment:
+            self.gathers = np.stack(list(transverse_symmetries(model.geometry).values()))
 
     def loss(self, out: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Cross entropy on the logit + mse_weight x MSE on the energy log ratio."""
@@ -425,6 +432,9 @@ class Trainer:
             for showers in train.batches(self.options.batch_size, rng):
                 if len(showers) < 2:  # batch normalisation needs two events
                     continue
+                if self.gathers is not None:
+                    choice = rng.integers(len(self.gathers), size=len(showers))
+                    showers = apply_symmetries(showers, self.gathers, choice)
                 batch = self.model.encode(showers, self.device, with_targets=True)
                 optimiser.zero_grad(set_to_none=True)
                 with autocast(self.device):

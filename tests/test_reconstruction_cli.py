@@ -36,8 +36,19 @@ def test_train_writes_a_checkpoint(files, tmp_path, capsys):
     assert f"wrote {out}" in text
     model = load_model(out)
     assert model.hparams["dense_units"] == 16
+    assert model.hparams["augment"] is True  # the small preset's
     assert model.geometry.name == "tiny"
     assert len(model.history) == 2
+
+
+def test_train_augmentation_can_be_turned_off(files, tmp_path):
+    out = tmp_path / "plain.pt"
+    code = main(
+        ["train", "dnn", "--data", str(files / "gamma.h5"), str(files / "pi0.h5"), "--size",
+         "small", "--epochs", "1", "--device", "cpu", "--no-augment", "-o", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    assert load_model(out).hparams["augment"] is False
 
 
 def test_train_refuses_files_on_another_geometry(files, tmp_path, capsys):

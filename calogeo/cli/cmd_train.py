@@ -21,8 +21,9 @@ def add_parser(subparsers: Any) -> None:
         "train",
         help="train a reconstruction model on shower files",
         description="Train a registered model (see `calogeo list models`) on the geometry of "
-        "the training files and write a checkpoint. Without --val, the last 20%% of every "
-        "training file is held out for validation. Ctrl-C keeps the last good checkpoint.",
+        "the training files and write a checkpoint. Without --val, a seeded random 20%% of "
+        "every training file is held out for validation. Ctrl-C keeps the last good "
+        "checkpoint.",
     )
     parser.add_argument("model", help="registered model name, e.g. cnn3d, dnn, bdt, linear")
     parser.add_argument(
@@ -44,6 +45,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--batch-size", type=int, help="events per batch")
     parser.add_argument("--lr", type=float, help="learning rate")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help="show each training shower as a random transverse mirror image or rotation of "
+        "itself, for showers at normal incidence (default: the preset's; on for --size small)",
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -90,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
         **parse_settings(args.set),
     }
     if issubclass(cls, TorchModel):
-        hparams.update(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
+        hparams.update(
+            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, augment=args.augment
+        )
     model = cls.build(geometry, size=args.size, **hparams)
     for path, source in zip(args.data + (args.val or []), sources + (val or []), strict=True):
         model.check_geometry(source.geometry, str(path))

@@ -14,7 +14,16 @@ from calogeo.model import TorchModel
 
 __all__ = ["CNN3D", "DNN", "DenseNet", "GoogLeNet3D", "LayerCNN", "ResNet10"]
 
-_SMALL_TRAINING = {"epochs": 15, "batch_size": 64, "lr": 1e-3, "patience": 4, "mse_weight": 1.0}
+# small: a few thousand showers, so every event is also shown as its transverse mirror images
+# and rotations (calogeo.symmetry): 3D CNN held-out AUC 0.978 -> 0.987 on 2x1500 gamma/pi0
+_SMALL_TRAINING = {
+    "epochs": 15,
+    "batch_size": 64,
+    "lr": 1e-3,
+    "patience": 4,
+    "mse_weight": 1.0,
+    "augment": True,
+}
 _PAPER_TRAINING = {"epochs": 20, "batch_size": 100, "patience": 4, "mse_weight": 1.0}
 
 
