@@ -245,17 +245,26 @@ class ReconstructionModel(Model):
     """A model that classifies showers (signal vs background) and/or regresses their energy.
 
     Hyper-parameters common to all of them: ``task`` ("classify", "regress" or "both"),
-    ``signal`` and ``background`` (lists of particle names, see :data:`PARTICLE_PDG`).
+    ``signal`` and ``background`` (lists of particle names, see :data:`PARTICLE_PDG`) and
+    ``target``, what is regressed: ``"energy"`` (the incident energy in GeV, the default) or
+    the name of a positive per-event label of the showers, e.g. ``"multiplicity"`` (the number
+    of particles in a LUXE bunch) or ``"energy_mean_gev"``.
     """
 
     kind: ClassVar[tuple[str, ...]] = ("classify", "regress")
 
     @classmethod
     def extra_hparams(cls) -> tuple[str, ...]:
-        return ("task", "signal", "background", "seed")
+        return ("task", "signal", "background", "seed", "target")
 
     def __init__(self, geometry: Geometry, hparams: Mapping[str, Any]) -> None:
-        hparams = {"task": "both", "signal": ["gamma"], "background": ["pi0"], **hparams}
+        hparams = {
+            "task": "both",
+            "signal": ["gamma"],
+            "background": ["pi0"],
+            "target": "energy",
+            **hparams,
+        }
         hparams["signal"] = _as_list(hparams["signal"])
         hparams["background"] = _as_list(hparams["background"])
         super().__init__(geometry, hparams)
@@ -288,14 +297,33 @@ class ReconstructionModel(Model):
         """True if the model outputs an energy."""
         return self.task in ("regress", "both")
 
+    @property
+    def target(self) -> str:
+        """The regressed quantity: "energy" or the name of a per-event label."""
+        return str(self.hparams["target"])
+
+    def regression_target(self, showers: Showers) -> np.ndarray:
+        """(N,) float64: the true value of the regressed quantity, the incident energy (GeV) or
+        the ``target`` label. Raises a CalogeoError if the showers lack that label."""
+        if self.target == "energy":
+            return showers.incident_energy.astype(np.float64)
+        if self.target not in showers.labels:
+            known = ", ".join(sorted(showers.labels)) or "none"
+            msg = (
+                f"--target {self.target!r}: showers on {showers.geometry.name!r} have no such "
+                f"label (labels: {known})"
+            )
+            raise CalogeoError(msg)
+        return showers.labels[self.target].astype(np.float64).reshape(len(showers))
+
     def targets(self, showers: Showers) -> tuple[np.ndarray | None, np.ndarray]:
-        """(class labels or None, incident energy in GeV) of ``showers`` for this task."""
+        """(class labels or None, true regressed quantity) of ``showers`` for this task."""
         label = (
             class_labels(showers, self.hparams["signal"], self.hparams["background"])
             if self.classifies
             else None
         )
-        return label, showers.incident_energy.astype(np.float64)
+        return label, self.regression_target(showers)
 
     def read_data(self, data: Any) -> Showers:
         """All events of ``data`` (Showers, shower files or sources) in memory, after checking
@@ -310,16 +338,21 @@ class ReconstructionModel(Model):
     def make_predictions(
         self, showers: Showers, score: np.ndarray | None, energy: np.ndarray | None
     ) -> Predictions:
-        """Wrap per-event outputs (signal probability, energy in GeV; None where the task has
-        none) as Predictions, with the true labels when the showers carry them."""
+        """Wrap per-event outputs (signal probability, regressed quantity: energy in GeV or the
+        ``target`` label; None where the task has none) as Predictions, with the true labels
+        when the showers carry them."""
         from calogeo.predictions import Predictions
 
         try:
             label = class_labels(showers, self.hparams["signal"], self.hparams["background"])
         except CalogeoError:
             label = None
+        truth = showers.incident_energy.astype(np.float64)
+        if self.regresses and self.target != "energy":  # unknown (NaN) where unlabelled
+            known = self.target in showers.labels
+            truth = self.regression_target(showers) if known else np.full(len(showers), np.nan)
         return Predictions(
-            incident_energy=showers.incident_energy.astype(np.float64),
+            incident_energy=truth,
             energy=energy,
             label=label,
             score=score,
@@ -329,6 +362,7 @@ class ReconstructionModel(Model):
             signal=",".join(self.hparams["signal"]),
             background=",".join(self.hparams["background"]),
             task=self.task,
+            quantity=self.target if self.regresses else "energy",
         )
 
 
@@ -478,13 +512,13 @@ class TorchModel(ReconstructionModel):
 
     def fit_normalisation(self, showers: Showers) -> None:
         """Input scales from a sample of the training set: median non-zero cell energy (GeV),
-        mean and spread of the log group energies and of the angles; and the energy reference:
-        the least-squares E = sum_g a_g E_g + b over the layer groups (Belayneh et al. Eq. 2),
-        floored at 5% of the median true energy (GeV)."""
+        mean and spread of the log group energies and of the angles; and the reference of the
+        regressed quantity T: the least-squares T = sum_g a_g E_g + b over the layer groups
+        (Belayneh et al. Eq. 2 for T = E), floored at 5% of the median true T."""
         g = self._log_globals(showers)
         flat = showers.flat()
         nonzero = flat[flat > 0]
-        e_true = showers.incident_energy.astype(np.float64)
+        e_true = self.regression_target(showers)
         linear, *_ = np.linalg.lstsq(group_design(showers), e_true, rcond=None)
         self._norm = {
             "cell_scale_gev": float(np.median(nonzero)) if len(nonzero) else 1e-3,
@@ -524,9 +558,11 @@ class TorchModel(ReconstructionModel):
             norm["global_std"]
         )
         e_ref = self.reference_energy(showers)
-        e_true = np.maximum(showers.incident_energy.astype(np.float64), 1e-9)
-        log_ratio = np.clip(np.log(e_true / e_ref), -LOG_RATIO_CLIP, LOG_RATIO_CLIP)
+        log_ratio = np.zeros(len(showers))
         label = None
+        if with_targets:
+            e_true = np.maximum(self.regression_target(showers), 1e-9)
+            log_ratio = np.clip(np.log(e_true / e_ref), -LOG_RATIO_CLIP, LOG_RATIO_CLIP)
         if with_targets and self.classifies:
             classes = class_labels(showers, self.hparams["signal"], self.hparams["background"])
             label = torch.from_numpy(classes.astype(np.float32)).to(device)

@@ -3,12 +3,17 @@
 File layout (HDF5, format version 1)::
 
     /                  attrs: format="calogeo-predictions", format_version=1, calogeo_version,
-                              model, geometry, signal, background, task
-    /incident_energy   (N,) float64, true energy in GeV
-    /energy            (N,) float64, predicted energy in GeV            (optional)
+                              model, geometry, signal, background, task, quantity
+    /incident_energy   (N,) float64, true energy in GeV (or true ``quantity``, see below)
+    /energy            (N,) float64, predicted energy in GeV (or ``quantity``) (optional)
     /label             (N,) int64, true class: 1 signal, 0 background, -1 unknown (optional)
     /score             (N,) float64, predicted signal probability        (optional)
     /theta, /eta       (N,) float64, true direction (rad; pseudorapidity) (optional)
+
+``quantity`` names what was regressed: ``"energy"`` (the incident energy, GeV; files without
+the attribute), or the per-event label a model was trained on in its place, such as the
+``multiplicity`` of a LUXE bunch; ``incident_energy`` and ``energy`` then hold its true and
+predicted values, so every regression metric applies unchanged.
 """
 
 from __future__ import annotations
@@ -35,14 +40,15 @@ _ARRAYS = {
     "theta": np.float64,
     "eta": np.float64,
 }
-_ATTRS = ("model", "geometry", "signal", "background", "task")
+_ATTRS = ("model", "geometry", "signal", "background", "task", "quantity")
 
 
 @dataclass
 class Predictions:
     """Per-event arrays: true ``incident_energy`` (GeV) and, where the model provides them,
     predicted ``energy`` (GeV), true ``label`` (1 signal, 0 background, -1 unknown), predicted
-    signal probability ``score``, true ``theta`` (rad) and ``eta``; plus descriptive attributes."""
+    signal probability ``score``, true ``theta`` (rad) and ``eta``; plus descriptive attributes.
+    ``quantity`` is what the regression columns hold (see the module docstring)."""
 
     incident_energy: np.ndarray
     energy: np.ndarray | None = None
@@ -55,6 +61,7 @@ class Predictions:
     signal: str = ""
     background: str = ""
     task: str = ""
+    quantity: str = "energy"
 
     def __post_init__(self) -> None:
         n = len(np.asarray(self.incident_energy).reshape(-1))
@@ -91,6 +98,16 @@ class Predictions:
     def has_regression(self) -> bool:
         """True if predicted energies are given (finite for at least one event)."""
         return self.energy is not None and bool(np.isfinite(self.energy).any())
+
+    @property
+    def quantity_label(self) -> str:
+        """Axis label of the regressed quantity: "energy [GeV]", or its label name."""
+        return "energy [GeV]" if self.quantity == "energy" else self.quantity
+
+    @property
+    def truth_label(self) -> str:
+        """Axis label of its true value, e.g. "true energy [GeV]"."""
+        return f"true {self.quantity_label}"
 
     def save(self, path: str | Path) -> Path:
         """Write to ``path`` atomically (temporary file, then rename)."""
@@ -137,6 +154,7 @@ class Predictions:
                 raise ShowerFileError(msg)
             arrays = {name: f[name][()] for name in _ARRAYS if name in f}
             attrs = {name: str(f.attrs.get(name, "")) for name in _ATTRS}
+            attrs["quantity"] = attrs["quantity"] or "energy"
         try:
             return cls(**arrays, **attrs)  # type: ignore[arg-type]
         except ValueError as exc:
@@ -155,7 +173,7 @@ class Predictions:
                 f"classification {self.signal or 'signal'} vs {self.background or 'background'}"
             )
         if self.has_regression:
-            parts.append("energy regression")
+            parts.append(f"{self.quantity} regression")
         return ", ".join(parts)
 
 

@@ -38,6 +38,12 @@ def add_parser(subparsers: Any) -> None:
         "--background", nargs="+", default=["pi0"], help="background particles (default: pi0)"
     )
     parser.add_argument(
+        "--target",
+        default="energy",
+        help="what --task regress/both regresses: the incident energy (default) or a "
+        "per-event label of the files, e.g. multiplicity (LUXE bunches)",
+    )
+    parser.add_argument(
         "--size", choices=SIZES, default="paper", help="hyper-parameter preset (default: paper)"
     )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
@@ -93,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         "task": args.task,
         "signal": args.signal,
         "background": args.background,
+        "target": args.target,
         "seed": args.seed,
         **parse_settings(args.set),
     }

@@ -1,7 +1,9 @@
 """Energy-regression metrics in bins of true energy: bias, resolution (RMS, sigma90/mu90, IQR)
 with the a/sqrt(E) (+) b (+) c/E fit, response, and the LUXE spectrum moments and KL distance.
 
-All are computed from the response R = E_pred / E_true of each event.
+All are computed from the response R = E_pred / E_true of each event. For a model that
+regressed another quantity (``Predictions.quantity``, e.g. a bunch's multiplicity) they are the
+same numbers for that quantity, binned in its true value, and the plots say so.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from calogeo_metrics import _stats
 from calogeo_metrics._binning import energy_edges, per_bin, regressed
 
 __all__ = ["Bias", "EnergyMoments", "Resolution", "Response"]
-
-ENERGY_LABEL = "true energy [GeV]"
 
 
 class _PerEnergy(PredictionMetric):
@@ -81,7 +81,7 @@ class Bias(_PerEnergy):
                 "y": ["mean_bias", "median_bias"],
                 "yerr": ["mean_bias_err", "median_bias_err"],
                 "labels": ["mean", "median"],
-                "xlabel": ENERGY_LABEL,
+                "xlabel": predictions.truth_label,
                 "ylabel": "(E_pred - E_true) / E_true",
                 "xscale": self.xscale(edges),
                 "title": "energy bias",
@@ -155,7 +155,7 @@ class Resolution(_PerEnergy):
                 "yerr": [f"{e}_err" for e in ESTIMATORS],
                 "labels": ["RMS / mean", "sigma90 / mu90", "IQR/2 / median"],
                 "curves": curves,
-                "xlabel": ENERGY_LABEL,
+                "xlabel": predictions.truth_label,
                 "ylabel": "relative resolution sigma/E",
                 "xscale": self.xscale(edges),
                 "title": "energy resolution",
@@ -189,7 +189,7 @@ class Response(_PerEnergy):
                 "y": ["mean_response", "median_response"],
                 "yerr": ["mean_response_err", None],
                 "labels": ["mean", "median"],
-                "xlabel": ENERGY_LABEL,
+                "xlabel": predictions.truth_label,
                 "ylabel": "response E_pred / E_true",
                 "xscale": self.xscale(edges),
                 "title": "energy response",
@@ -214,7 +214,7 @@ class EnergyMoments(PredictionMetric):
         p, _ = regressed(predictions)
         assert p.energy is not None
         return spectrum_result(
-            self, p.incident_energy, p.energy, ("true", "predicted"), self.n_bins, "energy [GeV]"
+            self, p.incident_energy, p.energy, ("true", "predicted"), self.n_bins, p.quantity_label
         )
 
 

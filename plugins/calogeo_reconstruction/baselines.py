@@ -24,7 +24,8 @@ TRUTH_OBSERVABLES = ("e_total_over_incident",)
 
 class LinearRegression(ReconstructionModel):
     """E = sum_g a_g E_g + c over the layer groups g, least squares (Belayneh et al. Eq. 2:
-    E = a E_ECAL + b E_HCAL + c)."""
+    E = a E_ECAL + b E_HCAL + c); the same for another ``target`` (e.g. a bunch's
+    multiplicity)."""
 
     name = "linear"
     description = "linear regression on ECAL/HCAL energy sums (Belayneh et al. Eq. 2)"
@@ -40,7 +41,7 @@ class LinearRegression(ReconstructionModel):
         """Least squares on all of ``train`` (``val`` is only scored)."""
         showers = self.read_data(train)
         self.coefficients, *_ = np.linalg.lstsq(
-            group_design(showers), showers.incident_energy.astype(np.float64), rcond=None
+            group_design(showers), self.regression_target(showers), rcond=None
         )
         record = {"epoch": 1, "train_resolution": self._resolution(showers)}
         if val is not None:
@@ -55,7 +56,7 @@ class LinearRegression(ReconstructionModel):
         return group_design(showers) @ self.coefficients
 
     def _resolution(self, showers: Showers) -> float:
-        ratio = self._energy(showers) / showers.incident_energy - 1.0
+        ratio = self._energy(showers) / self.regression_target(showers) - 1.0
         return float(np.sqrt(np.mean(ratio**2)))
 
     def predict(self, showers: Showers, **options: Any) -> Any:
@@ -151,7 +152,7 @@ class BDT(ReconstructionModel):
             if out.score is not None and out.label is not None:
                 record["val_auc"] = rank_auc(out.score, out.label)
             if out.energy is not None:
-                ratio = out.energy / held.incident_energy - 1.0
+                ratio = out.energy / self.regression_target(held) - 1.0
                 record["val_resolution"] = float(np.sqrt(np.mean(ratio**2)))
         self.history = [record]
         return self.history
