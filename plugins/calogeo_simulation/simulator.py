@@ -61,6 +61,15 @@ class _Tracks:
         return _Tracks(*(a[mask] for a in self.__dict__.values()))
 
 
+def _per_particle(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """``value`` broadcast to ``shape`` as a new float64 array; a CalogeoError if it cannot be."""
+    try:
+        return np.broadcast_to(np.asarray(value, dtype=np.float64), shape).copy()
+    except (TypeError, ValueError) as exc:
+        msg = f"{name}: expected a scalar or shape {shape}, got {np.shape(value)}"
+        raise CalogeoError(msg) from exc
+
+
 class GFlashSimulator(Model):
     """Parametric showers in any registered geometry (a generative :class:`~calogeo.model.Model`
     with nothing to train).
@@ -70,6 +79,8 @@ class GFlashSimulator(Model):
     ``impact_y`` (mm), ``leakage`` (GeV), ``start_depth_mm`` (depth along the window axis
     where the first shower starts: photon conversion, pion interaction; NaN if none starts
     inside the stack) and, for pi0, ``opening_angle`` (rad).
+    ``simulate_bunches("e+", energies, counts)`` makes events of several particles each, with
+    labels ``pdg``, ``multiplicity``, ``energy_mean_gev``, ``energy_rms_gev`` and ``leakage``.
     Hyper-parameters: ``seed``; ``noise_mev``, the Gaussian noise per cell, and
     ``threshold_mev``, the zero suppression (cells below are set to 0), both in visible MeV;
     ``max_step_x0``, the longest longitudinal integration step.
@@ -125,59 +136,72 @@ class GFlashSimulator(Model):
         """Showers of ``particle`` (one of :data:`PARTICLES`) with incident ``energies`` (GeV),
         direction ``theta``/``phi`` (rad, scalars or per event) and entry point ``impact_mm``
         ((x, y) or (N, 2) in mm; default: the geometry's anchor)."""
-        if particle not in PARTICLES:
-            msg = f"particle {particle!r}: expected one of {', '.join(PARTICLES)}"
-            raise CalogeoError(msg)
-        energy = np.atleast_1d(np.asarray(energies, dtype=np.float64))
-        n = len(energy)
-        if not np.all(np.isfinite(energy) & (energy > 0)):
-            msg = "energies must be positive (GeV)"
-            raise CalogeoError(msg)
-        if particle == "pi0" and np.any(energy < M_PI0_GEV):
-            msg = f"pi0 energies must be at least its mass, {M_PI0_GEV} GeV"
-            raise CalogeoError(msg)
-        polar = np.broadcast_to(np.asarray(theta, dtype=np.float64), (n,)).copy()
-        if np.any((polar < 0) | (polar > MAX_THETA_RAD)):
-            msg = f"theta must be in [0, {MAX_THETA_RAD}] rad"
-            raise CalogeoError(msg)
-        azimuth = np.broadcast_to(np.asarray(phi, dtype=np.float64), (n,)).copy()
-        impact = self.geometry.anchor_mm if impact_mm is None else impact_mm
-        xy = np.broadcast_to(np.asarray(impact, dtype=np.float64), (n, 2))
-        tracks = _Tracks(np.arange(n), energy, polar, azimuth, xy[:, 0].copy(), xy[:, 1].copy())
+        tracks = self._tracks(particle, energies, theta, phi, impact_mm)
+        n = len(tracks.event)
         labels: dict[str, np.ndarray] = {}
-        deposits, leak = self._showers(particle, tracks, labels)
-        # The Numba kernels draw from their own (per-thread) generator, seeded from ours.
-        seed_kernels(int(self.rng.integers(2**31)))
-        cells, spilled = self._bin(deposits, n)
-        leak += spilled
-        start = np.full(n, np.nan)
-        np.fmin.at(start, deposits.event, deposits.start_mm)
+        cells, leak, start = self._events(particle, tracks, n, labels)
         labels = {
             "pdg": np.full(n, PARTICLES[particle], dtype=np.int32),
-            "theta": polar.astype(np.float32),
-            "phi": azimuth.astype(np.float32),
+            "theta": tracks.theta.astype(np.float32),
+            "phi": tracks.phi.astype(np.float32),
             "impact_x": tracks.x_mm.astype(np.float32),
             "impact_y": tracks.y_mm.astype(np.float32),
             "leakage": leak.astype(np.float32),
             "start_depth_mm": start.astype(np.float32),
             **labels,
         }
-        stack = self.stack
-        terms, scaled, scale = (
-            stack.cell_em_term,
-            np.zeros(stack.cell_em_term.shape, bool),
-            np.ones(n),
-        )
-        if particle in ("pi+", "pi-"):
-            # A stated hadron term is sigma/E of the calibrated pion energy: an EM-scale deposit
-            # e gets variance a^2 R e, R the mean pion response, so sigma(E_dep / R) = a sqrt(E).
-            terms, scaled = stack.cell_pion_term, stack.cell_hadron_stated
-            scale = hadronic.mean_response(energy)
-        read_out(
-            cells, terms, scale, scaled, stack.cell_sampling_fraction, self.noise_gev,
-            self.threshold_gev,
-        )  # fmt: skip
-        return Showers.from_flat(self.geometry, cells, energy, labels)
+        return Showers.from_flat(self.geometry, cells, tracks.energy, labels)
+
+    def simulate_bunches(
+        self,
+        particle: str,
+        energies: float | Sequence[float] | np.ndarray,
+        counts: Sequence[int] | np.ndarray,
+        *,
+        theta: float | np.ndarray = 0.0,
+        phi: float | np.ndarray = 0.0,
+        impact_mm: tuple[float, float] | np.ndarray | None = None,
+    ) -> Showers:
+        """Events of several particles each ("bunches", as the positrons of one LUXE bunch
+        crossing): event i holds ``counts[i]`` >= 1 particles of type ``particle``.
+
+        ``energies`` (GeV), ``theta``/``phi`` (rad) and ``impact_mm`` ((x, y) in mm), where
+        given per particle, hold sum(counts) values (impact: (sum(counts), 2)), event by event:
+        the particles of event 0, then those of event 1, ...; a scalar, or a single (x, y),
+        applies to every particle (default entry point: the geometry's anchor). Every particle
+        showers on its own (in one pass over all particles of the batch); the cells hold the
+        sum.
+
+        The showers' ``incident_energy`` is the summed particle energy of each event (GeV);
+        labels: ``pdg``, ``multiplicity`` (= counts), ``energy_mean_gev`` and
+        ``energy_rms_gev`` (mean and standard deviation of the event's particle energies, GeV:
+        the first moment and the square root of the second central moment, as the LUXE ECAL
+        study's per-event moments), and ``leakage`` (GeV, summed over the particles). The
+        per-particle labels of :meth:`simulate` (angles, impact point, start depth, pi0 opening
+        angle) have no single value per event and are left out.
+        """
+        count = np.asarray(counts)
+        if count.ndim != 1 or (count.size and count.dtype.kind not in "iu"):
+            msg = f"counts: expected a 1-d array of whole numbers, got {count.dtype} {count.shape}"
+            raise CalogeoError(msg)
+        if np.any(count < 1):
+            msg = f"counts must be at least 1 particle per event (smallest: {count.min()})"
+            raise CalogeoError(msg)
+        n = len(count)
+        event = np.repeat(np.arange(n), count.astype(np.int64))
+        tracks = self._tracks(particle, energies, theta, phi, impact_mm, event)
+        cells, leak, _ = self._events(particle, tracks, n, {})
+        total = np.bincount(event, tracks.energy, minlength=n)
+        mean = total / count
+        variance = np.bincount(event, (tracks.energy - mean[event]) ** 2, minlength=n)
+        labels = {
+            "pdg": np.full(n, PARTICLES[particle], dtype=np.int32),
+            "multiplicity": count.astype(np.int32),
+            "energy_mean_gev": mean.astype(np.float32),
+            "energy_rms_gev": np.sqrt(variance / count).astype(np.float32),
+            "leakage": leak.astype(np.float32),
+        }
+        return Showers.from_flat(self.geometry, cells, total, labels)
 
     def generate(
         self,
@@ -197,13 +221,86 @@ class GFlashSimulator(Model):
             raise CalogeoError(msg)
         return self.simulate(particle, energy, **options)
 
+    # -- events ------------------------------------------------------------------------------
+
+    def _tracks(
+        self,
+        particle: str,
+        energies: float | Sequence[float] | np.ndarray,
+        theta: float | np.ndarray,
+        phi: float | np.ndarray,
+        impact_mm: tuple[float, float] | np.ndarray | None,
+        event: np.ndarray | None = None,
+    ) -> _Tracks:
+        """Checked incident particles; ``event`` is each one's event row (default: one
+        particle per event)."""
+        if particle not in PARTICLES:
+            msg = f"particle {particle!r}: expected one of {', '.join(PARTICLES)}"
+            raise CalogeoError(msg)
+        energy = np.atleast_1d(np.asarray(energies, dtype=np.float64))
+        if event is None:
+            event = np.arange(len(energy))
+        elif np.ndim(energies) == 0:
+            energy = np.full(len(event), energy[0])
+        elif energy.shape != event.shape:
+            msg = f"energies: expected sum(counts) = {len(event)} values, got {energy.shape}"
+            raise CalogeoError(msg)
+        if not np.all(np.isfinite(energy) & (energy > 0)):
+            msg = "energies must be positive (GeV)"
+            raise CalogeoError(msg)
+        if particle == "pi0" and np.any(energy < M_PI0_GEV):
+            msg = f"pi0 energies must be at least its mass, {M_PI0_GEV} GeV"
+            raise CalogeoError(msg)
+        n = len(energy)
+        polar = _per_particle(theta, (n,), "theta")
+        if np.any((polar < 0) | (polar > MAX_THETA_RAD)):
+            msg = f"theta must be in [0, {MAX_THETA_RAD}] rad"
+            raise CalogeoError(msg)
+        azimuth = _per_particle(phi, (n,), "phi")
+        impact = self.geometry.anchor_mm if impact_mm is None else impact_mm
+        xy = _per_particle(impact, (n, 2), "impact_mm")
+        return _Tracks(event, energy, polar, azimuth, xy[:, 0].copy(), xy[:, 1].copy())
+
+    def _events(
+        self, particle: str, tracks: _Tracks, n_events: int, labels: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Read-out cells (n_events, n_cells) of the showers of ``tracks``, summed per event,
+        with each event's leakage (GeV) and the depth where its first shower starts (mm, NaN
+        if none); per-particle labels (pi0 opening angle) go into ``labels``."""
+        deposits, leak = self._showers(particle, tracks, n_events, labels)
+        # The Numba kernels draw from their own (per-thread) generator, seeded from ours.
+        seed_kernels(int(self.rng.integers(2**31)))
+        cells, spilled = self._bin(deposits, n_events)
+        leak += spilled
+        start = np.full(n_events, np.nan)
+        np.fmin.at(start, deposits.event, deposits.start_mm)
+        stack = self.stack
+        terms, scaled, scale = (
+            stack.cell_em_term,
+            np.zeros(stack.cell_em_term.shape, bool),
+            np.ones(n_events),
+        )
+        if particle in ("pi+", "pi-"):
+            # A stated hadron term is sigma/E of the calibrated pion energy: an EM-scale deposit
+            # e gets variance a^2 R e, R the mean pion response, so sigma(E_dep / R) = a sqrt(E).
+            # An event of several pions takes R at their mean energy (R varies slowly with E).
+            per_event = np.maximum(np.bincount(tracks.event, minlength=n_events), 1)
+            mean_energy = np.bincount(tracks.event, tracks.energy, minlength=n_events) / per_event
+            terms, scaled = stack.cell_pion_term, stack.cell_hadron_stated
+            scale = hadronic.mean_response(mean_energy)
+        read_out(
+            cells, terms, scale, scaled, stack.cell_sampling_fraction, self.noise_gev,
+            self.threshold_gev,
+        )  # fmt: skip
+        return cells, leak, start
+
     # -- particles -----------------------------------------------------------------------------
 
     def _showers(
-        self, particle: str, tracks: _Tracks, labels: dict[str, np.ndarray]
+        self, particle: str, tracks: _Tracks, n_events: int, labels: dict[str, np.ndarray]
     ) -> tuple[Deposits, np.ndarray]:
         """Sub-showers of every track, and per-event energy lost before any spot is made."""
-        leak = np.zeros(len(tracks.event))
+        leak = np.zeros(n_events)
         if particle in ("e-", "e+"):
             return self._em(tracks, np.zeros(len(tracks.event))), leak
         if particle == "gamma":
