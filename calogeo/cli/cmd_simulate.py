@@ -21,6 +21,7 @@ import numpy as np
 from calogeo.errors import CalogeoError
 
 if TYPE_CHECKING:
+    from calogeo.geometry import Geometry
     from calogeo.showers import Showers
 
 ORDER = 30
@@ -35,7 +36,9 @@ def add_parser(subparsers: Any) -> None:
         description="Simulate showers of one particle type in any registered geometry with the "
         "parametric generator (GFlash electromagnetic showers, pi0 -> two photons, charged-pion "
         "showers) and write them to a native shower file. Stored energies are what the read-out "
-        "reports: visible energy (sampling fraction x deposit) for sampling layers.",
+        "reports: visible energy (sampling fraction x deposit) for sampling layers. With "
+        "--multiplicity, each event holds several particles (a bunch, as the positrons of one "
+        "LUXE bunch crossing).",
     )
     parser.add_argument("--geometry", required=True, help="registered name or a spec file")
     parser.add_argument("--particle", required=True, choices=PARTICLE_CHOICES)
@@ -43,7 +46,8 @@ def add_parser(subparsers: Any) -> None:
         "--energy",
         required=True,
         metavar="GEV|LO:HI",
-        help="incident energy in GeV, fixed (10) or a range (2:500, uniform unless --log-uniform)",
+        help="incident energy in GeV, fixed (10) or a range (2:500, uniform unless --log-uniform); "
+        "with --multiplicity, drawn for each particle",
     )
     parser.add_argument(
         "--log-uniform", action="store_true", help="draw energies uniformly in log(E)"
@@ -55,7 +59,21 @@ def add_parser(subparsers: Any) -> None:
         help="polar angle to the window axis in rad, fixed or a uniform range (default 0); "
         "the azimuth is uniform in [0, 2 pi)",
     )
-    parser.add_argument("-n", "--events", type=int, default=1000, help="number of showers")
+    parser.add_argument(
+        "--multiplicity",
+        default=None,
+        metavar="N|LO:HI",
+        help="particles per event, fixed (100) or drawn uniformly in [LO, HI] (integers >= 1). "
+        "Each particle gets its own energy, angles and impact point, drawn uniformly over the "
+        "front face of the window less a margin of one Moliere radius of the first layer on "
+        "every side (along an axis narrower than two Moliere radii: its centre). The event's "
+        "incident energy is the sum; labels: pdg, multiplicity, energy_mean_gev and "
+        "energy_rms_gev (mean and standard deviation of the particle energies, GeV) and leakage "
+        "(GeV), no per-particle ones. Default: one particle per event, at the geometry's anchor",
+    )
+    parser.add_argument(
+        "-n", "--events", type=int, default=1000, help="number of events (showers or bunches)"
+    )
     parser.add_argument(
         "--seed",
         type=int,
@@ -63,7 +81,7 @@ def add_parser(subparsers: Any) -> None:
         help="random seed: the same seed and batch size give the same file (default: drawn, "
         "and printed)",
     )
-    parser.add_argument("--batch-size", type=int, default=500, help="showers per written batch")
+    parser.add_argument("--batch-size", type=int, default=500, help="events per written batch")
     parser.add_argument(
         "--workers",
         type=int,
@@ -98,6 +116,35 @@ def parse_range(text: str, option: str, *, positive: bool) -> tuple[float, float
     return low, high
 
 
+def parse_multiplicity(text: str) -> tuple[int, int]:
+    """``"100"`` -> (100, 100); ``"2:5"`` -> (2, 5); a CalogeoError naming the option else."""
+    parts = text.split(":")
+    try:
+        low, high = (int(parts[0]), int(parts[-1])) if len(parts) <= 2 else (0, 0)
+    except ValueError:
+        low = high = 0
+    if not 1 <= low <= high:
+        msg = f"--multiplicity {text!r}: expected a whole number N or LO:HI with 1 <= LO <= HI"
+        raise CalogeoError(msg)
+    return low, high
+
+
+def impact_ranges(geometry: Geometry) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(x, y) ranges in mm for bunch impact points: the first layer's extent less one Moliere
+    radius of its material on every side (the centre along an axis narrower than that)."""
+    layer = geometry.layers[0]
+    x_min, x_max, y_min, y_max = layer.layout.extent_mm()
+    margin = layer.material.rm_mm
+    ranges = []
+    for low, high in ((x_min, x_max), (y_min, y_max)):
+        if high - low <= 2.0 * margin:
+            centre = 0.5 * (low + high)
+            ranges.append((centre, centre))
+        else:
+            ranges.append((low + margin, high - margin))
+    return ranges[0], ranges[1]
+
+
 def draw(
     rng: np.random.Generator, bounds: tuple[float, float], n: int, *, log: bool = False
 ) -> np.ndarray:
@@ -115,8 +162,11 @@ def simulate_batches(
     *,
     seed: int,
     workers: int = 1,
+    bunches: bool = False,
 ) -> Iterator[Showers]:
-    """Showers for each batch of keyword arguments (``energies``, ``theta``, ``phi``), in order.
+    """Showers for each batch of keyword arguments (``energies``, ``theta``, ``phi``), in order;
+    with ``bunches``, events of several particles (``simulate_bunches``, which also takes
+    ``counts`` and ``impact_mm``).
 
     Batch k is simulated by ``simulator.fork(s_k)``, with s_k the k-th child of ``seed``'s
     SeedSequence, so the result does not depend on ``workers``. Batches are simulated by
@@ -128,7 +178,8 @@ def simulate_batches(
         pending: deque[Future[Showers]] = deque()
         for kwargs in batches:
             forked = simulator.fork(seeds.spawn(1)[0])
-            pending.append(pool.submit(forked.simulate, particle, **kwargs))
+            method = forked.simulate_bunches if bunches else forked.simulate
+            pending.append(pool.submit(method, particle, **kwargs))
             if len(pending) > workers:
                 yield pending.popleft().result()
         while pending:
@@ -143,14 +194,19 @@ def simulate_to_file(
     *,
     seed: int,
     workers: int = 1,
+    bunches: bool = False,
     progress: Any = None,
 ) -> int:
     """Stream the showers of every batch into a native file at ``path`` (written atomically:
-    an error or Ctrl-C leaves no file); returns the number of showers."""
+    an error or Ctrl-C leaves no file); returns the number of events. ``bunches``: see
+    :func:`simulate_batches`."""
     from calogeo.io import ShowerWriter
 
     with ShowerWriter(path, simulator.geometry) as writer:
-        for showers in simulate_batches(simulator, particle, batches, seed=seed, workers=workers):
+        batched = simulate_batches(
+            simulator, particle, batches, seed=seed, workers=workers, bunches=bunches
+        )
+        for showers in batched:
             writer.append(showers)
             if progress is not None:
                 progress.update(len(showers))
@@ -164,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
 
     energy = parse_range(args.energy, "--energy", positive=True)
     theta = parse_range(args.theta, "--theta", positive=False)
+    multiplicity = None if args.multiplicity is None else parse_multiplicity(args.multiplicity)
     for option, value in (
         ("-n", args.events),
         ("--batch-size", args.batch_size),
@@ -181,21 +238,38 @@ def run(args: argparse.Namespace) -> int:
     simulator = get_model(GENERATOR).build(
         geometry, seed=seed, noise_mev=args.noise_mev, threshold_mev=args.threshold_mev
     )
-    batches = (
-        {
+    sizes = (
+        min(args.batch_size, args.events - first)
+        for first in range(0, args.events, args.batch_size)
+    )
+
+    def particles(n: int) -> dict[str, np.ndarray]:
+        return {
             "energies": draw(rng, energy, n, log=args.log_uniform),
             "theta": draw(rng, theta, n),
             "phi": rng.uniform(0.0, 2.0 * math.pi, n),
         }
-        for n in (
-            min(args.batch_size, args.events - first)
-            for first in range(0, args.events, args.batch_size)
-        )
-    )
+
+    if multiplicity is None:
+        batches: Iterator[dict[str, np.ndarray]] = (particles(n) for n in sizes)
+        unit, what = "shower", f"{args.particle} showers"
+    else:
+        x_range, y_range = impact_ranges(geometry)
+
+        def bunch_batch(n: int) -> dict[str, np.ndarray]:
+            counts = rng.integers(multiplicity[0], multiplicity[1] + 1, n)
+            m = int(counts.sum())
+            impact = np.stack([draw(rng, x_range, m), draw(rng, y_range, m)], axis=1)
+            return {"counts": counts, **particles(m), "impact_mm": impact}
+
+        batches = (bunch_batch(n) for n in sizes)
+        low, high = multiplicity
+        unit = "event"
+        what = f"events of {low}{'' if low == high else f' to {high}'} {args.particle}"
     start = time.perf_counter()
     with tqdm(
         total=args.events,
-        unit="shower",
+        unit=unit,
         file=sys.stderr,
         disable=not sys.stderr.isatty(),
         desc=f"{args.particle} in {geometry.name}",
@@ -207,11 +281,12 @@ def run(args: argparse.Namespace) -> int:
             batches,
             seed=seed,
             workers=args.workers,
+            bunches=multiplicity is not None,
             progress=bar,
         )
     elapsed = time.perf_counter() - start
     print(
-        f"wrote {args.events} {args.particle} showers on {geometry.name} to {args.output} "
-        f"(seed {seed}; {elapsed:.1f} s, {args.events / elapsed:,.0f} showers/s)"
+        f"wrote {args.events} {what} on {geometry.name} to {args.output} "
+        f"(seed {seed}; {elapsed:.1f} s, {args.events / elapsed:,.0f} {unit}s/s)"
     )
     return 0
