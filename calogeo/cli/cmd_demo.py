@@ -103,7 +103,8 @@ def split(showers: Showers, test_fraction: float = 0.3, seed: int = 0) -> tuple[
 
 @dataclass
 class Outcome:
-    """One model on one detector version: test AUC, resolution and the metric results."""
+    """One model on one detector version: test AUC, resolution, the metric results and the
+    test-set predictions."""
 
     version: str
     model: str
@@ -111,6 +112,7 @@ class Outcome:
     resolution: float = float("nan")
     seconds: float = 0.0
     results: dict[str, Any] = field(default_factory=dict)
+    predictions: Any = None
 
 
 def train_and_test(
@@ -152,7 +154,9 @@ def train_and_test(
     else:
         model.fit(train)
     predictions = model.predict(test, device=device)
-    outcome = Outcome(version, model_name, seconds=time.perf_counter() - start)
+    outcome = Outcome(
+        version, model_name, seconds=time.perf_counter() - start, predictions=predictions
+    )
     if predictions.score is not None:
         outcome.results["roc_auc"] = get_metric("roc_auc")().compute(predictions)
         outcome.auc = float(outcome.results["roc_auc"].values["auc"])
