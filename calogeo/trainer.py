@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from calogeo.device import resolve_device
+from calogeo.device import resolve_device, torch_owns_the_cores
 from calogeo.errors import CalogeoError
 from calogeo.geometry import Geometry
 from calogeo.io import ShowerSource, open_showers
@@ -381,6 +381,10 @@ class Trainer:
         The best weights are restored even when interrupted (Ctrl-C); the checkpoint file, if
         any, always holds the last improvement.
         """
+        with torch_owns_the_cores():
+            self._train(train, val)
+
+    def _train(self, train: ShowerStream, val: ShowerStream) -> None:
         opts, model = self.options, self.model
         torch.manual_seed(opts.seed)
         rng = np.random.default_rng(opts.seed)
