@@ -7,7 +7,7 @@ every model on every version and print the AUC / resolution table. Checks, print
 the 3D CNN beats the BDT in AUC on CLIC, and the DNN and CNN energy resolutions beat the linear
 baseline on CLIC.
 
-    python examples/cross_geometry.py                      # small preset, CPU, ~15 minutes
+    python examples/cross_geometry.py                      # small preset, CPU, ~7 minutes
     python examples/cross_geometry.py --device cuda -n 5000
 """
 

@@ -47,7 +47,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("-n", "--events", type=int, default=1000, help="showers per particle")
     parser.add_argument("--model", default="cnn3d", help="model to train (default: cnn3d)")
-    parser.add_argument("--epochs", type=int, default=10, help="training epochs (default: 10)")
+    parser.add_argument("--epochs", type=int, default=20, help="training epochs (default: 20)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run)
