@@ -64,38 +64,40 @@ def _mapped_boxes(boxes: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     )
 
 
-def _layer_permutation(
-    layout: CellLayout, matrix: np.ndarray, tolerance_mm: float
-) -> np.ndarray | None:
-    """Cell index each cell is carried to by ``matrix``, or None if some cell lands on no
-    cell of the same outline."""
+def _layout_symmetries(layout: CellLayout, tolerance_mm: float) -> dict[str, np.ndarray]:
+    """For each transform that carries every cell of ``layout`` onto a cell of the same
+    outline: the cell index each cell is carried to."""
     centres = layout.centres_mm()
-    moved = centres @ matrix.T
-    target = layout.locate(moved[:, 0], moved[:, 1])
-    if np.any(target < 0) or len(np.unique(target)) != len(target):
-        return None
     boxes = _cell_boxes(layout)
-    if not np.allclose(_mapped_boxes(boxes, matrix), boxes[target], rtol=0, atol=tolerance_mm):
-        return None
-    return target
+    found = {}
+    for name, rows in TRANSFORMS.items():
+        matrix = np.asarray(rows, dtype=np.float64)
+        moved = centres @ matrix.T
+        target = layout.locate(moved[:, 0], moved[:, 1])
+        if np.any(target < 0) or len(np.unique(target)) != len(target):
+            continue
+        if np.allclose(_mapped_boxes(boxes, matrix), boxes[target], rtol=0, atol=tolerance_mm):
+            found[name] = target
+    return found
 
 
 def transverse_symmetries(geometry: Geometry, tolerance_mm: float = 1e-3) -> dict[str, np.ndarray]:
     """The symmetries of :data:`TRANSFORMS` that map every layer of ``geometry`` onto itself,
     cell outlines matching within ``tolerance_mm`` (mm): name -> (n_cells,) int64 gather
-    index, so that ``cells[:, index]`` is the transformed image of flat cells (N, n_cells)."""
+    index, so that ``cells[:, index]`` is the transformed image of flat cells (N, n_cells).
+    Layers sharing a layout (repeated layers of a spec) are examined once."""
+    per_layout: dict[int, dict[str, np.ndarray]] = {}
+    carried: dict[str, list[np.ndarray]] = {name: [] for name in TRANSFORMS}
+    for layer, offset in zip(geometry.layers, geometry.layer_offsets, strict=False):
+        key = id(layer.layout)
+        if key not in per_layout:
+            per_layout[key] = _layout_symmetries(layer.layout, tolerance_mm)
+        for name, target in per_layout[key].items():
+            carried[name].append(target + offset)
     found: dict[str, np.ndarray] = {}
-    offsets = geometry.layer_offsets
-    for name, rows in TRANSFORMS.items():
-        matrix = np.asarray(rows, dtype=np.float64)
-        carried = []
-        for i, layer in enumerate(geometry.layers):
-            target = _layer_permutation(layer.layout, matrix, tolerance_mm)
-            if target is None:
-                break
-            carried.append(target + offsets[i])
-        else:
-            destination = np.concatenate(carried)
+    for name, parts in carried.items():
+        if len(parts) == geometry.n_layers:
+            destination = np.concatenate(parts)
             gather = np.empty_like(destination)
             gather[destination] = np.arange(len(destination))
             found[name] = gather
