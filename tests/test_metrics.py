@@ -270,3 +270,17 @@ def test_resolution_with_too_few_events_per_bin_has_no_fit_but_overall_values():
     result = get_metric("resolution")().compute(predictions)
     assert math.isnan(result.values["fit_a"])
     assert 0.05 < result.values["rms_resolution"] < 0.2
+
+
+def test_too_few_events_per_bin_give_empty_columns_that_still_plot():
+    import matplotlib.pyplot as plt
+
+    p = synthetic_predictions(n=30)
+    result = get_metric("resolution")(energy_bins=4, min_entries=20).compute(p)
+    table = result.tables["energy"]
+    assert table["n"] == []
+    assert table["sigma90_over_mu90"] == []
+    assert np.isfinite(result.values["sigma90_over_mu90"])
+    fig, ax = plt.subplots()
+    result.plot(ax, 0)
+    plt.close(fig)

@@ -29,7 +29,8 @@ def per_bin(
     min_entries: int = 1,
 ) -> dict[str, list[float]]:
     """Table with columns lo, hi, centre, n and the keys of ``func(mask)``, one row per bin of
-    ``x``; bins with fewer than ``min_entries`` events are left out."""
+    ``x``; bins with fewer than ``min_entries`` events are left out (when all are, the columns
+    are there and empty)."""
     which = np.digitize(x, edges) - 1
     columns: dict[str, list[float]] = {"lo": [], "hi": [], "centre": [], "n": []}
     for k in range(len(edges) - 1):
@@ -43,6 +44,8 @@ def per_bin(
         columns["n"].append(float(mask.sum()))
         for key, value in values.items():
             columns.setdefault(key, []).append(value)
+    if not columns["n"]:
+        columns.update({key: [] for key in func(np.ones(len(x), dtype=bool))})
     return columns
 
 
