@@ -26,8 +26,7 @@ from calogeo.cli.cmd_demo import (
     detector_versions,
     results_table,
     simulate,
-    split,
-    train_and_test,
+    train_and_test_all,
     write_plots,
 )
 
@@ -53,26 +52,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n== {task}: {args.events} + {args.events} showers in {SOURCE} ==", flush=True)
         showers = simulate(geometry, (signal, background), args.events, seed=args.seed)
         versions = detector_versions(showers, TARGETS, device=args.device)
-        outcomes: list[Outcome] = []
-        for version, data in versions.items():
-            train, test = split(data, seed=args.seed)
-            for model in models:
-                print(f"  {model} on {version} ...", file=sys.stderr, flush=True)
-                outcomes.append(
-                    train_and_test(
-                        model,
-                        train,
-                        test,
-                        version=version,
-                        signal=(signal,),
-                        background=(background,),
-                        size=args.size,
-                        device=args.device,
-                        seed=args.seed,
-                        epochs=args.epochs,
-                        progress=False,
-                    )
-                )
+        outcomes = train_and_test_all(
+            versions,
+            models,
+            seed=args.seed,
+            signal=(signal,),
+            background=(background,),
+            size=args.size,
+            device=args.device,
+            epochs=args.epochs,
+            progress=False,
+        )
         print(results_table(outcomes, versions), flush=True)
         folder = args.output / task.replace(" ", "_")
         folder.mkdir(parents=True, exist_ok=True)

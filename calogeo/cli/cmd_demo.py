@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,23 @@ def train_and_test(
     return outcome
 
 
+def train_and_test_all(
+    versions: dict[str, Showers], models: Sequence[str], *, seed: int = 0, **kwargs: Any
+) -> list[Outcome]:
+    """Every model of ``models`` trained and tested on every detector version (a seeded
+    train/test split of each, see :func:`split`); ``kwargs`` go to :func:`train_and_test`.
+    Progress on stderr."""
+    outcomes = []
+    for version, data in versions.items():
+        train, test = split(data, seed=seed)
+        for model in models:
+            say(f"training {model} on {version} ({data.geometry.n_cells} cells) ...")
+            outcomes.append(
+                train_and_test(model, train, test, version=version, seed=seed, **kwargs)
+            )
+    return outcomes
+
+
 def results_table(outcomes: list[Outcome], versions: dict[str, Showers]) -> str:
     """The AUC / resolution table: one row per detector version and model."""
     rows = []
@@ -224,22 +242,9 @@ def run(args: argparse.Namespace) -> int:
     showers = simulate(geometry, ("gamma", "pi0"), args.events, seed=args.seed)
     say(f"resampling to {', '.join(TARGETS)} (direct and round trip) ...")
     versions = detector_versions(showers)
-    outcomes = []
-    for version, data in versions.items():
-        train, test = split(data, seed=args.seed)
-        for model in (args.model, "linear"):
-            say(f"training {model} on {version} ({data.geometry.n_cells} cells) ...")
-            outcomes.append(
-                train_and_test(
-                    model,
-                    train,
-                    test,
-                    version=version,
-                    device=args.device,
-                    seed=args.seed,
-                    epochs=args.epochs,
-                )
-            )
+    outcomes = train_and_test_all(
+        versions, (args.model, "linear"), seed=args.seed, device=args.device, epochs=args.epochs
+    )
     print(results_table(outcomes, versions))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{args.output.name}.", dir=args.output.parent))
