@@ -241,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
     say(f"simulating {args.events} gamma + {args.events} pi0 showers in {geometry.name} ...")
     showers = simulate(geometry, ("gamma", "pi0"), args.events, seed=args.seed)
     say(f"resampling to {', '.join(TARGETS)} (direct and round trip) ...")
-    versions = detector_versions(showers)
+    versions = detector_versions(showers, device=args.device)
     outcomes = train_and_test_all(
         versions, (args.model, "linear"), seed=args.seed, device=args.device, epochs=args.epochs
     )
