@@ -22,7 +22,7 @@ import numpy as np
 from calogeo import Showers, get_geometry, get_metric, get_model
 from calogeo.cli._table import format_table
 from calogeo.cli.cmd_demo import Outcome, split, train_and_test
-from calogeo.cli.cmd_simulate import impact_ranges
+from calogeo.cli.cmd_simulate import draw_bunches, impact_ranges
 
 GEOMETRY = "luxe_ecal"
 TARGETS = ("multiplicity", "energy_mean_gev")
@@ -33,17 +33,12 @@ def simulate_bunches(
     n: int, multiplicity: tuple[int, int], energy_gev: tuple[float, float], seed: int
 ) -> Showers:
     """``n`` bunches of uniform-count positrons, energies uniform in ``energy_gev`` (GeV),
-    impact points uniform over the ECAL face less one Moliere radius."""
+    impact points uniform over the ECAL face less one Moliere radius (as ``calogeo simulate
+    --multiplicity`` draws them)."""
     geometry = get_geometry(GEOMETRY)
     rng = np.random.default_rng(seed)
-    counts = rng.integers(multiplicity[0], multiplicity[1] + 1, n)
-    total = int(counts.sum())
-    (x_lo, x_hi), (y_lo, y_hi) = impact_ranges(geometry)
-    impacts = np.stack([rng.uniform(x_lo, x_hi, total), rng.uniform(y_lo, y_hi, total)], axis=1)
-    simulator = get_model("gflash").build(geometry, seed=seed)
-    return simulator.simulate_bunches(
-        "e+", rng.uniform(*energy_gev, total), counts, impact_mm=impacts
-    )
+    bunches = draw_bunches(rng, n, multiplicity, energy_gev, impact_ranges(geometry))
+    return get_model("gflash").build(geometry, seed=seed).simulate_bunches("e+", **bunches)
 
 
 def summary_row(target: str, outcome: Outcome) -> tuple[str, ...]:

@@ -155,6 +155,44 @@ def draw(
     return rng.uniform(low, high, n) if high > low else np.full(n, low)
 
 
+def draw_particles(
+    rng: np.random.Generator,
+    n: int,
+    energy_gev: tuple[float, float],
+    theta: tuple[float, float] = (0.0, 0.0),
+    *,
+    log: bool = False,
+) -> dict[str, np.ndarray]:
+    """Keyword arguments of ``simulate`` for ``n`` particles: energies uniform in
+    ``energy_gev`` (GeV; in log(E) with ``log``), polar angles uniform in ``theta`` (rad),
+    azimuths uniform in [0, 2 pi)."""
+    return {
+        "energies": draw(rng, energy_gev, n, log=log),
+        "theta": draw(rng, theta, n),
+        "phi": rng.uniform(0.0, 2.0 * math.pi, n),
+    }
+
+
+def draw_bunches(
+    rng: np.random.Generator,
+    n: int,
+    multiplicity: tuple[int, int],
+    energy_gev: tuple[float, float],
+    impact: tuple[tuple[float, float], tuple[float, float]],
+    theta: tuple[float, float] = (0.0, 0.0),
+    *,
+    log: bool = False,
+) -> dict[str, np.ndarray]:
+    """Keyword arguments of ``simulate_bunches`` for ``n`` bunches: particle counts uniform
+    in ``multiplicity``, each particle drawn as by :func:`draw_particles`, with an impact
+    point uniform in the (x, y) ``impact`` ranges (mm, see :func:`impact_ranges`)."""
+    counts = rng.integers(multiplicity[0], multiplicity[1] + 1, n)
+    m = int(counts.sum())
+    x_range, y_range = impact
+    xy = np.stack([draw(rng, x_range, m), draw(rng, y_range, m)], axis=1)
+    return {"counts": counts, **draw_particles(rng, m, energy_gev, theta, log=log), "impact_mm": xy}
+
+
 def simulate_batches(
     simulator: Any,
     particle: str,
@@ -243,26 +281,17 @@ def run(args: argparse.Namespace) -> int:
         for first in range(0, args.events, args.batch_size)
     )
 
-    def particles(n: int) -> dict[str, np.ndarray]:
-        return {
-            "energies": draw(rng, energy, n, log=args.log_uniform),
-            "theta": draw(rng, theta, n),
-            "phi": rng.uniform(0.0, 2.0 * math.pi, n),
-        }
-
     if multiplicity is None:
-        batches: Iterator[dict[str, np.ndarray]] = (particles(n) for n in sizes)
+        batches: Iterator[dict[str, np.ndarray]] = (
+            draw_particles(rng, n, energy, theta, log=args.log_uniform) for n in sizes
+        )
         unit, what = "shower", f"{args.particle} showers"
     else:
-        x_range, y_range = impact_ranges(geometry)
-
-        def bunch_batch(n: int) -> dict[str, np.ndarray]:
-            counts = rng.integers(multiplicity[0], multiplicity[1] + 1, n)
-            m = int(counts.sum())
-            impact = np.stack([draw(rng, x_range, m), draw(rng, y_range, m)], axis=1)
-            return {"counts": counts, **particles(m), "impact_mm": impact}
-
-        batches = (bunch_batch(n) for n in sizes)
+        ranges = impact_ranges(geometry)
+        batches = (
+            draw_bunches(rng, n, multiplicity, energy, ranges, theta, log=args.log_uniform)
+            for n in sizes
+        )
         low, high = multiplicity
         unit = "event"
         what = f"events of {low}{'' if low == high else f' to {high}'} {args.particle}"
