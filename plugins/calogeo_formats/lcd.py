@@ -56,10 +56,12 @@ GEOMETRIES = {
 
 
 class LCDFormat(ShowerFormat):
-    """CLIC/LCD HDF5: ECAL (N,x,y,z) and/or HCAL (N,x,y,z) in GeV, energy, pdgID, reco labels."""
+    """CLIC/LCD HDF5: ECAL and/or HCAL (N, eta, phi, z) in GeV, energy, pdgID, reco labels."""
 
     name: ClassVar[str] = "lcd"
-    description: ClassVar[str] = "CLIC/LCD (Belayneh et al.): ECAL (N,x,y,z), HCAL, energy, pdgID"
+    description: ClassVar[str] = (
+        "CLIC/LCD (Belayneh et al.): ECAL (N,eta,phi,z), HCAL, energy, pdgID"
+    )
     geometry_names: ClassVar[tuple[str, ...]] = tuple(GEOMETRIES.values())
 
     @classmethod
