@@ -174,10 +174,10 @@ def test_lcd_geometry_axes_labels_and_round_trip(tmp_path, ecal, hcal, geometry)
     with h5py.File(path, "w") as f:
         if ecal:
             f["ECAL"] = sparse(rng, (N, *ecal), 0.1)
-            f["ECAL"][1, 3, 7, 2] = 5.0  # x=3, y=7, layer 2
+            f["ECAL"][1, 3, 7, 2] = 5.0  # eta=3 (row), phi=7 (column), layer 2
         if hcal:
             f["HCAL"] = sparse(rng, (N, *hcal), 0.1)
-            f["HCAL"][2, 1, 9, 40] = 7.0  # x=1, y=9, HCAL layer 40
+            f["HCAL"][2, 1, 9, 40] = 7.0  # eta=1, phi=9, HCAL layer 40
         f["energy"] = rng.uniform(10, 500, N).astype(np.float32)
         f["pdgID"] = np.array([11, 22, 111, 211])
         f["recoTheta"] = rng.uniform(1.4, 1.7, N).astype(np.float32)
@@ -187,10 +187,10 @@ def test_lcd_geometry_axes_labels_and_round_trip(tmp_path, ecal, hcal, geometry)
         assert source.geometry.name == geometry
         showers = source.read()
     if ecal:
-        assert showers.layers[2][1, 7, 3] == 5.0
+        assert showers.layers[2][1, 3, 7] == 5.0
     if hcal:
         first_hcal = 25 if ecal else 0
-        assert showers.layers[first_hcal + 40][2, 9, 1] == 7.0
+        assert showers.layers[first_hcal + 40][2, 1, 9] == 7.0
     assert showers.labels["pdg"].tolist() == [11, 22, 111, 211]
     assert showers.labels["opening_angle"].shape == (N,)
     assert sorted(showers.labels) == ["opening_angle", "pdg", "reco_theta"]

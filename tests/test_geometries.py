@@ -37,6 +37,10 @@ EXPECTED = {
         CLIC_REC + [(11, 11)] * 60,
         {"ECAL": CLIC_ECAL_DEPTH, "HCAL": (60 * 1.15, "X0", 0.01)},
     ),
+    "clic_large": (
+        [(51, 51)] * 25 + [(11, 11)] * 60,
+        {"ECAL": CLIC_ECAL_DEPTH, "HCAL": (60 * 1.15, "X0", 0.01)},
+    ),
     "atlas": (ATLAS_EM, {"ECAL": ATLAS_EM_DEPTH}),
     "atlas_seed": (ATLAS_EM, {"ECAL": ATLAS_EM_DEPTH}),
     "atlas_tile": (ATLAS_TILE, {"HCAL": TILE_DEPTH}),

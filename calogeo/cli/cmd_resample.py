@@ -37,6 +37,11 @@ def add_parser(subparsers: Any) -> None:
         help="map to the target and back, giving source-shaped arrays with the target's granularity",
     )
     parser.add_argument(
+        "--layers",
+        metavar="GROUP[,GROUP]",
+        help="resample only these layer groups (e.g. ECAL) and carry the others unchanged",
+    )
+    parser.add_argument(
         "-o", "--output", type=Path, metavar="OUT.h5", help="output file (default: IN_<target>.h5)"
     )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="default: cpu")
@@ -60,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     from calogeo.io import ShowerWriter, open_showers
     from calogeo.registry import get_geometry
-    from calogeo.resample import Resampler
+    from calogeo.resample.groups import resampler_for
 
     if args.batch_size < 1:
         msg = f"--batch-size must be positive, got {args.batch_size}"
@@ -72,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
         msg = f"{output}: the output would overwrite the input file"
         raise CalogeoError(msg)
     with open_showers(args.input, source_geometry) as source:
-        resampler = Resampler(
-            source.geometry, target, round_trip=args.round_trip, cache=not args.no_cache
+        groups = args.layers.split(",") if args.layers else None
+        resampler = resampler_for(
+            source.geometry, target, groups, round_trip=args.round_trip, cache=not args.no_cache
         )
         kept, energy_in, events = _Kept(), 0.0, len(source)
         with (
@@ -94,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
                 )
                 bar.update(len(batch))
     print(f"wrote {output}: {events} showers on {resampler.output_geometry.name!r}")
+    if groups:
+        print(f"resampled layer groups {args.layers}; the others are carried over unchanged")
     print(kept.report())
     return 0
 

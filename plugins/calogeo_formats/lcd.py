@@ -3,18 +3,23 @@
 
 Datasets and conversions:
 
-- ``ECAL`` (N, x, y, z): (N, 51, 51, 25) for the GEN window or (N, 25, 25, 25) for the REC
-  window, cell energies in GeV; ``HCAL`` (N, 11, 11, 60) in GeV. Slice z is one layer; the
-  layer image is (rows = y, cols = x), i.e. ``array.transpose(0, 3, 2, 1)[:, z]``. ECAL layers
-  come first, then HCAL layers (geometry groups "ECAL" and "HCAL").
+- ``ECAL`` (N, eta, phi, z): (N, 51, 51, 25) for the GEN window or (N, 25, 25, 25) for the
+  REC window, cell energies in GeV; ``HCAL`` (N, 11, 11, 60) in GeV, same axis order. Slice z
+  is one layer. The first axis runs along eta (the polar direction), the second along phi, as
+  the reference resampling code of Belayneh et al. Sect. 5.4 takes them (its ATLAS EMB1
+  strips, 0.025/8 in eta, are cut along the first axis). calogeo images are (rows = y = eta,
+  cols = x = phi), so the layer image is ``array[:, :, :, z]`` as is:
+  ``np.moveaxis(array, 3, 1)``. ECAL layers come first, then HCAL layers (geometry groups
+  "ECAL" and "HCAL").
 - ``energy`` (N,) or (N, 1): incident energy in GeV.
 - ``pdgID`` -> label ``pdg``; optional ``recoEta``, ``recoPhi``, ``recoTheta`` (rad),
   ``openingAngle`` (rad, pi0 -> gamma gamma), ``conversion`` -> labels ``reco_eta``,
   ``reco_phi``, ``reco_theta``, ``opening_angle``, ``conversion``. Other keys (derived
   features such as ``ECAL_E``) are not read.
 
-Default geometries: ECAL 51x51x25 -> ``clic_ecal``; ECAL 25x25x25 with HCAL 11x11x60 ->
-``clic``; ECAL 25x25x25 alone -> ``clic_ecal_rec``; HCAL alone -> ``clic_hcal``.
+Default geometries: ECAL 51x51x25 alone -> ``clic_ecal``; with HCAL 11x11x60 (the published
+large-window files) -> ``clic_large``; ECAL 25x25x25 with HCAL 11x11x60 -> ``clic``; ECAL
+25x25x25 alone -> ``clic_ecal_rec``; HCAL alone -> ``clic_hcal``.
 Writing does the inverse: ``energy`` is written as (N,).
 """
 
@@ -42,6 +47,7 @@ LABELS = {
 """File key -> calogeo label name."""
 GEOMETRIES = {
     ((51, 51, 25), None): "clic_ecal",
+    ((51, 51, 25), (11, 11, 60)): "clic_large",
     ((25, 25, 25), (11, 11, 60)): "clic",
     ((25, 25, 25), None): "clic_ecal_rec",
     (None, (11, 11, 60)): "clic_hcal",
@@ -50,10 +56,12 @@ GEOMETRIES = {
 
 
 class LCDFormat(ShowerFormat):
-    """CLIC/LCD HDF5: ECAL (N,x,y,z) and/or HCAL (N,x,y,z) in GeV, energy, pdgID, reco labels."""
+    """CLIC/LCD HDF5: ECAL and/or HCAL (N, eta, phi, z) in GeV, energy, pdgID, reco labels."""
 
     name: ClassVar[str] = "lcd"
-    description: ClassVar[str] = "CLIC/LCD (Belayneh et al.): ECAL (N,x,y,z), HCAL, energy, pdgID"
+    description: ClassVar[str] = (
+        "CLIC/LCD (Belayneh et al.): ECAL (N,eta,phi,z), HCAL, energy, pdgID"
+    )
     geometry_names: ClassVar[tuple[str, ...]] = tuple(GEOMETRIES.values())
 
     @classmethod
@@ -85,7 +93,7 @@ class LCDFormat(ShowerFormat):
         for key in GROUPS:
             if key in h5:
                 cube = read_dataset(h5, key, start, stop).astype(np.float32, copy=False)
-                layers.extend(np.moveaxis(cube.transpose(0, 3, 2, 1), 1, 0))
+                layers.extend(np.moveaxis(cube, 3, 0))  # (z, N, eta rows, phi cols)
         labels = {
             name: event_column(h5, key, start, stop) for key, name in LABELS.items() if key in h5
         }
@@ -94,7 +102,7 @@ class LCDFormat(ShowerFormat):
     @classmethod
     def to_arrays(cls, showers: Showers) -> dict[str, np.ndarray]:
         arrays = {
-            group: np.ascontiguousarray(np.stack(layers, axis=1).transpose(0, 3, 2, 1))
+            group: np.ascontiguousarray(np.stack(layers, axis=-1))  # (N, eta, phi, z)
             for group, layers in layers_of_groups(showers, GROUPS, "CLIC/LCD").items()
         }
         arrays["energy"] = showers.incident_energy

@@ -17,11 +17,13 @@ __all__ = [
     "E_OVER_H",
     "FEM_SPREAD",
     "HADRONIC_RADIUS_LAMBDA",
+    "M_PI_GEV",
     "BockProfile",
     "bock_profile",
     "em_fraction",
     "mean_response",
     "sample_em_fraction",
+    "scattering_radius_mm",
 ]
 
 E_OVER_H = 1.4
@@ -41,6 +43,40 @@ HADRONIC_RADIUS_LAMBDA = 0.23
 """Core radius of the hadronic radial profile 2 r R^2/(r^2+R^2)^2 in lambda_I: with
 R = 0.23 lambda_I a cylinder of radius 1 lambda_I holds 95% of the energy (r^2/(r^2+R^2) = 0.95),
 the PDG rule of thumb for hadron showers (PDG Review "Calorimetry")."""
+
+
+M_PI_GEV = 0.13957039
+"""Charged-pion mass in GeV (PDG 2024, 139.57039 MeV)."""
+
+HIGHLAND_GEV = 0.0136
+"""Scale of the Highland formula for the multiple-scattering angle, 13.6 MeV (PDG Review
+"Passage of particles through matter", multiple scattering through small angles)."""
+
+MIN_SCATTERING_X0 = 1e-3
+"""Below 1e-3 X0 the Highland formula is not valid (same PDG section); thinner paths use it."""
+
+
+def scattering_radius_mm(
+    energy_gev: np.ndarray | float, path_x0: np.ndarray | float, path_mm: np.ndarray | float
+) -> np.ndarray:
+    """Median lateral displacement (mm) of a charged pion of total energy ``energy_gev`` after
+    a path of ``path_mm`` holding ``path_x0`` radiation lengths (arrays broadcast).
+
+    Multiple Coulomb scattering: theta0 = 13.6 MeV / (beta c p) sqrt(x/X0)
+    (1 + 0.038 ln(x / (X0 beta^2))) (Highland, as in the PDG Review), and the displacement in
+    one plane has rms x theta0 / sqrt(3) (same section). The radial distribution of a 2-d
+    Gaussian of that width has median sqrt(2 ln 2) rms, which is what this returns: the
+    radius R of the simulator's profile 2 r R^2 / (r^2 + R^2)^2, whose median is R (its
+    1/r^3 tail stands in for single large-angle scatters). A track thus never sits exactly on
+    the axis, so its deposits are not all binned by which side of a cell boundary through the
+    axis the point (0, 0) falls on.
+    """
+    energy = np.maximum(np.asarray(energy_gev, dtype=np.float64), 1.001 * M_PI_GEV)
+    momentum_sq = energy**2 - M_PI_GEV**2
+    beta_sq = momentum_sq / energy**2
+    x = np.maximum(np.asarray(path_x0, dtype=np.float64), MIN_SCATTERING_X0)
+    theta0 = HIGHLAND_GEV * energy / momentum_sq * np.sqrt(x) * (1.0 + 0.038 * np.log(x / beta_sq))
+    return np.sqrt(2.0 * np.log(2.0)) * np.asarray(path_mm) * theta0 / np.sqrt(3.0)
 
 
 def em_fraction(energy_gev: np.ndarray) -> np.ndarray:

@@ -410,7 +410,8 @@ class GFlashSimulator(Model):
         )
 
     def _mip(self, tracks: _Tracks, stop_lambda: np.ndarray) -> Deposits:
-        """Ionisation of a minimum-ionising track on the axis up to ``stop_lambda`` (path)."""
+        """Ionisation of a minimum-ionising track up to ``stop_lambda`` (path): one spot per
+        step, displaced from the axis by multiple scattering (so never exactly on it)."""
         stack = self.stack
         stretch = tracks.stretch[:, None]
         front, back = (stack.lambda_edges[None, :, i] * stretch for i in (0, 1))
@@ -419,15 +420,19 @@ class GFlashSimulator(Model):
         # A slow particle ranges out: the track never deposits more than its energy.
         before = np.cumsum(energy, axis=1) - energy
         energy = np.clip(tracks.energy[:, None] - before, 0.0, energy)
-        zeros = np.zeros(energy.shape)
+        radius = hadronic.scattering_radius_mm(
+            tracks.energy[:, None],
+            stack.x0_edges.mean(axis=1)[None, :] * stretch,
+            stack.z_mid_mm[None, :] * stretch,
+        )
         return Deposits(
             **self._frame(tracks),
             leak_gev=np.zeros(len(tracks.event)),
             start_mm=np.full(len(tracks.event), np.nan),
             n_spots=(energy > 0).astype(np.int64),
             e_spot=energy,
-            r_core_mm=zeros,
-            r_tail_mm=zeros,
+            r_core_mm=radius,
+            r_tail_mm=radius,
             p_core=np.ones(energy.shape),
         )
 
