@@ -63,7 +63,7 @@ def test_single_hit_in_mm_rm_and_cells(toy):
     assert ob.deepest_layer(s)[0] == 1
     assert ob.r9(s)[0] == 1.0
     assert ob.e_ratio(s)[0, 1] == 1.0
-    np.testing.assert_allclose(ob.sparsity(s)[0], [0.0, 1 / 15, 0.0])
+    np.testing.assert_allclose(ob.layer_occupancy(s)[0], [0.0, 1 / 15, 0.0])
     radial = ob.radial_profile(s, np.array([0.0, 5.0, 6.0]), "mm")[0]
     np.testing.assert_allclose(radial, [0.0, 3.0])  # r = 4 sqrt(2) = 5.66 mm
 
@@ -149,12 +149,13 @@ def test_empty_event_is_nan_and_table_is_consistent(toy):
     assert math.isnan(t["x_mean_mm"][0])
     assert t["e_total"][0] == 0.0
     assert t["e_total_over_incident"][1] == pytest.approx(0.1)
-    assert "e_layer2" in t  # 3 layers: per-layer columns by default
-    assert "e_layer2" not in ob.table(s, per_layer=False)
+    assert "e_layer[2]" in t  # 3 layers: per-layer columns by default
+    assert "e_layer[2]" not in ob.table(s, per_layer=False)
     filled = ob.table(s, fill_value=-1.0)
     assert filled["x_mean_mm"][0] == -1.0
     assert all(ob.unit_of(name) is not None for name in t)
-    assert ob.unit_of("x_width_layer0_mm") == "mm"
+    assert ob.unit_of("x_width_mm[0]") == "mm"
+    assert ob.unit_of("e_layer[2]") == "GeV"
     assert ob.unit_of("e_total") == "GeV"
     assert ob.unit_of("moment3_z_mm") == "mm^3"
 
@@ -208,7 +209,7 @@ def test_calogan_layer0_two_hits():
     assert ob.e_ratio(s)[0, 0] == 0.0
     assert ob.r9(s)[0] == 1.0
     assert ob.shower_depth(s)[0] == 0.0
-    assert ob.sparsity(s)[0, 0] == pytest.approx(2 / 288)
+    assert ob.layer_occupancy(s)[0, 0] == pytest.approx(2 / 288)
 
 
 def test_unknown_units_are_refused(toy):
