@@ -12,8 +12,9 @@ the calorimeter front in mm, in cumulative radiation lengths ("x0") or in layer 
 the unit of CaloGAN's Table IV). :func:`table` collects the scalar observables under fixed
 names (per-layer ones as ``BASE[i]``, see :func:`resolve_names`), in one pass over the cells;
 it is the feature vector of the BDT baselines and the input of the fidelity metrics, which
-share it through :func:`cached_table`. Cell centres come from :func:`cell_centres_mm`, the one
-place that decides which point of a cell its energy is placed at.
+share it through :func:`cached_table`. Every centre, width, moment and radius places a cell's
+energy at :meth:`Geometry.cell_centres_mm <calogeo.geometry.Geometry.cell_centres_mm>` (each
+layout's ``centres_mm()``), the one place where a cell-centre convention is chosen.
 
 Sources of the definitions:
 
@@ -53,7 +54,6 @@ __all__ = [
     "PER_LAYER",
     "TRANSVERSE_UNITS",
     "cached_table",
-    "cell_centres_mm",
     "cell_thresholds_gev",
     "centroid",
     "deepest_layer",
@@ -104,25 +104,15 @@ class _Frame:
     r_rm: np.ndarray
 
 
-def cell_centres_mm(geometry: Geometry) -> list[np.ndarray]:
-    """Per layer, the (n_cells, 2) point in mm (x, y, detector frame) at which each cell's
-    energy is placed by the centre, width, moment and radial observables.
-
-    This is each layout's ``centres_mm()`` (its documented convention); the single place where
-    a community convention (e.g. CaloChallenge's bin-midpoint radius at the alpha-bin centre
-    for r-alpha cells) is to be selected, so that every observable follows it.
-    """
-    return [layer.layout.centres_mm() for layer in geometry.layers]
-
-
 @lru_cache(maxsize=16)
 def _frame(geometry: Geometry) -> _Frame:
     ax, ay = geometry.anchor_mm
     xs, ys, layer_of, rms = [], [], [], []
     col_idx, row_idx = [], []
-    centres = cell_centres_mm(geometry)
+    centres = geometry.cell_centres_mm()  # the one source of cell centres, see module doc
+    off = geometry.layer_offsets
     for i, layer in enumerate(geometry.layers):
-        xy = centres[i]
+        xy = centres[off[i] : off[i + 1], :2]
         rows, cols = layer.shape
         xs.append(xy[:, 0] - ax)
         ys.append(xy[:, 1] - ay)
