@@ -203,6 +203,14 @@ class Histograms(_ObservableMetric):
         return result
 
 
+def _threshold_text(geometry: Geometry, threshold_gev: float | np.ndarray) -> str:
+    """The cell threshold for a label: "0.5 MeV", or "the per-layer threshold"."""
+    thresholds = observables.cell_thresholds_gev(geometry, threshold_gev)
+    if np.all(thresholds == thresholds[0]):
+        return f"{thresholds[0] * 1e3:g} MeV"
+    return "the per-layer threshold"
+
+
 def _per_layer_separation(rows: dict[str, list[object]], n_layers: int) -> dict[str, list[float]]:
     """Columns layer, BASE...: the separation power of each per-layer observable by layer
     (NaN where it was not compared)."""
@@ -487,7 +495,7 @@ class ResponseVsEnergy(_ObservableMetric):
                     "y": ["hits_mean_reference", "hits_mean_generated"],
                     "yerr": ["hits_std_reference", "hits_std_generated"],
                     "labels": ["reference", "generated"],
-                    "ylabel": f"hits above {self.threshold_gev:g} GeV",
+                    "ylabel": f"cells above {_threshold_text(reference.geometry, self.threshold_gev)}",
                     "title": "hit count vs energy",
                 },
             ],
