@@ -37,13 +37,15 @@ def _pyplot() -> Any:
     return plt
 
 
-def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> None:
-    """Save ``fig`` atomically (temporary name, then rename) and close it."""
+def save_figure(fig: Figure, path: str | Path, dpi: int = 150, tight: bool = True) -> None:
+    """Save ``fig`` atomically (temporary name, then rename) and close it; ``tight`` crops the
+    margins (one more drawing pass: not needed for figures laid out by a layout engine or with
+    fixed margins)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight" if tight else None)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -190,8 +192,18 @@ def plot_observable_histograms(
     reference = samples[labels[0]]
     names = names or list(reference)
     rows = int(np.ceil(len(names) / columns))
-    fig = plt.figure(figsize=(3.6 * columns, 3.6 * rows))
-    outer = fig.add_gridspec(rows, columns, hspace=0.45, wspace=0.35)
+    width, height = 3.6 * columns, 3.6 * rows
+    fig = plt.figure(figsize=(width, height))
+    outer = fig.add_gridspec(  # fixed margins in inches: saves without cropping
+        rows,
+        columns,
+        hspace=0.45,
+        wspace=0.35,
+        left=0.7 / width,
+        right=1 - 0.15 / width,
+        bottom=0.55 / height,
+        top=1 - 0.3 / height,
+    )
     for k, name in enumerate(names):
         cell = outer[divmod(k, columns)].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.05)
         top = fig.add_subplot(cell[0])

@@ -336,11 +336,12 @@ def evaluate_fidelity(
     for page, start in enumerate(range(0, len(names), OBSERVABLES_PER_PAGE)):
         page_names = names[start : start + OBSERVABLES_PER_PAGE]
         fig = plot_observable_histograms(tables, page_names, edges=edges)
-        save_figure(fig, out / f"observables_{page + 1}.png")
+        save_figure(fig, out / f"observables_{page + 1}.png", tight=False)
     for label, showers in (("reference", reference), ("generated", generated)):
         save_figure(
             plot_layers(showers, title=f"{label}: average of {len(showers)} events"),
             out / f"layers_{label}.png",
+            tight=False,  # laid out by matplotlib's constrained layout
         )
     return summary
 
