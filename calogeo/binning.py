@@ -29,6 +29,7 @@ metric reports the fraction of each sample that fell outside.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,15 +89,28 @@ def observable_binning(
     geometry: Geometry,
     threshold_gev: float | np.ndarray = 0.0,
     n_bins: int | None = None,
+    ranges: Mapping[str, tuple[float, float, int | None]] | None = None,
 ) -> Binning:
     """The :class:`Binning` of :func:`~calogeo.observables.table` column ``name`` for
     comparing ``generated`` with ``reference`` values on ``geometry``; ``threshold_gev`` is the
     cell threshold the table was computed with (scalar or per layer), ``n_bins`` replaces the
-    rule's bin count."""
+    rule's bin count. ``ranges`` maps a column or a per-layer base (``x_mean_mm`` for every
+    ``x_mean_mm[i]``) to (lo, hi, bins or None) replacing the rule's range, e.g. a published
+    one (energies keep log bins when lo > 0)."""
     from calogeo.observables import unit_of
 
     match = _PER_LAYER.match(name)
     base, layer = (match.group(1), int(match.group(2))) if match else (name, None)
+    given = (ranges or {}).get(name) or (ranges or {}).get(base)
+    if given is not None:
+        lo, hi, bins = given
+        bins = bins or n_bins or 100
+        if not hi > lo:
+            msg = f"range of {name!r}: expected lo < hi, got {lo}:{hi}"
+            raise ValueError(msg)
+        if unit_of(name) == "GeV" and base != "e_total_over_incident" and lo > 0:
+            return Binning("given range", "log", np.geomspace(lo, hi, bins + 1))
+        return _linear("given range", lo, hi, bins)
     layers = [geometry.layers[layer]] if layer is not None else geometry.layers
     rm = float(np.median([ly.material.rm_mm for ly in layers]))
     thresholds = np.broadcast_to(np.asarray(threshold_gev, dtype=np.float64), geometry.n_layers)

@@ -253,9 +253,19 @@ def test_cell_threshold_options(tmp_path, capsys):
     result = json.loads((out / "histograms.json").read_text())
     assert result["meta"]["cell_threshold_gev"] == pytest.approx(0.5 * mip)
     out = tmp_path / "mev"
-    assert main([*base, "-o", str(out), "--threshold-mev", "20"]) == 0
+    published = ["--range", "n_hits=0:80:40", "--range", "x_mean_mm=-30:30"]
+    assert main([*base, "-o", str(out), "--threshold-mev", "20", *published]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["observables"]["cell_threshold_gev"] == pytest.approx([0.02] * 3)
+    rows = json.loads((out / "histograms.json").read_text())["tables"]["observables"]
+    assert (rows["binning"][0], rows["lo"][0], rows["hi"][0], rows["n_bins"][0]) == (
+        "given range",
+        0.0,
+        80.0,
+        40,
+    )
+    assert main([*base, "-o", str(out), "--range", "n_hits=5:1"]) == 1
+    assert "--range" in capsys.readouterr().err
     assert main([*base, "-o", str(out), "--threshold-mev", "-1"]) == 1
     assert "--threshold-mev" in capsys.readouterr().err
     assert main([*base, "-o", str(out), "--observables", "e_layer[7]"]) == 1

@@ -95,6 +95,14 @@ def add_parser(subparsers: Any) -> None:
         "incidence)",
     )
     parser.add_argument(
+        "--range",
+        action="append",
+        default=[],
+        metavar="NAME=LO:HI[:BINS]",
+        help="fidelity: histogram range of an observable or per-layer base (all layers) instead "
+        "of its default binning, e.g. x_mean_mm=-30:30:100 (repeatable)",
+    )
+    parser.add_argument(
         "--empty-layers",
         default="zero",
         choices=("zero", "nan"),
@@ -167,6 +175,25 @@ def cell_threshold_gev(args: argparse.Namespace, geometry: Any) -> np.ndarray:
         return args.threshold_mip * mip_energy_gev(geometry)
     mev = args.threshold_mev or 0.0
     return np.full(geometry.n_layers, mev * 1e-3)
+
+
+def parse_ranges(items: list[str]) -> dict[str, tuple[float, float, int | None]]:
+    """``--range NAME=LO:HI[:BINS]`` options as {name: (lo, hi, bins or None)}."""
+    out: dict[str, tuple[float, float, int | None]] = {}
+    for item in items:
+        name, _, text = item.partition("=")
+        parts = text.split(":")
+        try:
+            lo, hi = float(parts[0]), float(parts[1])
+            bins = int(parts[2]) if len(parts) == 3 else None
+            ok = len(parts) in (2, 3) and bool(name.strip()) and hi > lo and (bins or 1) > 0
+        except (ValueError, IndexError):
+            ok = False
+        if not ok:
+            msg = f"--range {item!r}: expected NAME=LO:HI[:BINS] with LO < HI, e.g. x_mean_mm=-30:30:100"
+            raise CalogeoError(msg)
+        out[name.strip()] = (lo, hi, bins)
+    return out
 
 
 def chosen_observables(text: str, geometry: Any) -> list[str] | None:
@@ -293,6 +320,7 @@ def evaluate_fidelity(
     chosen = chosen_observables(args.observables, geometry)
     threshold_gev = cell_threshold_gev(args, geometry)
     per_layer = True if any(map(is_per_layer, chosen or [])) else args.per_layer
+    ranges = parse_ranges(args.range)
     options = {"per_layer": per_layer, "threshold_gev": threshold_gev}
     options["empty_layer"] = args.empty_layers
     # the one computation of the observables per file: the metrics find it in the cache
@@ -306,7 +334,9 @@ def evaluate_fidelity(
         msg = f"--observables: unknown {', '.join(unknown)}; known: {known}"
         raise CalogeoError(msg)
     metrics = [
-        build(cls, energy_bins=bins, device=args.device, observables=chosen, **options)
+        build(
+            cls, energy_bins=bins, device=args.device, observables=chosen, ranges=ranges, **options
+        )
         for cls in choose_metrics(args.metrics, ("fidelity",))
     ]
     results = _compute(metrics, lambda m: m.compute(reference, generated))
@@ -329,7 +359,12 @@ def evaluate_fidelity(
     names = chosen or [n for n in tables["reference"] if not is_per_layer(n)]
     edges = {
         name: observable_binning(
-            name, tables["reference"][name], tables["generated"][name], geometry, threshold_gev
+            name,
+            tables["reference"][name],
+            tables["generated"][name],
+            geometry,
+            threshold_gev,
+            ranges=ranges,
         ).edges
         for name in names
     }

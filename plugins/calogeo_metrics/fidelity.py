@@ -100,15 +100,21 @@ class Histograms(_ObservableMetric):
     Each observable is binned by the rule of :func:`calogeo.binning.observable_binning` for its
     kind (log bins from the cell threshold for energies, fixed physical ranges for centres,
     widths and fractions); values outside the bins are not counted, and the fraction of each
-    sample outside is reported. ``n_bins`` replaces every rule's bin count."""
+    sample outside is reported. ``n_bins`` replaces every rule's bin count; ``ranges`` maps
+    columns or per-layer bases to (lo, hi, bins or None), e.g. a published binning."""
 
     name = "histograms"
     description = "per observable: separation power, Wasserstein-1 distance, KS statistic"
     source = "CaloChallenge (Krause et al., arXiv:2410.21611): separation power; scipy W1, KS"
 
-    def __init__(self, n_bins: int | None = None, **options: object) -> None:
+    def __init__(
+        self,
+        n_bins: int | None = None,
+        ranges: dict[str, tuple[float, float, int | None]] | None = None,
+        **options: object,
+    ) -> None:
         super().__init__(**options)  # type: ignore[arg-type]
-        self.n_bins = n_bins
+        self.n_bins, self.ranges = n_bins, ranges
 
     def compare(self, reference: Showers, generated: Showers) -> MetricResult:
         ref, gen = self.tables(reference, generated)
@@ -132,7 +138,9 @@ class Histograms(_ObservableMetric):
             a, b = ref[name], gen[name]
             if not (np.isfinite(a).any() and np.isfinite(b).any()):
                 continue
-            binning = observable_binning(name, a, b, geometry, self.threshold_gev, self.n_bins)
+            binning = observable_binning(
+                name, a, b, geometry, self.threshold_gev, self.n_bins, self.ranges
+            )
             edges = binning.edges
             (h_ref, out_ref), (h_gen, out_gen) = (_stats.unit_histogram(x, edges) for x in (a, b))
             rows["observable"].append(name)
