@@ -15,7 +15,7 @@ equivalent, and use the geometry's physical scales elsewhere:
   radii of the layer's material (the whole geometry: the median over layers); widths and
   ``r_mean``: 100 bins over [0, 3 R_M]; the same in R_M units for the ``_rm`` columns. For the
   CaloChallenge dataset-2/3 geometries (R_M = 10.9 mm) this is close to the published +-30 mm
-  and [0, 30] mm;
+  and [0, 30] mm (``ranges`` / ``calogeo evaluate --range`` give exactly those);
 - fractions (``e_frac*``, ``e_ratio``, ``r9``) 50 bins and ``occupancy`` 20 bins over [0, 1];
 - depth: 100 bins over the calorimeter depth (layers, X0 or mm), widths over half of it;
   layer indices (``deepest_layer``, ``shower_start_layer``): one bin per layer (and -1);

@@ -83,8 +83,9 @@ def add_parser(subparsers: Any) -> None:
         type=float,
         default=None,
         metavar="E",
-        help="fidelity: cell threshold in MeV of the stored energy; cells below it are zeroed "
-        "before the observables (default 0)",
+        help="fidelity: cell threshold in MeV of the stored (visible) energy; cells below it are "
+        "zeroed before the observables, as the CaloChallenge evaluation does with its 0.5 keV "
+        "silicon read-out threshold (0.0005 MeV visible) (default 0)",
     )
     threshold.add_argument(
         "--threshold-mip",
