@@ -2,18 +2,25 @@
 
 Every function takes a batch of showers and returns one value per event (``(N,)``) or one per
 event and layer (``(N, n_layers)``), accumulated in float64. Undefined values (the width of an
-empty layer, the centre of an empty event) are NaN.
+empty layer, the centre of an empty event) are NaN; :func:`table` reports the centre, width
+and E_ratio of an empty layer as 0 by default (the CaloChallenge convention, see
+:data:`EMPTY_LAYER`).
 
 Transverse coordinates are measured from the shower axis, i.e. from the geometry's
 ``anchor_mm``, in mm or in Moliere radii of each layer's material ("rm"); depth is measured from
 the calorimeter front in mm, in cumulative radiation lengths ("x0") or in layer index ("layer",
 the unit of CaloGAN's Table IV). :func:`table` collects the scalar observables under fixed
-names; it is the feature vector of the BDT baselines and the input of the fidelity metrics.
+names (per-layer ones as ``BASE[i]``, see :func:`resolve_names`), in one pass over the cells;
+it is the feature vector of the BDT baselines and the input of the fidelity metrics, which
+share it through :func:`cached_table`. Every centre, width, moment and radius places a cell's
+energy at :meth:`Geometry.cell_centres_mm <calogeo.geometry.Geometry.cell_centres_mm>` (each
+layout's ``centres_mm()``), the one place where a cell-centre convention is chosen.
 
 Sources of the definitions:
 
 - layer energies and fractions, E_ratio, deepest layer, shower depth s_d and its width,
-  lateral width per layer, sparsity: Paganini et al., CaloGAN, PRD 97 (2018) 014021, Table IV
+  lateral width per layer, occupancy (CaloGAN's "sparsity level", the fraction of cells with
+  energy; the CaloChallenge "sparsity" is one minus it): Paganini et al., CaloGAN, PRD 97 (2018) 014021, Table IV
   and Fig. 12;
 - R9 and the energy in the first, second and last third of the depth, moments of order 1-6
   along x, y, z: Belayneh et al., EPJC 80 (2020) 688, App. C, Fig. 10 and the Triforce
@@ -26,8 +33,12 @@ Sources of the definitions:
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
+import re
+import warnings
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -39,14 +50,21 @@ from calogeo.showers import Showers
 __all__ = [
     "AXES",
     "DEPTH_UNITS",
+    "EMPTY_LAYER",
+    "PER_LAYER",
     "TRANSVERSE_UNITS",
+    "cached_table",
+    "cell_thresholds_gev",
     "centroid",
     "deepest_layer",
     "depth_thirds",
     "e_ratio",
+    "is_per_layer",
     "layer_centroids",
+    "layer_column",
     "layer_energies",
     "layer_fractions",
+    "layer_occupancy",
     "layer_widths",
     "longitudinal_profile",
     "mip_energy_gev",
@@ -54,6 +72,7 @@ __all__ = [
     "n_hits",
     "r9",
     "radial_profile",
+    "resolve_names",
     "shower_depth",
     "shower_depth_width",
     "shower_start",
@@ -90,8 +109,10 @@ def _frame(geometry: Geometry) -> _Frame:
     ax, ay = geometry.anchor_mm
     xs, ys, layer_of, rms = [], [], [], []
     col_idx, row_idx = [], []
+    centres = geometry.cell_centres_mm()  # the one source of cell centres, see module doc
+    off = geometry.layer_offsets
     for i, layer in enumerate(geometry.layers):
-        xy = layer.layout.centres_mm()
+        xy = centres[off[i] : off[i + 1], :2]
         rows, cols = layer.shape
         xs.append(xy[:, 0] - ax)
         ys.append(xy[:, 1] - ay)
@@ -131,13 +152,19 @@ def _coordinate(geometry: Geometry, axis: str, unit: str) -> np.ndarray:
     return table[unit]
 
 
+def _flat_batches(showers: Showers) -> Iterator[np.ndarray]:
+    """Float64 (n, n_cells) blocks of the events (fresh copies; at least one, maybe empty)."""
+    size = max(1, MAX_BATCH_VALUES // max(1, showers.geometry.n_cells))
+    if len(showers) == 0:
+        yield np.zeros((0, showers.geometry.n_cells))
+        return
+    for batch in showers.batches(size):
+        yield batch.flat().astype(np.float64)
+
+
 def _batched(showers: Showers, func: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Apply ``func`` to float64 (n, n_cells) blocks of the events and join the results."""
-    size = max(1, MAX_BATCH_VALUES // max(1, showers.geometry.n_cells))
-    parts = [func(batch.flat().astype(np.float64)) for batch in showers.batches(size)]
-    if not parts:
-        return func(np.zeros((0, showers.geometry.n_cells)))
-    return np.concatenate(parts)
+    return np.concatenate([func(e) for e in _flat_batches(showers)])
 
 
 def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -210,10 +237,15 @@ def _weighted_moments(e: np.ndarray, c: np.ndarray, orders: tuple[int, ...]) -> 
     stays far below the moments' own statistical precision).
     """
     top = max(orders)
-    sums = np.stack([e @ c**j for j in range(top + 1)], axis=1)  # (n, top + 1)
+    return _central_moments(np.stack([e @ c**j for j in range(top + 1)], axis=1), orders)
+
+
+def _central_moments(sums: np.ndarray, orders: tuple[int, ...]) -> np.ndarray:
+    """(n, len(orders)) moments from the power sums S_j = sum E c^j, j = 0..max(orders)
+    (columns of ``sums``): order 1 the mean, order k > 1 the central moment."""
     raw = _divide(sums, sums[:, :1])  # raw moments <c^j>
     mean = raw[:, 1]
-    out = np.empty((len(e), len(orders)))
+    out = np.empty((len(sums), len(orders)))
     for col, k in enumerate(orders):
         if k == 1:
             out[:, col] = mean
@@ -301,10 +333,23 @@ def e_ratio(showers: Showers) -> np.ndarray:
     return _per_layer(showers, one)
 
 
-def sparsity(showers: Showers, threshold_gev: float = 0.0) -> np.ndarray:
+def layer_occupancy(showers: Showers, threshold_gev: float = 0.0) -> np.ndarray:
     """(N, n_layers) fraction of each layer's cells with energy above ``threshold_gev``
-    (CaloGAN's per-layer sparsity level, Fig. 12)."""
+    (CaloGAN's per-layer "sparsity level", Fig. 12; the CaloChallenge "sparsity" is one minus
+    it)."""
     return _per_layer(showers, lambda e, _: (e > threshold_gev).mean(axis=1))
+
+
+def sparsity(showers: Showers, threshold_gev: float = 0.0) -> np.ndarray:
+    """Deprecated name of :func:`layer_occupancy` (same values: the fraction of cells *above*
+    threshold, the opposite of the CaloChallenge sparsity)."""
+    warnings.warn(
+        "observables.sparsity() is the occupancy (fraction of cells above threshold); call "
+        "layer_occupancy(), or 1 - layer_occupancy() for the CaloChallenge sparsity",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return layer_occupancy(showers, threshold_gev)
 
 
 def n_hits(showers: Showers, threshold_gev: float = 0.0) -> np.ndarray:
@@ -318,7 +363,11 @@ def n_hits(showers: Showers, threshold_gev: float = 0.0) -> np.ndarray:
 
 def deepest_layer(showers: Showers) -> np.ndarray:
     """(N,) index of the deepest layer with any energy (CaloGAN's d); -1 for empty events."""
-    hit = showers.layer_energies() > 0
+    return _deepest(showers.layer_energies())
+
+
+def _deepest(e_layers: np.ndarray) -> np.ndarray:
+    hit = e_layers > 0
     last = hit.shape[1] - 1 - np.argmax(hit[:, ::-1], axis=1)
     return np.where(hit.any(axis=1), last, -1)
 
@@ -345,14 +394,21 @@ def r9(showers: Showers) -> np.ndarray:
     """(N,) largest 3x3-cell sum in the (x, y) projection over the deposited energy
     (Belayneh et al. App. C). Layers with different cell layouts are projected separately and
     the largest window among the projections is used."""
-    n = len(showers)
-    best = np.zeros(n)
-    for group in _grid_runs(showers.geometry):
-        image = sum(showers.layers[i].astype(np.float64) for i in group)
-        best = np.maximum(
-            best, _box_max(np.asarray(image).reshape(n, *showers.layers[group[0]].shape[1:]))
-        )
+    geometry = showers.geometry
+    projections = [(g, geometry.layers[g[0]].shape) for g in _grid_runs(geometry)]
+    best = _batched(showers, lambda e: _r9_numerator(e, projections, geometry.layer_offsets))
     return _divide(best, showers.total_energy())
+
+
+def _r9_numerator(
+    e: np.ndarray, projections: list[tuple[list[int], tuple[int, int]]], offsets: np.ndarray
+) -> np.ndarray:
+    """(n,) largest 3x3 sum over the (x, y) projections of (n, n_cells) energies ``e``."""
+    best = np.zeros(len(e))
+    for group, shape in projections:
+        image = sum(e[:, offsets[i] : offsets[i + 1]] for i in group)
+        best = np.maximum(best, _box_max(np.asarray(image).reshape(len(e), *shape)))
+    return best
 
 
 def _third_weights(edges: np.ndarray) -> np.ndarray:
@@ -372,19 +428,22 @@ def depth_thirds(showers: Showers, unit: str = "layer") -> np.ndarray:
     by a boundary is shared in proportion); ``"x0"`` and ``"mm"`` split the physical depth,
     assuming uniform deposition inside a layer.
     """
-    geometry = showers.geometry
-    if unit == "layer":
-        idx = np.arange(geometry.n_layers, dtype=np.float64)
-        edges = np.stack([idx, idx + 1], axis=1)
-    elif unit == "x0":
-        edges = geometry.x0_edges
-    elif unit == "mm":
-        edges = geometry.z_edges_mm
-    else:
-        msg = f"unknown depth unit {unit!r}: expected one of {', '.join(DEPTH_UNITS)}"
-        raise ValueError(msg)
+    edges = _depth_edges(showers.geometry, unit)
     e = showers.layer_energies()
     return _divide(e @ _third_weights(edges), e.sum(axis=1, keepdims=True))
+
+
+def _depth_edges(geometry: Geometry, unit: str) -> np.ndarray:
+    """(n_layers, 2) front and back of each layer in layer index, X0 or mm."""
+    if unit == "layer":
+        idx = np.arange(geometry.n_layers, dtype=np.float64)
+        return np.stack([idx, idx + 1], axis=1)
+    if unit == "x0":
+        return geometry.x0_edges
+    if unit == "mm":
+        return geometry.z_edges_mm
+    msg = f"unknown depth unit {unit!r}: expected one of {', '.join(DEPTH_UNITS)}"
+    raise ValueError(msg)
 
 
 def mip_energy_gev(geometry: Geometry) -> np.ndarray:
@@ -408,7 +467,13 @@ def shower_start(showers: Showers, threshold_mip: float = 4.0, run: int = 3) -> 
     A MIP crossing a layer deposits about one MIP; a started shower several in a row. This is
     the CALICE criterion (JINST 6 (2011) P07005) cast in its simplest form.
     """
-    above = showers.layer_energies() > threshold_mip * mip_energy_gev(showers.geometry)
+    return _start(showers.layer_energies(), mip_energy_gev(showers.geometry), threshold_mip, run)
+
+
+def _start(
+    e_layers: np.ndarray, mip_gev: np.ndarray, threshold_mip: float = 4.0, run: int = 3
+) -> np.ndarray:
+    above = e_layers > threshold_mip * mip_gev
     run = max(1, min(run, above.shape[1]))
     window = np.asarray(np.lib.stride_tricks.sliding_window_view(above, run, axis=1).all(axis=2))
     return np.where(window.any(axis=1), np.argmax(window, axis=1), -1)
@@ -416,76 +481,302 @@ def shower_start(showers: Showers, threshold_mip: float = 4.0, run: int = 3) -> 
 
 # -- the table -----------------------------------------------------------------------------
 
+PER_LAYER = (
+    "e_layer",
+    "e_frac",
+    "x_mean_mm",
+    "y_mean_mm",
+    "x_width_mm",
+    "y_width_mm",
+    "e_ratio",
+    "occupancy",
+)
+"""Per-layer observables of :func:`table`, named ``BASE[i]`` for layer index ``i``: energy
+(GeV), fraction of the event's energy, centre of energy and width along x and y (mm, from the
+shower axis), E_ratio of the two hottest cells, fraction of cells holding energy."""
 
-def table(
-    showers: Showers,
-    *,
-    per_layer: bool | None = None,
-    threshold_gev: float = 0.0,
-    fill_value: float = np.nan,
-) -> dict[str, np.ndarray]:
-    """Named per-event observables, float64 (N,) each, in a fixed order.
+EMPTY_LAYER = ("zero", "nan")
+"""Conventions for the centre, width and E_ratio of a layer without energy (above threshold):
+"zero" reports 0, as the CaloChallenge evaluation code does (its features divide by
+E + 1e-16), so such events stay in the histograms; "nan" leaves them undefined (dropped)."""
 
-    ``per_layer`` adds energy, fraction, widths, E_ratio and sparsity of every layer (default:
-    only for geometries with at most 8 layers, as CaloGAN's 3); ``threshold_gev`` is the hit
-    threshold of the hit count and sparsity; undefined values become ``fill_value``.
+_LEGACY = re.compile(
+    r"^(?:(e_layer)(\d+)|(e_frac)_layer(\d+)|([xy])_width_layer(\d+)_mm|(e_ratio)_layer(\d+)"
+    r"|(sparsity)_layer(\d+))$"
+)
+_PER_LAYER_NAME = re.compile(r"^(\w+)\[([^\]]+)\]$")
+
+
+def layer_column(base: str, index: int) -> str:
+    """The :func:`table` column of per-layer observable ``base`` (one of :data:`PER_LAYER`)
+    in layer ``index``: ``"e_layer[3]"``."""
+    return f"{base}[{index}]"
+
+
+def resolve_names(names: list[str], geometry: Geometry) -> list[str]:
+    """Observable names as given by a user, as :func:`table` columns.
+
+    ``BASE[i]`` names a per-layer observable in layer index ``i``, ``BASE[NAME]`` in the layer
+    called NAME (``x_mean_mm[EMB2]``), ``BASE[*]`` in every layer. The names of calogeo < 0.x
+    (``e_layer3``, ``e_frac_layer3``, ``x_width_layer3_mm``, ``e_ratio_layer3`` and
+    ``sparsity_layer3``, which was the fraction of cells *above* threshold, now
+    ``occupancy[3]``) are accepted with a warning. Other names are returned unchanged.
     """
-    geometry = showers.geometry
-    if per_layer is None:
-        per_layer = geometry.n_layers <= 8
-    e_layers = showers.layer_energies()
-    e_tot = e_layers.sum(axis=1)
-    out: dict[str, np.ndarray] = {
-        "e_total": e_tot,
-        "e_total_over_incident": _divide(e_tot, showers.incident_energy.astype(np.float64)),
-    }
+    layer_names = [layer.name for layer in geometry.layers]
+    out: list[str] = []
+    for name in names:
+        legacy = _LEGACY.match(name)
+        if legacy:
+            groups = [g for g in legacy.groups() if g is not None]
+            base, index = groups[0], groups[1]
+            base = {"x": "x_width_mm", "y": "y_width_mm", "sparsity": "occupancy"}.get(base, base)
+            new = layer_column(base, int(index))
+            warnings.warn(f"observable {name!r} is now called {new!r}", FutureWarning, 2)
+            name = new
+        match = _PER_LAYER_NAME.match(name)
+        if not match:
+            out.append(name)
+            continue
+        base, which = match.groups()
+        if base not in PER_LAYER:
+            msg = f"{name!r}: no per-layer observable {base!r}; known: {', '.join(PER_LAYER)}"
+            raise ValueError(msg)
+        if which == "*":
+            out.extend(layer_column(base, i) for i in range(geometry.n_layers))
+        elif which.isdigit() and int(which) < geometry.n_layers:
+            out.append(layer_column(base, int(which)))
+        elif which in layer_names and layer_names.count(which) == 1:
+            out.append(layer_column(base, layer_names.index(which)))
+        else:
+            msg = (
+                f"{name!r}: geometry {geometry.name!r} has no layer {which!r} (layers 0-"
+                f"{geometry.n_layers - 1}, or a unique layer name: {', '.join(layer_names[:8])}"
+                f"{', ...' if len(layer_names) > 8 else ''})"
+            )
+            raise ValueError(msg)
+    return out
+
+
+def is_per_layer(name: str) -> bool:
+    """Whether ``name`` is a per-layer column (``BASE[i]``)."""
+    return _PER_LAYER_NAME.match(name) is not None
+
+
+def cell_thresholds_gev(geometry: Geometry, threshold_gev: float | np.ndarray = 0.0) -> np.ndarray:
+    """(n_layers,) cell threshold in GeV from a scalar or a per-layer array (checked)."""
+    thresholds = np.broadcast_to(np.asarray(threshold_gev, dtype=np.float64), geometry.n_layers)
+    if not np.all(np.isfinite(thresholds) & (thresholds >= 0)):
+        msg = f"cell thresholds must be finite and >= 0 GeV, got {threshold_gev}"
+        raise ValueError(msg)
+    return thresholds.copy()
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """Per-geometry matrices that turn a batch of cell energies into the table's sums."""
+
+    names: dict[str, int]  # column of each coordinate power in ``matrix``
+    matrix: np.ndarray  # (n_cells, K)
+    layer_xy: list[np.ndarray]  # per layer (cells of layer, 4): x, x^2, y, y^2 in mm
+    projections: list[tuple[list[int], tuple[int, int]]]  # r9: layer groups and their shape
+
+
+@lru_cache(maxsize=16)
+def _sums(geometry: Geometry) -> _Sums:
+    frame = _frame(geometry)
+    columns: dict[str, np.ndarray] = {"1": np.ones(geometry.n_cells)}
+    for axis in AXES:
+        units = ("mm", "rm") if axis != "z" else ("mm", "x0", "layer")
+        for unit in units:
+            c = _coordinate(geometry, axis, unit)
+            top = 6 if unit == "mm" else 2
+            for k in range(1, top + 1):
+                columns[f"{axis}_{unit}^{k}"] = c**k
+    columns["r_mm"], columns["r_rm"] = frame.r_mm, frame.r_rm
+    columns["within_1rm"] = (frame.r_rm < 1.0).astype(np.float64)
+    off = geometry.layer_offsets
+    x, y = frame.x["mm"], frame.y["mm"]
+    layer_xy = [
+        np.stack([x[a:b], x[a:b] ** 2, y[a:b], y[a:b] ** 2], axis=1)
+        for a, b in itertools.pairwise(off)
+    ]
+    projections = [(g, geometry.layers[g[0]].shape) for g in _grid_runs(geometry)]
+    return _Sums(
+        names={name: k for k, name in enumerate(columns)},
+        matrix=np.stack(list(columns.values()), axis=1),
+        layer_xy=layer_xy,
+        projections=projections,
+    )
+
+
+def _table_batch(
+    e: np.ndarray, geometry: Geometry, per_layer: bool, empty_zero: bool
+) -> dict[str, np.ndarray]:
+    """The :func:`table` columns of one (n, n_cells) float64 batch, thresholds applied."""
+    sums = _sums(geometry)
+    s = e @ sums.matrix
+    col = sums.names
+    e_tot = s[:, col["1"]]
+
+    def central(axis: str, unit: str, orders: tuple[int, ...]) -> np.ndarray:
+        top = max(orders)
+        powers = np.stack(
+            [e_tot, *(s[:, col[f"{axis}_{unit}^{k}"]] for k in range(1, top + 1))], axis=1
+        )
+        return _central_moments(powers, orders)
+
+    off = geometry.layer_offsets
+    e_layers = np.add.reduceat(e, off[:-1], axis=1) if geometry.n_cells else e[:, :0]
+    out: dict[str, np.ndarray] = {"e_total": e_tot}
     if len(geometry.groups) > 1:
         for group in geometry.groups:
             sel = [i for i, ly in enumerate(geometry.layers) if ly.group == group]
             out[f"e_{group.lower()}"] = e_layers[:, sel].sum(axis=1)
     for axis in ("x", "y"):
         for unit in ("mm", "rm"):
-            out[f"{axis}_mean_{unit}"] = centroid(showers, axis, unit)
-            out[f"{axis}_width_{unit}"] = width(showers, axis, unit)
-    frame = _frame(geometry)
-    out["r_mean_mm"] = _batched(showers, lambda e: _divide(e @ frame.r_mm, e.sum(axis=1)))
-    out["r_mean_rm"] = _batched(showers, lambda e: _divide(e @ frame.r_rm, e.sum(axis=1)))
-    out["e_frac_within_1rm"] = _divide(
-        radial_profile(showers, np.array([0.0, 1.0]), "rm")[:, 0], e_tot
-    )
-    for unit in ("mm", "x0", "layer"):
-        out[f"z_mean_{unit}"] = centroid(showers, "z", unit)
-        out[f"z_width_{unit}"] = width(showers, "z", unit)
-    out["deepest_layer"] = deepest_layer(showers).astype(np.float64)
-    start = shower_start(showers)
+            m = central(axis, unit, (1, 2))
+            out[f"{axis}_mean_{unit}"] = m[:, 0]
+            out[f"{axis}_width_{unit}"] = np.sqrt(np.maximum(m[:, 1], 0.0))
+    out["r_mean_mm"] = _divide(s[:, col["r_mm"]], e_tot)
+    out["r_mean_rm"] = _divide(s[:, col["r_rm"]], e_tot)
+    out["e_frac_within_1rm"] = _divide(s[:, col["within_1rm"]], e_tot)
+    for unit in DEPTH_UNITS:
+        m = central("z", unit, (1, 2))
+        out[f"z_mean_{unit}"] = m[:, 0]
+        out[f"z_width_{unit}"] = np.sqrt(np.maximum(m[:, 1], 0.0))
+    out["deepest_layer"] = _deepest(e_layers).astype(np.float64)
+    start = _start(e_layers, mip_energy_gev(geometry))
     out["shower_start_layer"] = start.astype(np.float64)
     out["shower_start_x0"] = np.where(start >= 0, geometry.x0_edges[start, 0], np.nan)
-    out["n_hits"] = n_hits(showers, threshold_gev).astype(np.float64)
+    hits = e > 0
+    out["n_hits"] = hits.sum(axis=1, dtype=np.float64)
     out["occupancy"] = out["n_hits"] / geometry.n_cells
-    out["r9"] = r9(showers)
+    out["r9"] = _divide(_r9_numerator(e, sums.projections, off), e_tot)
     for unit in ("layer", "x0"):
-        thirds = depth_thirds(showers, unit)
+        thirds = _divide(e_layers @ _third_weights(_depth_edges(geometry, unit)), e_tot[:, None])
         suffix = "" if unit == "layer" else "_x0"
         for k, name in enumerate(("first", "second", "last")):
             out[f"e_frac_{name}_third{suffix}"] = thirds[:, k]
     for axis in AXES:
-        m = moments(showers, axis, (2, 3, 4, 5, 6), "mm")
+        m = central(axis, "mm", (2, 3, 4, 5, 6))
         for j, k in enumerate((2, 3, 4, 5, 6)):
             out[f"moment{k}_{axis}_mm"] = m[:, j]
     if per_layer:
-        fractions = layer_fractions(showers)
-        wx, wy = layer_widths(showers, "x", "mm"), layer_widths(showers, "y", "mm")
-        ratio, sparse = e_ratio(showers), sparsity(showers, threshold_gev)
-        for i in range(geometry.n_layers):
-            out[f"e_layer{i}"] = e_layers[:, i]
-            out[f"e_frac_layer{i}"] = fractions[:, i]
-            out[f"x_width_layer{i}_mm"] = wx[:, i]
-            out[f"y_width_layer{i}_mm"] = wy[:, i]
-            out[f"e_ratio_layer{i}"] = ratio[:, i]
-            out[f"sparsity_layer{i}"] = sparse[:, i]
+        out.update(_per_layer_batch(e, e_layers, hits, geometry, empty_zero))
+    return out
+
+
+def _per_layer_batch(
+    e: np.ndarray, e_layers: np.ndarray, hits: np.ndarray, geometry: Geometry, empty_zero: bool
+) -> dict[str, np.ndarray]:
+    """Per-layer columns (:data:`PER_LAYER`) of one thresholded batch."""
+    off = geometry.layer_offsets
+    fractions = _divide(e_layers, e_layers.sum(axis=1, keepdims=True))
+    occupancy = np.add.reduceat(hits, off[:-1], axis=1) / np.diff(off)
+    undefined = 0.0 if empty_zero else np.nan
+    columns: dict[str, list[np.ndarray]] = {base: [] for base in PER_LAYER}
+    for i, xy in enumerate(_sums(geometry).layer_xy):
+        cells = e[:, off[i] : off[i + 1]]
+        el = e_layers[:, i]
+        s = cells @ xy
+        empty = el == 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = s[:, [0, 2]] / el[:, None]
+            var = s[:, [1, 3]] / el[:, None] - mean**2
+        width = np.sqrt(np.maximum(var, 0.0))
+        if cells.shape[1] >= 2:
+            top = np.partition(cells, cells.shape[1] - 2, axis=1)[:, -2:]
+            ratio = _divide(top[:, 1] - top[:, 0], top[:, 1] + top[:, 0])
+        else:
+            ratio = np.full(len(e), np.nan)
+        for base, value in (
+            ("x_mean_mm", mean[:, 0]),
+            ("y_mean_mm", mean[:, 1]),
+            ("x_width_mm", width[:, 0]),
+            ("y_width_mm", width[:, 1]),
+            ("e_ratio", ratio),
+        ):
+            columns[base].append(np.where(empty, undefined, value))
+        columns["e_layer"].append(el)
+        columns["e_frac"].append(fractions[:, i])
+        columns["occupancy"].append(occupancy[:, i])
+    return {
+        layer_column(base, i): values[i]
+        for i in range(geometry.n_layers)
+        for base, values in columns.items()
+    }
+
+
+def table(
+    showers: Showers,
+    *,
+    per_layer: bool | None = None,
+    threshold_gev: float | np.ndarray = 0.0,
+    empty_layer: str = "zero",
+    fill_value: float = np.nan,
+) -> dict[str, np.ndarray]:
+    """Named per-event observables, float64 (N,) each, in a fixed order.
+
+    ``threshold_gev`` (a scalar or one value per layer, GeV of the stored energy) is a cell
+    threshold: cells below it are set to zero before any observable is computed, as the
+    CaloChallenge evaluation does; ``n_hits`` and ``occupancy`` count the cells left with
+    energy. ``per_layer`` adds the :data:`PER_LAYER` observables of every layer, named
+    ``BASE[i]`` (default: only for geometries with at most 8 layers, as CaloGAN's 3);
+    ``empty_layer`` is the convention of :data:`EMPTY_LAYER` for the centre, width and
+    E_ratio of a layer without energy; other undefined values (the centre of an empty event)
+    become ``fill_value``.
+    """
+    geometry = showers.geometry
+    if empty_layer not in EMPTY_LAYER:
+        msg = f"empty_layer must be one of {', '.join(EMPTY_LAYER)}, got {empty_layer!r}"
+        raise ValueError(msg)
+    if per_layer is None:
+        per_layer = geometry.n_layers <= 8
+    thresholds = cell_thresholds_gev(geometry, threshold_gev)
+    cell_threshold = np.repeat(thresholds, np.diff(geometry.layer_offsets))
+    cut = bool(np.any(thresholds > 0))
+
+    def one(e: np.ndarray) -> dict[str, np.ndarray]:
+        if cut:
+            e[e < cell_threshold] = 0.0
+        return _table_batch(e, geometry, per_layer, empty_layer == "zero")
+
+    parts = [one(e) for e in _flat_batches(showers)]
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    out = {
+        "e_total": out["e_total"],
+        "e_total_over_incident": _divide(
+            out["e_total"], showers.incident_energy.astype(np.float64)
+        ),
+        **out,
+    }
     if not np.isnan(fill_value):
         out = {k: np.where(np.isfinite(v), v, fill_value) for k, v in out.items()}
     return out
+
+
+_TABLES: weakref.WeakKeyDictionary[Showers, dict[tuple[object, ...], dict[str, np.ndarray]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def cached_table(
+    showers: Showers,
+    *,
+    per_layer: bool | None = None,
+    threshold_gev: float | np.ndarray = 0.0,
+    empty_layer: str = "zero",
+) -> dict[str, np.ndarray]:
+    """:func:`table` of ``showers``, computed once per batch of showers and options (the
+    metrics and plots of one evaluation share it; the cache lives as long as the showers)."""
+    thresholds = cell_thresholds_gev(showers.geometry, threshold_gev)
+    key = (per_layer, thresholds.tobytes(), empty_layer)
+    cache = _TABLES.setdefault(showers, {})
+    if key not in cache:
+        cache[key] = table(
+            showers, per_layer=per_layer, threshold_gev=thresholds, empty_layer=empty_layer
+        )
+    return cache[key]
 
 
 UNITS: dict[str, str] = {
@@ -498,6 +789,9 @@ UNITS: dict[str, str] = {
 
 def unit_of(name: str) -> str:
     """The unit of a :func:`table` column, for axis labels ("" if dimensionless)."""
+    match = _PER_LAYER_NAME.match(name)
+    if match:
+        name = match.group(1)
     if name in UNITS:
         return UNITS[name]
     if name.startswith("e_") and not name.startswith(("e_frac", "e_ratio", "e_total_")):

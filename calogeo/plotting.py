@@ -37,13 +37,15 @@ def _pyplot() -> Any:
     return plt
 
 
-def save_figure(fig: Figure, path: str | Path, dpi: int = 150) -> None:
-    """Save ``fig`` atomically (temporary name, then rename) and close it."""
+def save_figure(fig: Figure, path: str | Path, dpi: int = 150, tight: bool = True) -> None:
+    """Save ``fig`` atomically (temporary name, then rename) and close it; ``tight`` crops the
+    margins (one more drawing pass: not needed for figures laid out by a layout engine or with
+    fixed margins)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight" if tight else None)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -177,10 +179,12 @@ def plot_observable_histograms(
     names: list[str] | None = None,
     n_bins: int = 30,
     columns: int = 4,
+    edges: dict[str, np.ndarray] | None = None,
 ) -> Figure:
     """Normalised histograms of observables (:func:`calogeo.observables.table` columns) for
-    several samples, each with a ratio panel to the first sample (the reference); values
-    outside the 0.1-99.9% quantile range are counted in the edge bins."""
+    several samples, each with a ratio panel to the first sample (the reference); bins from
+    ``edges`` (e.g. :func:`calogeo.binning.observable_binning`) where given, else ``n_bins``
+    over the 0.1-99.9% quantile range; values outside are counted in the edge bins."""
     from calogeo.observables import unit_of
 
     plt = _pyplot()
@@ -188,8 +192,18 @@ def plot_observable_histograms(
     reference = samples[labels[0]]
     names = names or list(reference)
     rows = int(np.ceil(len(names) / columns))
-    fig = plt.figure(figsize=(3.6 * columns, 3.6 * rows))
-    outer = fig.add_gridspec(rows, columns, hspace=0.45, wspace=0.35)
+    width, height = 3.6 * columns, 3.6 * rows
+    fig = plt.figure(figsize=(width, height))
+    outer = fig.add_gridspec(  # fixed margins in inches: saves without cropping
+        rows,
+        columns,
+        hspace=0.45,
+        wspace=0.35,
+        left=0.7 / width,
+        right=1 - 0.15 / width,
+        bottom=0.55 / height,
+        top=1 - 0.3 / height,
+    )
     for k, name in enumerate(names):
         cell = outer[divmod(k, columns)].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.05)
         top = fig.add_subplot(cell[0])
@@ -199,18 +213,22 @@ def plot_observable_histograms(
         if len(pooled) == 0:
             top.set_title(f"{name}: undefined", fontsize=8)
             continue
-        lo, hi = np.quantile(pooled, [0.001, 0.999])
-        if hi <= lo:
-            lo, hi = lo - 0.5, hi + 0.5
-        edges = np.linspace(lo, hi, n_bins + 1)
+        if edges is not None and name in edges:
+            bins = np.asarray(edges[name], dtype=np.float64)
+            lo, hi = bins[0], bins[-1]
+        else:
+            lo, hi = np.quantile(pooled, [0.001, 0.999])
+            if hi <= lo:
+                lo, hi = lo - 0.5, hi + 0.5
+            bins = np.linspace(lo, hi, n_bins + 1)
         hists = []
         for j, (label, values) in enumerate(zip(labels, finite, strict=True)):
-            h = np.histogram(np.clip(values, lo, hi), edges)[0].astype(np.float64)
-            h = h / max(h.sum(), 1.0) / np.diff(edges)
+            h = np.histogram(np.clip(values, lo, hi), bins)[0].astype(np.float64)
+            h = h / max(h.sum(), 1.0) / np.diff(bins)
             hists.append(h)
             top.stairs(
                 h,
-                edges,
+                bins,
                 color=SAMPLE_COLOURS[j % 6],
                 lw=1.2,
                 label=label,
@@ -219,7 +237,9 @@ def plot_observable_histograms(
             )
             if j > 0:
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    bottom.stairs(h / hists[0], edges, color=SAMPLE_COLOURS[j % 6], lw=1.2)
+                    bottom.stairs(h / hists[0], bins, color=SAMPLE_COLOURS[j % 6], lw=1.2)
+        if lo > 0 and len(bins) > 2 and np.allclose(bins[1:] / bins[:-1], bins[1] / bins[0]):
+            top.set_xscale("log")  # log-spaced bins (energies)
         bottom.axhline(1.0, color="0.4", lw=0.8)
         bottom.set_ylim(0.0, 2.0)
         bottom.set_yticks([0.5, 1.0, 1.5])

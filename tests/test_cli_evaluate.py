@@ -18,15 +18,15 @@ citation = "test"
 distance_from_ip_mm = 1000.0
 [[layers]]
 name = "layer"
-repeat = 3
+repeat = {layers}
 thickness_mm = 5.0
 material = "W"
 layout = {{ type = "grid", pitch_mm = [5.0, 5.0], shape = [{rows}, 5] }}
 """
 
 
-def showers_file(path, seed, width=1.0, rows=5, name="toy", n=120):
-    geometry = geometry_from_spec(SPEC.format(name=name, rows=rows))
+def showers_file(path, seed, width=1.0, rows=5, name="toy", n=120, layers=3):
+    geometry = geometry_from_spec(SPEC.format(name=name, rows=rows, layers=layers))
     rng = np.random.default_rng(seed)
     energy = rng.uniform(5, 50, n)
     centres = geometry.cell_centres_mm()
@@ -200,3 +200,95 @@ def test_plot_modes(tmp_path, capsys):
     assert main(["plot", "roc", str(a), "-o", str(tmp_path / "x.png")]) == 1
     assert "not a calogeo predictions file" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_per_layer_observables_of_many_layers(tmp_path):
+    ref = showers_file(tmp_path / "ref.h5", 1, layers=12)
+    gen = showers_file(tmp_path / "gen.h5", 2, width=1.3, layers=12)
+    out = tmp_path / "per_layer"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(ref),
+                str(gen),
+                "-o",
+                str(out),
+                "--metrics",
+                "histograms",
+                "--per-layer",
+            ]
+        )
+        == 0
+    )
+    rows = json.loads((out / "histograms.json").read_text())["tables"]["observables"]
+    names = rows["observable"]
+    assert {"e_layer[11]", "x_mean_mm[11]", "y_width_mm[0]", "occupancy[5]"} <= set(names)
+    assert not [n for n in names if "sparsity" in n]
+    assert len(list(out.glob("observables_*.png"))) == 3  # event-level pages only
+    assert (out / "histograms_2.png").exists()  # separation power by layer
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["observables"]["per_layer"] is True
+    assert summary["observables"]["empty_layers"] == "zero"
+    named = tmp_path / "named"
+    args = ["--metrics", "histograms", "--observables", "x_mean_mm[layer11],e_layer[*]"]
+    assert main(["evaluate", str(ref), str(gen), "-o", str(named), *args]) == 0
+    rows = json.loads((named / "histograms.json").read_text())["tables"]["observables"]
+    assert rows["observable"] == ["x_mean_mm[11]"] + [f"e_layer[{i}]" for i in range(12)]
+    assert (named / "observables_1.png").exists()
+
+
+def test_cell_threshold_options(tmp_path, capsys):
+    from calogeo import read_showers
+    from calogeo.observables import mip_energy_gev
+
+    ref = showers_file(tmp_path / "ref.h5", 1)
+    gen = showers_file(tmp_path / "gen.h5", 2)
+    out = tmp_path / "mip"
+    base = ["evaluate", str(ref), str(gen), "--metrics", "histograms", "--observables", "n_hits"]
+    assert main([*base, "-o", str(out), "--threshold-mip", "0.5"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    mip = mip_energy_gev(read_showers(ref).geometry)
+    assert summary["observables"]["cell_threshold_gev"] == pytest.approx(0.5 * mip)
+    result = json.loads((out / "histograms.json").read_text())
+    assert result["meta"]["cell_threshold_gev"] == pytest.approx(0.5 * mip)
+    out = tmp_path / "mev"
+    published = ["--range", "n_hits=0:80:40", "--range", "x_mean_mm=-30:30"]
+    assert main([*base, "-o", str(out), "--threshold-mev", "20", *published]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["observables"]["cell_threshold_gev"] == pytest.approx([0.02] * 3)
+    rows = json.loads((out / "histograms.json").read_text())["tables"]["observables"]
+    assert (rows["binning"][0], rows["lo"][0], rows["hi"][0], rows["n_bins"][0]) == (
+        "given range",
+        0.0,
+        80.0,
+        40,
+    )
+    assert main([*base, "-o", str(out), "--range", "n_hits=5:1"]) == 1
+    assert "--range" in capsys.readouterr().err
+    assert main([*base, "-o", str(out), "--threshold-mev", "-1"]) == 1
+    assert "--threshold-mev" in capsys.readouterr().err
+    assert main([*base, "-o", str(out), "--observables", "e_layer[7]"]) == 1
+    assert "no layer '7'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*base, "-o", str(out), "--threshold-mev", "1", "--threshold-mip", "1"])
+
+
+def test_observables_are_computed_once_per_file(tmp_path, monkeypatch):
+    from calogeo import observables
+
+    calls = []
+    table = observables.table
+
+    def counting(showers, **options):
+        calls.append(len(showers))
+        return table(showers, **options)
+
+    monkeypatch.setattr(observables, "table", counting)
+    ref = showers_file(tmp_path / "ref.h5", 1)
+    gen = showers_file(tmp_path / "gen.h5", 2, width=1.3)
+    metrics = "histograms,correlations,fpd_kpd,response_vs_energy"
+    assert (
+        main(["evaluate", str(ref), str(gen), "-o", str(tmp_path / "o"), "--metrics", metrics]) == 0
+    )
+    assert len(calls) == 2

@@ -12,6 +12,7 @@ from calogeo_metrics import _stats
 from scipy import stats
 
 from calogeo import get_metric, list_metrics
+from calogeo.binning import quantile_edges
 from calogeo.metric import KINDS, MetricResult, PredictionMetric
 from calogeo.predictions import Predictions
 
@@ -124,7 +125,7 @@ def test_bin_edges():
     assert len(_stats.bin_edges(np.array([1.0, 2.0]))) == 9
     np.testing.assert_allclose(_stats.bin_edges(np.array([5.0, 5.0])), [2.5, 7.5])
     np.testing.assert_allclose(_stats.bin_edges(np.ones(3), np.array([0.0, 2.0])), [0, 2])
-    edges = _stats.histogram_edges(np.array([0.0, 1.0, 2.0]), np.array([3.0]))
+    edges = quantile_edges(np.array([0.0, 1.0, 2.0]), np.array([3.0]))
     np.testing.assert_allclose(edges, [-0.5, 0.5, 1.5, 2.5, 3.5])
 
 

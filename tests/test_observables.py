@@ -63,7 +63,7 @@ def test_single_hit_in_mm_rm_and_cells(toy):
     assert ob.deepest_layer(s)[0] == 1
     assert ob.r9(s)[0] == 1.0
     assert ob.e_ratio(s)[0, 1] == 1.0
-    np.testing.assert_allclose(ob.sparsity(s)[0], [0.0, 1 / 15, 0.0])
+    np.testing.assert_allclose(ob.layer_occupancy(s)[0], [0.0, 1 / 15, 0.0])
     radial = ob.radial_profile(s, np.array([0.0, 5.0, 6.0]), "mm")[0]
     np.testing.assert_allclose(radial, [0.0, 3.0])  # r = 4 sqrt(2) = 5.66 mm
 
@@ -149,12 +149,13 @@ def test_empty_event_is_nan_and_table_is_consistent(toy):
     assert math.isnan(t["x_mean_mm"][0])
     assert t["e_total"][0] == 0.0
     assert t["e_total_over_incident"][1] == pytest.approx(0.1)
-    assert "e_layer2" in t  # 3 layers: per-layer columns by default
-    assert "e_layer2" not in ob.table(s, per_layer=False)
+    assert "e_layer[2]" in t  # 3 layers: per-layer columns by default
+    assert "e_layer[2]" not in ob.table(s, per_layer=False)
     filled = ob.table(s, fill_value=-1.0)
     assert filled["x_mean_mm"][0] == -1.0
     assert all(ob.unit_of(name) is not None for name in t)
-    assert ob.unit_of("x_width_layer0_mm") == "mm"
+    assert ob.unit_of("x_width_mm[0]") == "mm"
+    assert ob.unit_of("e_layer[2]") == "GeV"
     assert ob.unit_of("e_total") == "GeV"
     assert ob.unit_of("moment3_z_mm") == "mm^3"
 
@@ -208,7 +209,7 @@ def test_calogan_layer0_two_hits():
     assert ob.e_ratio(s)[0, 0] == 0.0
     assert ob.r9(s)[0] == 1.0
     assert ob.shower_depth(s)[0] == 0.0
-    assert ob.sparsity(s)[0, 0] == pytest.approx(2 / 288)
+    assert ob.layer_occupancy(s)[0, 0] == pytest.approx(2 / 288)
 
 
 def test_unknown_units_are_refused(toy):
@@ -217,3 +218,119 @@ def test_unknown_units_are_refused(toy):
         ob.centroid(s, "z", "rm")
     with pytest.raises(ValueError, match="axis"):
         ob.centroid(s, "w")
+
+
+MANY = """
+name = "many"
+title = "twelve layers"
+citation = "test"
+distance_from_ip_mm = 1000.0
+[[layers]]
+name = "front"
+thickness_mm = 4.0
+material = "W"
+layout = { type = "grid", pitch_mm = [2.0, 4.0], shape = [3, 5] }
+[[layers]]
+name = "bulk"
+repeat = 11
+thickness_mm = 4.0
+material = "W"
+layout = { type = "grid", pitch_mm = [2.0, 4.0], shape = [3, 5] }
+"""
+
+
+@pytest.fixture(scope="module")
+def many():
+    return geometry_from_spec(MANY)
+
+
+def test_per_layer_observables_of_a_many_layer_geometry(many):
+    s = empty(many, n=2)
+    s.layers[11][0, 2, 4] = 3.0  # y = +4 mm, x = +4 mm
+    s.layers[11][0, 2, 3] = 1.0  # y = +4 mm, x = +2 mm
+    s.layers[0][1, 0, 0] = 2.0  # y = -4 mm, x = -4 mm
+    assert "e_layer[11]" not in ob.table(s)  # more than 8 layers: event-level columns only
+    t = ob.table(s, per_layer=True)
+    assert t["e_layer[11]"][0] == pytest.approx(4.0)
+    assert t["e_frac[11]"][0] == pytest.approx(1.0)
+    assert t["x_mean_mm[11]"][0] == pytest.approx(3.5)
+    assert t["y_mean_mm[11]"][0] == pytest.approx(4.0)
+    assert t["x_width_mm[11]"][0] == pytest.approx(math.sqrt(0.75 * 16 + 0.25 * 4 - 3.5**2))
+    assert t["y_width_mm[11]"][0] == pytest.approx(0.0, abs=1e-12)
+    assert t["e_ratio[11]"][0] == pytest.approx(0.5)
+    assert t["occupancy[11]"][0] == pytest.approx(2 / 15)
+    assert t["x_mean_mm[0]"][1] == pytest.approx(-4.0)
+    assert sum(ob.is_per_layer(n) for n in t) == 12 * len(ob.PER_LAYER)
+    # names: layer index, unique layer name, every layer; unknown layers are refused
+    assert ob.resolve_names(["x_mean_mm[11]", "e_layer[front]", "r9"], many) == [
+        "x_mean_mm[11]",
+        "e_layer[0]",
+        "r9",
+    ]
+    assert ob.resolve_names(["occupancy[*]"], many) == [f"occupancy[{i}]" for i in range(12)]
+    with pytest.raises(ValueError, match="no layer '12'"):
+        ob.resolve_names(["e_layer[12]"], many)
+    with pytest.raises(ValueError, match="no per-layer observable"):
+        ob.resolve_names(["r9[3]"], many)
+
+
+def test_empty_layer_convention_follows_the_published_code(toy):
+    s = empty(toy)
+    s.layers[0][0, 0, 0] = 1.0  # layers 1 and 2 are empty
+    t = ob.table(s)
+    # CaloChallenge: sum(x E) / (sum E + 1e-16) = 0 and sqrt(max(<x^2> - <x>^2, 0)) = 0
+    for name in ("x_mean_mm[1]", "y_mean_mm[2]", "x_width_mm[1]", "y_width_mm[2]", "e_ratio[1]"):
+        assert t[name][0] == 0.0, name
+    assert t["x_mean_mm[0]"][0] == pytest.approx(-4.0)
+    undefined = ob.table(s, empty_layer="nan")
+    assert math.isnan(undefined["x_mean_mm[1]"][0])
+    assert undefined["x_mean_mm[0]"][0] == pytest.approx(-4.0)
+    with pytest.raises(ValueError, match="empty_layer"):
+        ob.table(s, empty_layer="drop")
+
+
+def test_occupancy_is_named_for_what_it_is(toy):
+    s = empty(toy)
+    s.layers[1][0, 0, 0] = 1.0
+    t = ob.table(s)
+    assert t["occupancy[1]"][0] == pytest.approx(1 / 15)
+    assert not [n for n in t if "sparsity" in n]
+    with pytest.warns(FutureWarning, match="occupancy"):
+        np.testing.assert_allclose(ob.sparsity(s)[0], [0.0, 1 / 15, 0.0])
+    with pytest.warns(FutureWarning, match="now called 'occupancy"):
+        assert ob.resolve_names(["sparsity_layer1"], toy) == ["occupancy[1]"]
+    with pytest.warns(FutureWarning, match="now called 'x_width_mm"):
+        assert ob.resolve_names(["x_width_layer2_mm"], toy) == ["x_width_mm[2]"]
+
+
+def test_cell_threshold_zeroes_cells_before_every_observable(toy):
+    s = empty(toy)
+    s.layers[0][0, 1, 2] = 1.0  # axis
+    s.layers[0][0, 1, 4] = 0.001  # x = +4 mm, below 2 MeV
+    below = ob.table(s, threshold_gev=0.002)
+    assert below["x_mean_mm"][0] == 0.0
+    assert below["e_total"][0] == pytest.approx(1.0)
+    assert below["n_hits"][0] == 1.0
+    assert ob.table(s)["n_hits"][0] == 2.0
+    per_layer = ob.table(s, threshold_gev=np.array([0.0, 0.002, 0.002]))
+    assert per_layer["n_hits"][0] == 2.0
+    with pytest.raises(ValueError, match="threshold"):
+        ob.table(s, threshold_gev=-1.0)
+
+
+def test_table_equals_the_single_observables(toy):
+    rng = np.random.default_rng(3)
+    flat = rng.gamma(0.5, 1.0, (40, toy.n_cells)) * (rng.random((40, toy.n_cells)) < 0.6)
+    s = Showers.from_flat(toy, flat.astype(np.float32), np.full(40, 100.0))
+    t = ob.table(s)
+    np.testing.assert_allclose(t["x_mean_rm"], ob.centroid(s, "x", "rm"), rtol=1e-10)
+    np.testing.assert_allclose(t["z_width_x0"], ob.width(s, "z", "x0"), rtol=1e-10)
+    np.testing.assert_allclose(t["moment4_y_mm"], ob.moments(s, "y", (4,))[:, 0], rtol=1e-9)
+    np.testing.assert_allclose(t["r9"], ob.r9(s), rtol=1e-12)
+    np.testing.assert_allclose(t["shower_start_layer"], ob.shower_start(s))
+    np.testing.assert_allclose(t["e_frac_last_third_x0"], ob.depth_thirds(s, "x0")[:, 2])
+    for i in range(toy.n_layers):
+        np.testing.assert_allclose(t[f"x_mean_mm[{i}]"], ob.layer_centroids(s, "x")[:, i])
+        np.testing.assert_allclose(t[f"y_width_mm[{i}]"], ob.layer_widths(s, "y")[:, i])
+        np.testing.assert_allclose(t[f"e_ratio[{i}]"], ob.e_ratio(s)[:, i])
+        np.testing.assert_allclose(t[f"occupancy[{i}]"], ob.layer_occupancy(s)[:, i])

@@ -65,7 +65,50 @@ def add_parser(subparsers: Any) -> None:
         "--observables",
         default="",
         metavar="NAME[,NAME]",
-        help="fidelity: observables to compare and draw (default: the whole observable table)",
+        help="fidelity: observables to compare and draw (default: the whole observable table); "
+        "per-layer ones as BASE[LAYER] with LAYER an index, a layer name or *, BASE one of "
+        "e_layer, e_frac, x_mean_mm, y_mean_mm, x_width_mm, y_width_mm, e_ratio, occupancy "
+        "(e.g. e_layer[3], x_mean_mm[EMB2], occupancy[*])",
+    )
+    parser.add_argument(
+        "--per-layer",
+        action="store_true",
+        default=None,
+        help="fidelity: add the per-layer observables of every layer (default: only for "
+        "geometries of at most 8 layers)",
+    )
+    threshold = parser.add_mutually_exclusive_group()
+    threshold.add_argument(
+        "--threshold-mev",
+        type=float,
+        default=None,
+        metavar="E",
+        help="fidelity: cell threshold in MeV of the stored (visible) energy; cells below it are "
+        "zeroed before the observables, as the CaloChallenge evaluation does with its 0.5 keV "
+        "silicon read-out threshold (0.0005 MeV visible) (default 0)",
+    )
+    threshold.add_argument(
+        "--threshold-mip",
+        type=float,
+        default=None,
+        metavar="N",
+        help="fidelity: cell threshold in MIPs of each layer (a MIP's visible energy at normal "
+        "incidence)",
+    )
+    parser.add_argument(
+        "--range",
+        action="append",
+        default=[],
+        metavar="NAME=LO:HI[:BINS]",
+        help="fidelity: histogram range of an observable or per-layer base (all layers) instead "
+        "of its default binning, e.g. x_mean_mm=-30:30:100 (repeatable)",
+    )
+    parser.add_argument(
+        "--empty-layers",
+        default="zero",
+        choices=("zero", "nan"),
+        help="fidelity: centre, width and E_ratio of a layer without energy: 0 (default, as "
+        "the CaloChallenge code) or undefined (left out of the histograms)",
     )
     parser.add_argument(
         "--max-events",
@@ -116,6 +159,54 @@ def choose_metrics(names: str, kinds: tuple[str, ...]) -> list[type]:
             raise CalogeoError(msg)
         chosen.append(cls)
     return chosen
+
+
+def cell_threshold_gev(args: argparse.Namespace, geometry: Any) -> np.ndarray:
+    """(n_layers,) cell threshold in GeV from ``--threshold-mev`` or ``--threshold-mip``."""
+    from calogeo.observables import mip_energy_gev
+
+    for flag, value in (
+        ("--threshold-mev", args.threshold_mev),
+        ("--threshold-mip", args.threshold_mip),
+    ):
+        if value is not None and not (np.isfinite(value) and value >= 0):
+            msg = f"{flag} {value}: expected a number >= 0"
+            raise CalogeoError(msg)
+    if args.threshold_mip is not None:
+        return args.threshold_mip * mip_energy_gev(geometry)
+    mev = args.threshold_mev or 0.0
+    return np.full(geometry.n_layers, mev * 1e-3)
+
+
+def parse_ranges(items: list[str]) -> dict[str, tuple[float, float, int | None]]:
+    """``--range NAME=LO:HI[:BINS]`` options as {name: (lo, hi, bins or None)}."""
+    out: dict[str, tuple[float, float, int | None]] = {}
+    for item in items:
+        name, _, text = item.partition("=")
+        parts = text.split(":")
+        try:
+            lo, hi = float(parts[0]), float(parts[1])
+            bins = int(parts[2]) if len(parts) == 3 else None
+            ok = len(parts) in (2, 3) and bool(name.strip()) and hi > lo and (bins or 1) > 0
+        except (ValueError, IndexError):
+            ok = False
+        if not ok:
+            msg = f"--range {item!r}: expected NAME=LO:HI[:BINS] with LO < HI, e.g. x_mean_mm=-30:30:100"
+            raise CalogeoError(msg)
+        out[name.strip()] = (lo, hi, bins)
+    return out
+
+
+def chosen_observables(text: str, geometry: Any) -> list[str] | None:
+    """``--observables`` as table columns (per-layer and legacy names resolved), or None."""
+    from calogeo.observables import resolve_names
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    try:
+        return resolve_names(names, geometry) or None
+    except ValueError as exc:
+        msg = f"--observables: {exc}"
+        raise CalogeoError(msg) from exc
 
 
 def build(cls: type, **options: Any) -> Any:
@@ -220,20 +311,33 @@ def evaluate_fidelity(
 ) -> dict[str, Any]:
     """Every fidelity metric of ``generated`` against ``reference``, written into ``out``,
     plus observable histograms and average layer images."""
+    from calogeo.binning import observable_binning
     from calogeo.metric import check_same_geometry
-    from calogeo.observables import table
+    from calogeo.observables import cached_table, is_per_layer
     from calogeo.plotting import plot_layers, plot_observable_histograms, save_figure
 
     check_same_geometry(reference, generated, f"{args.inputs[0]} vs {args.inputs[1]}")
-    tables = {"reference": table(reference), "generated": table(generated)}
-    chosen = [n.strip() for n in args.observables.split(",") if n.strip()] or None
+    geometry = reference.geometry
+    chosen = chosen_observables(args.observables, geometry)
+    threshold_gev = cell_threshold_gev(args, geometry)
+    per_layer = True if any(map(is_per_layer, chosen or [])) else args.per_layer
+    ranges = parse_ranges(args.range)
+    options = {"per_layer": per_layer, "threshold_gev": threshold_gev}
+    options["empty_layer"] = args.empty_layers
+    # the one computation of the observables per file: the metrics find it in the cache
+    tables = {
+        "reference": cached_table(reference, **options),
+        "generated": cached_table(generated, **options),
+    }
     unknown = [n for n in chosen or [] if n not in tables["reference"]]
     if unknown:
         known = ", ".join(tables["reference"])
         msg = f"--observables: unknown {', '.join(unknown)}; known: {known}"
         raise CalogeoError(msg)
     metrics = [
-        build(cls, energy_bins=bins, device=args.device, observables=chosen)
+        build(
+            cls, energy_bins=bins, device=args.device, observables=chosen, ranges=ranges, **options
+        )
         for cls in choose_metrics(args.metrics, ("fidelity",))
     ]
     results = _compute(metrics, lambda m: m.compute(reference, generated))
@@ -241,19 +345,39 @@ def evaluate_fidelity(
         results,
         out,
         {
-            "geometry": reference.geometry.name,
+            "geometry": geometry.name,
             "reference_events": len(reference),
             "generated_events": len(generated),
+            "observables": {
+                "cell_threshold_gev": threshold_gev,
+                "per_layer": bool(per_layer if per_layer is not None else geometry.n_layers <= 8),
+                "empty_layers": args.empty_layers,
+            },
         },
     )
-    names = chosen or list(tables["reference"])
+    # pages of histograms: the named observables, else the event-level ones (per-layer ones
+    # are summarised per layer by the histograms metric, and drawn when named)
+    names = chosen or [n for n in tables["reference"] if not is_per_layer(n)]
+    edges = {
+        name: observable_binning(
+            name,
+            tables["reference"][name],
+            tables["generated"][name],
+            geometry,
+            threshold_gev,
+            ranges=ranges,
+        ).edges
+        for name in names
+    }
     for page, start in enumerate(range(0, len(names), OBSERVABLES_PER_PAGE)):
-        fig = plot_observable_histograms(tables, names[start : start + OBSERVABLES_PER_PAGE])
-        save_figure(fig, out / f"observables_{page + 1}.png")
+        page_names = names[start : start + OBSERVABLES_PER_PAGE]
+        fig = plot_observable_histograms(tables, page_names, edges=edges)
+        save_figure(fig, out / f"observables_{page + 1}.png", tight=False)
     for label, showers in (("reference", reference), ("generated", generated)):
         save_figure(
             plot_layers(showers, title=f"{label}: average of {len(showers)} events"),
             out / f"layers_{label}.png",
+            tight=False,  # laid out by matplotlib's constrained layout
         )
     return summary
 

@@ -55,7 +55,12 @@ def add_parser(subparsers: Any) -> None:
         help="observables to draw (default: all of the observable table)",
     )
     obs.add_argument("--max-events", type=int, default=None, metavar="N")
-    obs.add_argument("--bins", type=int, default=30, help="histogram bins (default 30)")
+    obs.add_argument(
+        "--bins",
+        type=int,
+        default=None,
+        help="histogram bins (default: each observable's own binning, see calogeo.binning)",
+    )
 
     roc = modes.add_parser("roc", help="ROC curves of predictions files")
     roc.add_argument("files", nargs="+", type=Path, metavar="PRED.h5")
@@ -131,7 +136,9 @@ def _layers(args: argparse.Namespace) -> Any:
 
 
 def _observables(args: argparse.Namespace) -> Any:
-    from calogeo.observables import table
+    from calogeo.binning import observable_binning
+    from calogeo.cli.cmd_evaluate import chosen_observables
+    from calogeo.observables import cached_table, is_per_layer
     from calogeo.plotting import plot_observable_histograms
 
     samples = {}
@@ -145,14 +152,21 @@ def _observables(args: argparse.Namespace) -> Any:
             )
             raise CalogeoError(msg)
         geometry = showers.geometry
-        samples[label] = table(showers)
+        chosen = chosen_observables(args.observables, geometry) or []
+        per_layer = True if any(map(is_per_layer, chosen)) else None
+        samples[label] = cached_table(showers, per_layer=per_layer)
     known = list(next(iter(samples.values())))
-    names = [n.strip() for n in args.observables.split(",") if n.strip()] or known
+    names = chosen or known
     unknown = [n for n in names if n not in known]
     if unknown:
         msg = f"--observables: unknown {', '.join(unknown)}; known: {', '.join(known)}"
         raise CalogeoError(msg)
-    return plot_observable_histograms(samples, names, n_bins=args.bins)
+    reference, other = samples[next(iter(samples))], list(samples.values())[-1]
+    edges = {
+        n: observable_binning(n, reference[n], other[n], geometry, 0.0, args.bins).edges
+        for n in names
+    }
+    return plot_observable_histograms(samples, names, edges=edges)
 
 
 def _predictions(args: argparse.Namespace, need: str) -> dict[str, Any]:

@@ -16,18 +16,17 @@ __all__ = [
     "bin_edges",
     "fit_resolution",
     "frechet_distance",
-    "histogram_edges",
     "iqr_resolution",
     "kernel_distance",
     "kl_divergence",
     "ks_statistic",
     "moment_relative_bias",
-    "normalised_histograms",
     "rejection_at_efficiency",
     "resolution_model",
     "roc_curve",
     "separation_power",
     "sigma90",
+    "unit_histogram",
     "wasserstein",
 ]
 
@@ -56,31 +55,15 @@ def bin_edges(values: np.ndarray, bins: int | np.ndarray | None = None) -> np.nd
     return np.linspace(lo, hi, n + 1)
 
 
-def histogram_edges(a: np.ndarray, b: np.ndarray, n_bins: int = 30) -> np.ndarray:
-    """Common edges for comparing samples ``a`` and ``b``: the 0.1-99.9% quantile range of
-    both, in ``n_bins`` bins, or unit bins centred on integers when both are integer-valued."""
-    both = np.concatenate([a[np.isfinite(a)], b[np.isfinite(b)]])
-    if len(both) == 0:
-        return np.array([0.0, 1.0])
-    lo, hi = np.quantile(both, [0.001, 0.999])
-    if np.all(both == np.round(both)) and np.ceil(hi) - np.floor(lo) + 1 <= 2 * n_bins:
-        return np.arange(np.floor(lo) - 0.5, np.ceil(hi) + 1.0)
-    if hi <= lo:
-        return np.array([lo - 0.5, lo + 0.5])
-    return np.linspace(lo, hi, n_bins + 1)
-
-
-def normalised_histograms(
-    a: np.ndarray, b: np.ndarray, edges: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-sum histograms of the finite values of ``a`` and ``b``; values outside the edges
-    are counted in the first or last bin."""
-    out = []
-    for x in (a, b):
-        x = np.clip(x[np.isfinite(x)], edges[0], np.nextafter(edges[-1], -np.inf))
-        h = np.histogram(x, edges)[0].astype(np.float64)
-        out.append(h / h.sum() if h.sum() > 0 else h)
-    return out[0], out[1]
+def unit_histogram(x: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, float]:
+    """(unit-sum histogram of the finite values of ``x`` inside ``edges``, fraction of the
+    finite values outside them). Values outside are not counted, as in the CaloChallenge
+    histograms (numpy: the last bin includes its upper edge)."""
+    x = x[np.isfinite(x)]
+    h = np.histogram(x, edges)[0].astype(np.float64)
+    inside = h.sum()
+    outside = float(1.0 - inside / len(x)) if len(x) else 0.0
+    return (h / inside if inside > 0 else h), outside
 
 
 # -- classification ----------------------------------------------------------------------------

@@ -1,17 +1,18 @@
 """Fidelity metrics: how well generated showers reproduce reference showers on one geometry.
 
 The observables are those of :func:`calogeo.observables.table`, computed once per batch of
-showers and shared by the metrics of one evaluation.
+showers and options (:func:`calogeo.observables.cached_table`) and shared by the metrics and
+plots of one evaluation.
 """
 
 from __future__ import annotations
 
 import math
-import weakref
 
 import numpy as np
 
 from calogeo import CalogeoError, Geometry, Showers, observables
+from calogeo.binning import observable_binning
 from calogeo.metric import FidelityMetric, MetricResult
 from calogeo_metrics import _stats
 from calogeo_metrics.regression import spectrum_result
@@ -27,34 +28,38 @@ __all__ = [
     "ResponseVsEnergy",
 ]
 
-_TABLES: weakref.WeakKeyDictionary[Showers, dict[tuple[object, ...], dict[str, np.ndarray]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def observable_table(
-    showers: Showers, per_layer: bool | None = None, threshold_gev: float = 0.0
-) -> dict[str, np.ndarray]:
-    """:func:`calogeo.observables.table` of ``showers``, computed once per batch and options."""
-    cache = _TABLES.setdefault(showers, {})
-    key = (per_layer, threshold_gev)
-    if key not in cache:
-        cache[key] = observables.table(showers, per_layer=per_layer, threshold_gev=threshold_gev)
-    return cache[key]
-
 
 class _ObservableMetric(FidelityMetric):
-    """A fidelity metric on the observable table; options select the table's columns."""
+    """A fidelity metric on the observable table; options select the table's columns.
+
+    ``threshold_gev``: cell threshold (GeV, scalar or per layer) applied before the
+    observables; ``per_layer``: add the per-layer observables (default: geometries of at most
+    8 layers; naming a per-layer observable in ``observables`` turns them on); ``empty_layer``:
+    "zero" or "nan" for the centre and width of an empty layer (see
+    :data:`calogeo.observables.EMPTY_LAYER`)."""
 
     def __init__(
         self,
         per_layer: bool | None = None,
-        threshold_gev: float = 0.0,
+        threshold_gev: float | np.ndarray = 0.0,
         observables: list[str] | None = None,
+        empty_layer: str = "zero",
     ) -> None:
         self.per_layer = per_layer
         self.threshold_gev = threshold_gev
         self.observables = observables
+        self.empty_layer = empty_layer
+
+    def observable_table(self, showers: Showers) -> dict[str, np.ndarray]:
+        """The (cached) observable table of ``showers`` with this metric's options."""
+        names = observables.resolve_names(self.observables or [], showers.geometry)
+        per_layer = True if any(map(observables.is_per_layer, names)) else self.per_layer
+        return observables.cached_table(
+            showers,
+            per_layer=per_layer,
+            threshold_gev=self.threshold_gev,
+            empty_layer=self.empty_layer,
+        )
 
     default_observables: tuple[str, ...] = ()
     """Columns used when none are chosen (empty: all)."""
@@ -63,9 +68,9 @@ class _ObservableMetric(FidelityMetric):
         self, reference: Showers, generated: Showers
     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """The observable tables of both samples, restricted to the chosen columns."""
-        ref = observable_table(reference, self.per_layer, self.threshold_gev)
-        gen = observable_table(generated, self.per_layer, self.threshold_gev)
-        names = self.observables or [n for n in self.default_observables if n in ref] or list(ref)
+        ref, gen = self.observable_table(reference), self.observable_table(generated)
+        chosen = observables.resolve_names(self.observables or [], reference.geometry)
+        names = chosen or [n for n in self.default_observables if n in ref] or list(ref)
         unknown = [n for n in names if n not in ref]
         if unknown:
             msg = f"metric {self.name!r}: unknown observables {unknown}; known: {list(ref)}"
@@ -90,15 +95,26 @@ class _ObservableMetric(FidelityMetric):
 
 class Histograms(_ObservableMetric):
     """For every observable: separation power, 1D Wasserstein distance and KS statistic of the
-    reference and generated histograms."""
+    reference and generated histograms.
+
+    Each observable is binned by the rule of :func:`calogeo.binning.observable_binning` for its
+    kind (log bins from the cell threshold for energies, fixed physical ranges for centres,
+    widths and fractions); values outside the bins are not counted, and the fraction of each
+    sample outside is reported. ``n_bins`` replaces every rule's bin count; ``ranges`` maps
+    columns or per-layer bases to (lo, hi, bins or None), e.g. a published binning."""
 
     name = "histograms"
     description = "per observable: separation power, Wasserstein-1 distance, KS statistic"
     source = "CaloChallenge (Krause et al., arXiv:2410.21611): separation power; scipy W1, KS"
 
-    def __init__(self, n_bins: int = 30, **options: object) -> None:
+    def __init__(
+        self,
+        n_bins: int | None = None,
+        ranges: dict[str, tuple[float, float, int | None]] | None = None,
+        **options: object,
+    ) -> None:
         super().__init__(**options)  # type: ignore[arg-type]
-        self.n_bins = n_bins
+        self.n_bins, self.ranges = n_bins, ranges
 
     def compare(self, reference: Showers, generated: Showers) -> MetricResult:
         ref, gen = self.tables(reference, generated)
@@ -108,19 +124,34 @@ class Histograms(_ObservableMetric):
             "separation_power": [],
             "wasserstein": [],
             "ks": [],
+            "binning": [],
+            "scale": [],
+            "lo": [],
+            "hi": [],
+            "n_bins": [],
+            "outside_reference": [],
+            "outside_generated": [],
         }
         result = self.result()
+        geometry = reference.geometry
         for name in ref:
             a, b = ref[name], gen[name]
             if not (np.isfinite(a).any() and np.isfinite(b).any()):
                 continue
-            edges = _stats.histogram_edges(a, b, self.n_bins)
-            h_ref, h_gen = _stats.normalised_histograms(a, b, edges)
+            binning = observable_binning(
+                name, a, b, geometry, self.threshold_gev, self.n_bins, self.ranges
+            )
+            edges = binning.edges
+            (h_ref, out_ref), (h_gen, out_gen) = (_stats.unit_histogram(x, edges) for x in (a, b))
             rows["observable"].append(name)
             rows["unit"].append(observables.unit_of(name))
             rows["separation_power"].append(_stats.separation_power(h_ref, h_gen))
             rows["wasserstein"].append(_stats.wasserstein(a, b))
             rows["ks"].append(_stats.ks_statistic(a, b))
+            for key, value in binning.describe().items():
+                rows["binning" if key == "rule" else key].append(value)
+            rows["outside_reference"].append(out_ref)
+            rows["outside_generated"].append(out_gen)
             result.tables[f"hist:{name}"] = {
                 "lo": edges[:-1].tolist(),
                 "hi": edges[1:].tolist(),
@@ -139,19 +170,64 @@ class Histograms(_ObservableMetric):
             "worst_observable": rows["observable"][worst] if worst >= 0 else "",
             "reference_events": len(reference),
             "generated_events": len(generated),
+            "cell_threshold_gev": observables.cell_thresholds_gev(geometry, self.threshold_gev),
+            "empty_layer": self.empty_layer,
+            "outside_bins": "not counted; fraction per sample in outside_reference/_generated",
         }
-        result.plots.append(
-            {
-                "type": "bar",
-                "table": "observables",
-                "x": "observable",
-                "y": ["separation_power", "ks"],
-                "labels": ["separation power", "KS statistic"],
-                "xlabel": "separation power / KS statistic (0 = identical)",
-                "title": "observable histograms: reference vs generated",
+        scalar = [k for k, n in enumerate(rows["observable"]) if not observables.is_per_layer(n)]
+        bar = "observables"
+        if len(scalar) < len(rows["observable"]):  # per-layer ones: one curve per kind instead
+            bar = "event_observables"
+            result.tables[bar] = {
+                key: [rows[key][k] for k in scalar]
+                for key in ("observable", "separation_power", "ks")
             }
-        )
+            result.tables["per_layer"] = _per_layer_separation(rows, geometry.n_layers)
+            bases = [key for key in result.tables["per_layer"] if key != "layer"]
+            result.plots.append(
+                {
+                    "type": "line",
+                    "table": "per_layer",
+                    "x": "layer",
+                    "y": bases,
+                    "xlabel": "layer index",
+                    "ylabel": "separation power",
+                    "title": "per-layer observables: separation power",
+                }
+            )
+        if result.tables[bar]["observable"]:
+            result.plots.insert(
+                0,
+                {
+                    "type": "bar",
+                    "table": bar,
+                    "x": "observable",
+                    "y": ["separation_power", "ks"],
+                    "labels": ["separation power", "KS statistic"],
+                    "xlabel": "separation power / KS statistic (0 = identical)",
+                    "title": "observable histograms: reference vs generated",
+                },
+            )
         return result
+
+
+def _threshold_text(geometry: Geometry, threshold_gev: float | np.ndarray) -> str:
+    """The cell threshold for a label: "0.5 MeV", or "the per-layer threshold"."""
+    thresholds = observables.cell_thresholds_gev(geometry, threshold_gev)
+    if np.all(thresholds == thresholds[0]):
+        return f"{thresholds[0] * 1e3:g} MeV"
+    return "the per-layer threshold"
+
+
+def _per_layer_separation(rows: dict[str, list[object]], n_layers: int) -> dict[str, list[float]]:
+    """Columns layer, BASE...: the separation power of each per-layer observable by layer
+    (NaN where it was not compared)."""
+    table: dict[str, list[float]] = {"layer": [float(i) for i in range(n_layers)]}
+    for name, value in zip(rows["observable"], rows["separation_power"], strict=True):
+        if observables.is_per_layer(str(name)):
+            base, index = str(name)[:-1].split("[")
+            table.setdefault(base, [math.nan] * n_layers)[int(index)] = float(value)  # type: ignore[arg-type]
+    return table
 
 
 ILD_OBSERVABLES = (
@@ -378,7 +454,7 @@ class ResponseVsEnergy(_ObservableMetric):
         edges = _stats.bin_edges(reference.incident_energy.astype(np.float64), self.energy_bins)
         table: dict[str, list[float]] = {"lo": edges[:-1].tolist(), "hi": edges[1:].tolist()}
         for tag, showers in (("reference", reference), ("generated", generated)):
-            obs = observable_table(showers, self.per_layer, self.threshold_gev)
+            obs = self.observable_table(showers)
             which = np.digitize(showers.incident_energy, edges) - 1
             for name, short in (("e_total_over_incident", "response"), ("n_hits", "hits")):
                 means, spreads, errs = [], [], []
@@ -427,7 +503,7 @@ class ResponseVsEnergy(_ObservableMetric):
                     "y": ["hits_mean_reference", "hits_mean_generated"],
                     "yerr": ["hits_std_reference", "hits_std_generated"],
                     "labels": ["reference", "generated"],
-                    "ylabel": f"hits above {self.threshold_gev:g} GeV",
+                    "ylabel": f"cells above {_threshold_text(reference.geometry, self.threshold_gev)}",
                     "title": "hit count vs energy",
                 },
             ],
