@@ -56,11 +56,10 @@ import h5py
 import numpy as np
 
 from calogeo import Geometry, Layer, ShowerFileError, Showers, geometry_from_spec
-from calogeo.energy_scale import convert_layers
-from calogeo.formats import MEV_PER_GEV, ShowerFormat, from_mev, read_dataset
+from calogeo.formats import ShowerFormat, from_mev, read_dataset, to_mev
 from calogeo.layout import RAlphaLayout
 
-from ._common import event_column, registered_geometry, shape_of
+from ._common import deposited_mev, event_column, registered_geometry, shape_of, visible_gev
 
 XML_DIR = Path(__file__).resolve().parent / "calochallenge"
 CITATION = (
@@ -281,28 +280,25 @@ class CaloChallengeFormat(ShowerFormat):
             )
             raise ShowerFileError(msg)
         off = geometry.layer_offsets
-        deposited = [
+        layers = [
             np.roll(
                 voxels[:, off[i] : off[i + 1]].reshape(-1, *layer.shape), _alpha_shift(layer), 1
-            ).astype(np.float64)
-            / MEV_PER_GEV
+            )
             for i, layer in enumerate(geometry.layers)
         ]
-        visible = convert_layers(geometry, deposited, "deposited", "visible")
-        return Showers(geometry, [a.astype(np.float32) for a in visible], energy)
+        return Showers(geometry, visible_gev(geometry, layers), energy)
 
     @classmethod
     def to_arrays(cls, showers: Showers) -> dict[str, np.ndarray]:
         n = len(showers)
         geometry = showers.geometry
-        visible = [np.asarray(a, dtype=np.float64) * MEV_PER_GEV for a in showers.layers]
-        deposited = convert_layers(geometry, visible, "visible", "deposited")
         parts = [
             np.roll(array, -_alpha_shift(layer), 1).reshape(n, -1)
-            for layer, array in zip(geometry.layers, deposited, strict=True)
+            for layer, array in zip(
+                geometry.layers, deposited_mev(geometry, showers.layers), strict=True
+            )
         ]
-        incident = np.asarray(showers.incident_energy, dtype=np.float64) * MEV_PER_GEV
         return {
-            "incident_energies": incident.astype(np.float32).reshape(-1, 1),
-            "showers": np.concatenate(parts, axis=1).astype(np.float32),
+            "incident_energies": to_mev(showers.incident_energy).reshape(-1, 1),
+            "showers": np.concatenate(parts, axis=1),
         }
