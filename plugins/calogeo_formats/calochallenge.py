@@ -13,7 +13,7 @@ whose ``r_edges`` is ``"0"`` has no voxels and is not a layer of the geometry.
 - Dataset 1 (ATLAS open-data Geant4 showers, particles at |eta| = 0.20-0.25 from the
   calorimeter surface; the AtlFast3 / FastCaloGAN inputs, ATL-SOFT-PUB-2020-006): photons, 368
   voxels in the ATLAS samplings PreSamplerB, EMB1-3 and TileBar0 (XML layers 0-3, 12), and
-  charged pions, 533 voxels, adding TileBar1-2 (XML layers 12-14). No public source gives the
+  charged pions, 533 voxels, adding TileBar1-2 (XML layers 13, 14). No public source gives the
   material per voxelised layer, so the layers are the ATLAS barrel's as in ``atlas_calo``
   (accordion Pb/LAr, Tile Fe/scintillator; EMB1-3 4.3 / 16 / 2 X0 and Tile A / BC / D
   1.5 / 4.1 / 1.8 lambda_I at eta = 0; ATLAS, JINST 3 (2008) S08003 Sect. 5.2-5.3;
@@ -33,9 +33,10 @@ Layout and conversions:
   of a ``--from`` geometry that are not r-alpha grids are taken in file order.
 - Energy scale: the files hold each layer's **deposited** energy, the active-medium deposit
   divided by the sampling fraction, so that E_total / E_incident is about 1 for an
-  electromagnetic shower (datasets 2 and 3: Si deposit / 0.033; dataset 1: the ATLAS cell
-  energies of the FastCaloSim inputs, already scaled by each sampling's inverse sampling
-  fraction, which the challenge copies without rescaling). Reading multiplies each layer by the
+  electromagnetic shower (datasets 2 and 3: Si deposit / 0.033, stated in the challenge's
+  code; dataset 1: the challenge copies the ATLAS voxel energies without rescaling, and we take
+  them, as the FastCaloSim inputs they are, to be hit energies scaled by each sampling's inverse
+  sampling fraction; we found no public document that states it). Reading multiplies each layer by the
   geometry's sampling fraction to give calogeo's visible energy
   (``calogeo.energy_scale.convert_layers``, "deposited" -> "visible"); writing divides by it.
   A homogeneous layer (no sampling fraction) is taken as is.
