@@ -100,6 +100,11 @@ class CellLayout(ABC):
         """Cell centres (n_cells, 2) as (x, y) in mm, flat order: the centroid (centre of area)
         of each cell, exact for the cell's shape."""
 
+    def interior_points_mm(self) -> np.ndarray:
+        """(n_cells, 2) a point inside each cell in mm (a centroid may lie outside a cell that
+        is not convex, e.g. the axis for a full ring): the centre for convex cells."""
+        return self.centres_mm()
+
     def reference_centres_mm(self) -> np.ndarray:
         """Cell positions (n_cells, 2) in mm, flat order, in the convention of the published
         code of the community that defined the layout, for centres of energy and widths that
@@ -342,6 +347,15 @@ class PolygonLayout(CellLayout):
         return np.stack(sums, axis=1) / (
             3.0 * np.bincount(cell, twice_area, minlength=self.n_cells)[:, None]
         )
+
+    def interior_points_mm(self) -> np.ndarray:
+        """The centroid of each cell's largest convex piece, which lies inside the cell."""
+        p = self.convex
+        order = np.lexsort((-p.areas_mm2(), p.cell))  # by cell, largest piece first
+        first = order[np.flatnonzero(np.r_[True, np.diff(p.cell[order]) != 0])]
+        points = np.empty((self.n_cells, 2))
+        points[p.cell[first]] = p.centroids_mm()[first]
+        return points
 
     def to_spec(self) -> dict[str, Any]:
         return dict(self.spec)

@@ -263,3 +263,15 @@ def test_r_alpha_reference_centres_are_the_bin_midpoints() -> None:
     # Layouts without a published convention use their centroids.
     grid = GridLayout(5.0, 5.0, n_x=3, n_y=2)
     np.testing.assert_array_equal(grid.reference_centres_mm(), grid.centres_mm())
+
+
+def test_interior_points_lie_in_their_cells(layout: CellLayout) -> None:
+    points = layout.interior_points_mm()
+    np.testing.assert_array_equal(layout.locate(*points.T), np.arange(layout.n_cells))
+
+
+def test_a_full_ring_has_its_centre_on_the_axis_and_an_interior_point_inside() -> None:
+    """One alpha bin (CaloChallenge dataset 1): the centroid of a ring is the axis, outside it."""
+    rings = PolygonLayout.r_alpha(np.array([0.0, 5.0, 10.0, 30.0]), 1)
+    np.testing.assert_allclose(rings.centres_mm(), 0.0, atol=1e-9)
+    np.testing.assert_array_equal(rings.locate(*rings.interior_points_mm().T), [0, 1, 2])
