@@ -237,11 +237,20 @@ class Geometry:
                 out[sel] = np.where(cell >= 0, cell + self.layer_offsets[i], -1)
         return out.reshape(np.shape(x_mm))
 
-    def cell_centres_mm(self) -> np.ndarray:
-        """(n_cells, 3) centre of every cell as (x, y, z) in mm, z at the layer's mid-depth."""
+    def cell_centres_mm(self, convention: str = "centroid") -> np.ndarray:
+        """(n_cells, 3) centre of every cell as (x, y, z) in mm, z at the layer's mid-depth.
+
+        ``convention``: ``"centroid"`` (each cell's centre of area, ``CellLayout.centres_mm``)
+        or ``"reference"`` (the published convention of the layout's community, e.g. the
+        CaloChallenge's bin-midpoint radius, ``CellLayout.reference_centres_mm``).
+        """
+        if convention not in ("centroid", "reference"):
+            msg = f"unknown cell-centre convention {convention!r}: expected centroid or reference"
+            raise ValueError(msg)
         parts = []
         for layer in self.layers:
-            xy = layer.layout.centres_mm()
+            layout = layer.layout
+            xy = layout.centres_mm() if convention == "centroid" else layout.reference_centres_mm()
             z = np.full((len(xy), 1), 0.5 * (layer.z_front_mm + layer.z_back_mm))
             parts.append(np.hstack([xy, z]))
         return np.vstack(parts)

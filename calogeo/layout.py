@@ -22,6 +22,7 @@ __all__ = [
     "EtaPhiLayout",
     "GridLayout",
     "PolygonLayout",
+    "RAlphaLayout",
     "RectilinearLayout",
 ]
 
@@ -41,17 +42,31 @@ class ConvexPieces:
     def __len__(self) -> int:
         return len(self.cell)
 
-    def areas_mm2(self) -> np.ndarray:
-        """Area of each piece in mm2 (shoelace formula)."""
-        areas = np.zeros(len(self), dtype=np.float64)
+    def shoelace_sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per piece: twice the signed area, and 6 x area x centroid x and y (shoelace sums)."""
+        twice_area = np.zeros(len(self), dtype=np.float64)
+        moment_x = np.zeros(len(self), dtype=np.float64)
+        moment_y = np.zeros(len(self), dtype=np.float64)
         for k in range(int(self.n_vertices.max(initial=0))):
             nxt = (k + 1) % self.n_vertices
             valid = k < self.n_vertices
             a = self.vertices[:, k, :]
             b = self.vertices[np.arange(len(self)), np.where(valid, nxt, 0), :]
-            cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
-            areas += np.where(valid, cross, 0.0)
-        return 0.5 * areas
+            cross = np.where(valid, a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0], 0.0)
+            twice_area += cross
+            moment_x += np.where(valid, (a[:, 0] + b[:, 0]) * cross, 0.0)
+            moment_y += np.where(valid, (a[:, 1] + b[:, 1]) * cross, 0.0)
+        return twice_area, moment_x, moment_y
+
+    def areas_mm2(self) -> np.ndarray:
+        """Area of each piece in mm2 (shoelace formula)."""
+        return 0.5 * self.shoelace_sums()[0]
+
+    def centroids_mm(self) -> np.ndarray:
+        """(P, 2) centroid (centre of area) of each piece in mm, exact for a polygon:
+        C = sum_i (v_i + v_i+1) (x_i y_i+1 - x_i+1 y_i) / (6 A)."""
+        twice_area, moment_x, moment_y = self.shoelace_sums()
+        return np.stack([moment_x, moment_y], axis=1) / (3.0 * twice_area[:, None])
 
     def scaled(self, factor: float, offset_mm: tuple[float, float] = (0.0, 0.0)) -> ConvexPieces:
         """The same pieces shifted by ``-offset_mm`` then scaled by ``factor`` (e.g. 1/R_M)."""
@@ -82,7 +97,20 @@ class CellLayout(ABC):
 
     @abstractmethod
     def centres_mm(self) -> np.ndarray:
-        """Cell centres (n_cells, 2) as (x, y) in mm, flat order."""
+        """Cell centres (n_cells, 2) as (x, y) in mm, flat order: the centroid (centre of area)
+        of each cell, exact for the cell's shape."""
+
+    def interior_points_mm(self) -> np.ndarray:
+        """(n_cells, 2) a point inside each cell in mm (a centroid may lie outside a cell that
+        is not convex, e.g. the axis for a full ring): the centre for convex cells."""
+        return self.centres_mm()
+
+    def reference_centres_mm(self) -> np.ndarray:
+        """Cell positions (n_cells, 2) in mm, flat order, in the convention of the published
+        code of the community that defined the layout, for centres of energy and widths that
+        compare one to one with it; the centroids (:meth:`centres_mm`) unless a layout says
+        otherwise (r-alpha bins: :meth:`RAlphaLayout.reference_centres_mm`)."""
+        return self.centres_mm()
 
     @abstractmethod
     def areas_mm2(self) -> np.ndarray:
@@ -311,15 +339,23 @@ class PolygonLayout(CellLayout):
         return self._areas
 
     def centres_mm(self) -> np.ndarray:
-        """Area-weighted centroid of each cell's pieces, from the vertex means of each piece."""
-        p = self.convex
-        piece_areas = p.areas_mm2()
-        piece_centre = np.nansum(p.vertices, axis=1) / p.n_vertices[:, None]
-        weighted = piece_centre * piece_areas[:, None]
-        sums = np.stack(
-            [np.bincount(p.cell, weighted[:, k], minlength=self.n_cells) for k in range(2)], 1
+        """Centroid of each cell: the exact polygon centroids of its convex pieces (shoelace
+        formula), weighted by the pieces' areas."""
+        twice_area, moment_x, moment_y = self.convex.shoelace_sums()
+        cell = self.convex.cell
+        sums = [np.bincount(cell, w, minlength=self.n_cells) for w in (moment_x, moment_y)]
+        return np.stack(sums, axis=1) / (
+            3.0 * np.bincount(cell, twice_area, minlength=self.n_cells)[:, None]
         )
-        return sums / self.areas_mm2()[:, None]
+
+    def interior_points_mm(self) -> np.ndarray:
+        """The centroid of each cell's largest convex piece, which lies inside the cell."""
+        p = self.convex
+        order = np.lexsort((-p.areas_mm2(), p.cell))  # by cell, largest piece first
+        first = order[np.flatnonzero(np.r_[True, np.diff(p.cell[order]) != 0])]
+        points = np.empty((self.n_cells, 2))
+        points[p.cell[first]] = p.centroids_mm()[first]
+        return points
 
     def to_spec(self) -> dict[str, Any]:
         return dict(self.spec)
@@ -387,8 +423,9 @@ class PolygonLayout(CellLayout):
         return cls.from_polygons(polygons, (n_rows, n_cols), spec)
 
     @classmethod
-    def r_alpha(cls, r_edges_mm: np.ndarray, n_alpha: int, arc_segments: int = 0) -> PolygonLayout:
-        """Annular sectors: rows along alpha (from 0, counter-clockwise), columns along r.
+    def r_alpha(cls, r_edges_mm: np.ndarray, n_alpha: int, arc_segments: int = 0) -> RAlphaLayout:
+        """Annular sectors (an :class:`RAlphaLayout`): rows along alpha (from 0,
+        counter-clockwise), columns along r.
 
         Each sector's arcs are polylines shared with its neighbours, so the cells tile the disc
         exactly; a sector is split into convex trapezoids, one per arc segment. ``arc_segments``
@@ -430,7 +467,52 @@ class PolygonLayout(CellLayout):
         }
         spec["description"] = f"{n_r} r-bins x {n_alpha} alpha-bins to r = {r_edges[-1]:g} mm"
         convex = ConvexPieces(array, counts, np.asarray(cells, dtype=np.int64))
-        return cls(convex, (n_alpha, n_r), spec)
+        return RAlphaLayout(convex, (n_alpha, n_r), spec)
+
+
+@dataclass(frozen=True, eq=False)
+class RAlphaLayout(PolygonLayout):
+    """Annular sectors: ``n_alpha`` rows of alpha bins (row j spans [j, j + 1] x 2 pi / n_alpha
+    from the +x axis, counter-clockwise) by the columns of radial bins ``r_edges_mm``.
+
+    The cells are clipped and located as the polylines :meth:`PolygonLayout.r_alpha` draws
+    (``areas_mm2`` is theirs, so the resampler conserves energy exactly), but their centres are
+    those of the true annular sectors, independent of how finely the arcs are drawn.
+    """
+
+    @property
+    def r_edges_mm(self) -> np.ndarray:
+        """Radial bin edges in mm, (cols + 1,)."""
+        return np.asarray(self.spec["r_edges_mm"], dtype=np.float64)
+
+    @property
+    def n_alpha(self) -> int:
+        """Number of alpha bins (rows)."""
+        return int(self.spec["n_alpha"])
+
+    def _polar(self, radius_mm: np.ndarray) -> np.ndarray:
+        """(n_cells, 2) points at ``radius_mm`` (per radial bin) on each alpha bin's bisector."""
+        alpha = (np.arange(self.n_alpha) + 0.5) * (2.0 * math.pi / self.n_alpha)
+        x = np.outer(np.cos(alpha), radius_mm)
+        y = np.outer(np.sin(alpha), radius_mm)
+        return np.stack([x.ravel(), y.ravel()], axis=1)
+
+    def centres_mm(self) -> np.ndarray:
+        """Exact centroid of each annular sector: on the alpha bin's bisector at radius
+        (2/3) (r1^3 - r0^3) / (r1^2 - r0^2) x sin(d/2) / (d/2), d = 2 pi / n_alpha (the centre
+        of a full ring, ``n_alpha`` = 1, is the axis)."""
+        r0, r1 = self.r_edges_mm[:-1], self.r_edges_mm[1:]
+        half = math.pi / self.n_alpha
+        radius = (2.0 / 3.0) * (r1**3 - r0**3) / (r1**2 - r0**2) * (math.sin(half) / half)
+        return self._polar(radius)
+
+    def reference_centres_mm(self) -> np.ndarray:
+        """The bin-midpoint convention of the CaloChallenge code (its ``HighLevelFeatures`` and
+        ``XMLHandler``): radius (r0 + r1) / 2 at the centre of the alpha bin. The radius of
+        these points is the radial position that code uses for every layer; for a layer with a
+        single alpha bin the point's direction means nothing (that code computes no x / y centre
+        of energy there)."""
+        return self._polar(0.5 * (self.r_edges_mm[:-1] + self.r_edges_mm[1:]))
 
 
 def _signed_area(poly: np.ndarray) -> float:
@@ -472,10 +554,15 @@ def _build_bin_index(p: ConvexPieces) -> tuple[np.ndarray, ...]:
 
 @numba.njit(cache=True)
 def _inside_convex(vertices: np.ndarray, n: int, x: float, y: float) -> bool:
+    """True inside the counter-clockwise convex piece or on its edges; "on" allows a rounding
+    error of 1e-12 relative to the lengths involved, so a point on an edge two pieces share
+    (e.g. the bisector of an r-alpha cell) falls in one of them rather than in neither."""
     for k in range(n):
         ax, ay = vertices[k, 0], vertices[k, 1]
         bx, by = vertices[(k + 1) % n, 0], vertices[(k + 1) % n, 1]
-        if (bx - ax) * (y - ay) - (by - ay) * (x - ax) < 0.0:
+        cross = (bx - ax) * (y - ay) - (by - ay) * (x - ax)
+        scale = (abs(bx - ax) + abs(by - ay)) * (abs(x - ax) + abs(y - ay))
+        if cross < -1e-12 * scale:
             return False
     return True
 

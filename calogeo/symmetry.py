@@ -67,7 +67,7 @@ def _mapped_boxes(boxes: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 def _layout_symmetries(layout: CellLayout, tolerance_mm: float) -> dict[str, np.ndarray]:
     """For each transform that carries every cell of ``layout`` onto a cell of the same
     outline: the cell index each cell is carried to."""
-    centres = layout.centres_mm()
+    centres = layout.interior_points_mm()
     boxes = _cell_boxes(layout)
     found = {}
     for name, rows in TRANSFORMS.items():

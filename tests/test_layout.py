@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import shapely
 
-from calogeo.layout import CellLayout, EtaPhiLayout, GridLayout, PolygonLayout
+from calogeo.layout import (
+    CellLayout,
+    ConvexPieces,
+    EtaPhiLayout,
+    GridLayout,
+    PolygonLayout,
+    RAlphaLayout,
+)
 
 LAYOUTS = {
     "grid": lambda: GridLayout(5.1, 4.0, n_x=7, n_y=5),
@@ -186,3 +193,85 @@ def test_r_alpha_outside_the_outer_radius() -> None:
     layout = PolygonLayout.r_alpha(np.array([0.0, 5.0, 10.0]), 4)
     assert layout.locate(np.array([10.5, 0.0]), np.array([0.0, -10.5])).tolist() == [-1, -1]
     assert layout.locate(np.array([0.1]), np.array([0.1]))[0] == 0
+
+
+# -- cell centres: exact centroids, and the published convention of r-alpha bins ---------------
+
+
+def _random_convex_polygon(rng: np.random.Generator) -> np.ndarray:
+    """The convex hull (4 vertices or more) of up to 12 random points, far from the origin and
+    very irregular."""
+    while True:
+        points = rng.normal(size=(rng.integers(4, 13), 2)) * rng.uniform(1, 30, 2)
+        hull = shapely.convex_hull(shapely.MultiPoint(points + rng.uniform(-100, 100, 2)))
+        if len(hull.exterior.coords) > 4:
+            return np.asarray(hull.exterior.coords)[:-1]
+
+
+def test_polygon_centres_are_the_exact_centroids() -> None:
+    """Cells of one and of two convex pieces: the centre is shapely's centroid of the cell."""
+    rng = np.random.default_rng(11)
+    polygons = [_random_convex_polygon(rng) for _ in range(40)]
+    layout = PolygonLayout.from_polygons(polygons, (5, 8), {"type": "polygons"})
+    reference = np.array([shapely.Polygon(p).centroid.coords[0] for p in polygons])
+    np.testing.assert_allclose(layout.centres_mm(), reference, rtol=0, atol=1e-9)
+    # Each polygon split along a chord into two convex pieces of the same cell.
+    vertices, counts, cells = [], [], []
+    for i, poly in enumerate(polygons):
+        k = len(poly) // 2
+        for piece in (poly[: k + 1], np.vstack([poly[k:], poly[:1]])):
+            vertices.append(piece)
+            counts.append(len(piece))
+            cells.append(i)
+    padded = np.full((len(vertices), max(counts), 2), np.nan)
+    for j, piece in enumerate(vertices):
+        padded[j, : len(piece)] = piece
+    split = PolygonLayout(
+        ConvexPieces(padded, np.array(counts), np.array(cells)), (5, 8), {"type": "polygons"}
+    )
+    np.testing.assert_allclose(split.centres_mm(), reference, rtol=0, atol=1e-9)
+
+
+CALOCHALLENGE_2_EDGES = np.array([0.0, 4.65, 9.3, 13.95, 18.6, 23.25, 27.9, 32.55, 37.2, 41.85])
+
+
+def test_r_alpha_centres_are_the_sector_centroids() -> None:
+    """CaloChallenge dataset 2 binning: ring 2 (4.65-9.3 mm, 16 sectors) has its centroid at
+    7.187 mm, whatever the number of segments the arcs are drawn with."""
+    layout = PolygonLayout.r_alpha(CALOCHALLENGE_2_EDGES, 16)
+    assert isinstance(layout, RAlphaLayout)
+    radii = np.hypot(*layout.centres_mm().T).reshape(16, 9)
+    assert radii[0, 1] == pytest.approx(7.187, abs=5e-4)
+    np.testing.assert_allclose(radii, np.broadcast_to(radii[0], (16, 9)), rtol=1e-12)
+    # The polylines converge on the sectors: the shoelace centroid of finely drawn cells.
+    fine = PolygonLayout.r_alpha(CALOCHALLENGE_2_EDGES, 16, arc_segments=256)
+    np.testing.assert_allclose(
+        PolygonLayout.centres_mm(fine), layout.centres_mm(), rtol=0, atol=1e-4
+    )
+    # A full ring (one alpha bin) is centred on the axis.
+    ring = PolygonLayout.r_alpha(np.array([0.0, 5.0, 10.0]), 1)
+    np.testing.assert_allclose(ring.centres_mm(), 0.0, atol=1e-12)
+
+
+def test_r_alpha_reference_centres_are_the_bin_midpoints() -> None:
+    """The CaloChallenge code's convention: r bin midpoint at the alpha bin centre."""
+    layout = PolygonLayout.r_alpha(CALOCHALLENGE_2_EDGES, 16)
+    points = layout.reference_centres_mm().reshape(16, 9, 2)
+    np.testing.assert_allclose(np.hypot(*points[0, :3].T), [2.325, 6.975, 11.625], rtol=1e-12)
+    angles = np.arctan2(points[:, 0, 1], points[:, 0, 0]) % (2 * math.pi)
+    np.testing.assert_allclose(angles, (np.arange(16) + 0.5) * 2 * math.pi / 16, atol=1e-12)
+    # Layouts without a published convention use their centroids.
+    grid = GridLayout(5.0, 5.0, n_x=3, n_y=2)
+    np.testing.assert_array_equal(grid.reference_centres_mm(), grid.centres_mm())
+
+
+def test_interior_points_lie_in_their_cells(layout: CellLayout) -> None:
+    points = layout.interior_points_mm()
+    np.testing.assert_array_equal(layout.locate(*points.T), np.arange(layout.n_cells))
+
+
+def test_a_full_ring_has_its_centre_on_the_axis_and_an_interior_point_inside() -> None:
+    """One alpha bin (CaloChallenge dataset 1): the centroid of a ring is the axis, outside it."""
+    rings = PolygonLayout.r_alpha(np.array([0.0, 5.0, 10.0, 30.0]), 1)
+    np.testing.assert_allclose(rings.centres_mm(), 0.0, atol=1e-9)
+    np.testing.assert_array_equal(rings.locate(*rings.interior_points_mm().T), [0, 1, 2])

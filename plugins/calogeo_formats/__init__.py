@@ -4,8 +4,8 @@ Registers, through the public hooks exactly as a third-party package would:
 
 - formats ``calogan``, ``lcd``, ``ild``, ``calochallenge`` (auto-detected from a file's keys;
   each module's docstring lists the datasets it reads and every unit and axis conversion);
-- geometries ``calochallenge_2`` and ``calochallenge_3``, built from the challenge's binning
-  XMLs shipped with this package.
+- geometries ``calochallenge_1_photons``, ``calochallenge_1_pions``, ``calochallenge_2`` and
+  ``calochallenge_3``, built from the challenge's binning XMLs shipped with this package.
 """
 
 from __future__ import annotations
@@ -34,5 +34,5 @@ def calogeo_register_formats(register: Callable[[Any], None]) -> None:
 @hookimpl
 def calogeo_register_geometries(register: Callable[..., None]) -> None:
     """Register the CaloChallenge r-alpha geometries (built on first use)."""
-    for name, (_, title) in DATASETS.items():
+    for name, (_, title, _) in DATASETS.items():
         register(partial(load_dataset_geometry, name), name=name, description=title)

@@ -7,8 +7,16 @@ from collections.abc import Sequence
 import h5py
 import numpy as np
 
-from calogeo import CalogeoError, Geometry, ShowerFileError, Showers, get_geometry
-from calogeo.formats import read_dataset
+from calogeo import (
+    CalogeoError,
+    Geometry,
+    GeometryMismatchError,
+    ShowerFileError,
+    Showers,
+    get_geometry,
+)
+from calogeo.energy_scale import convert_layers
+from calogeo.formats import MEV_PER_GEV, read_dataset
 
 
 def registered_geometry(h5: h5py.File, layout: str, name: str) -> Geometry:
@@ -61,3 +69,24 @@ def layers_of_groups(
             raise ShowerFileError(msg)
         out.setdefault(layer.group, []).append(array)
     return out
+
+
+def visible_gev(geometry: Geometry, deposited_mev: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Per-layer arrays of a layout that stores deposited energy in MeV (visible / sampling
+    fraction) as calogeo's visible energy in GeV, float32 (one rounding, factors in float64)."""
+    _check_layer_count(geometry, deposited_mev)
+    gev = [np.asarray(a, dtype=np.float64) / MEV_PER_GEV for a in deposited_mev]
+    return [a.astype(np.float32) for a in convert_layers(geometry, gev, "deposited", "visible")]
+
+
+def deposited_mev(geometry: Geometry, visible_gev: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The inverse of :func:`visible_gev`: visible GeV -> deposited MeV, float32."""
+    _check_layer_count(geometry, visible_gev)
+    mev = [np.asarray(a, dtype=np.float64) * MEV_PER_GEV for a in visible_gev]
+    return [a.astype(np.float32) for a in convert_layers(geometry, mev, "visible", "deposited")]
+
+
+def _check_layer_count(geometry: Geometry, layers: Sequence[np.ndarray]) -> None:
+    if len(layers) != geometry.n_layers:
+        msg = f"geometry {geometry.name!r} has {geometry.n_layers} layers, got {len(layers)} arrays"
+        raise GeometryMismatchError(msg)

@@ -10,6 +10,12 @@ Datasets and conversions:
   (rows, cols) images, so no axis is moved;
 - ``overflow`` (N, 3), optional: energy outside the window per layer in MeV -> label
   ``overflow`` (N, 3) in GeV.
+- Energy scale: **deposited** energy. The generation code (hep-lbdl/CaloGAN,
+  ``generation/src/SteppingAction.cc``) adds every step's energy deposit to its cell whatever
+  the volume, lead or liquid argon, so a cell holds the energy left in all of its material (and
+  the discriminator's |E - E_tot| feature compares the sum with the incident energy). Reading
+  multiplies each layer (and its overflow) by the geometry's sampling fraction to give calogeo's
+  visible energy (``calogeo.energy_scale``); writing divides by it.
 
 Writing does the inverse (``overflow`` only when the showers carry that label).
 """
@@ -22,9 +28,9 @@ import h5py
 import numpy as np
 
 from calogeo import Geometry, ShowerFileError, Showers
-from calogeo.formats import ShowerFormat, from_mev, read_dataset, to_mev
+from calogeo.formats import ShowerFormat, read_dataset
 
-from ._common import event_column, registered_geometry, shape_of
+from ._common import deposited_mev, event_column, registered_geometry, shape_of, visible_gev
 
 LAYER_KEYS = ("layer_0", "layer_1", "layer_2")
 SHAPES = ((3, 96), (12, 12), (12, 6))
@@ -54,22 +60,26 @@ class CaloGANFormat(ShowerFormat):
 
     @classmethod
     def read(cls, h5: h5py.File, geometry: Geometry, start: int, stop: int) -> Showers:
-        layers = [from_mev(read_dataset(h5, key, start, stop)) for key in LAYER_KEYS]
+        layers = visible_gev(geometry, [read_dataset(h5, key, start, stop) for key in LAYER_KEYS])
         labels = {}
         if "overflow" in h5:
-            labels["overflow"] = from_mev(read_dataset(h5, "overflow", start, stop))
+            overflow = read_dataset(h5, "overflow", start, stop)
+            labels["overflow"] = np.stack(visible_gev(geometry, list(overflow.T)), axis=1)
         return Showers(geometry, layers, event_column(h5, "energy", start, stop), labels)
 
     @classmethod
     def to_arrays(cls, showers: Showers) -> dict[str, np.ndarray]:
-        if showers.geometry.n_layers != len(LAYER_KEYS):
+        geometry = showers.geometry
+        if geometry.n_layers != len(LAYER_KEYS):
             msg = (
-                f"the CaloGAN layout holds 3 layers; geometry {showers.geometry.name!r} has "
-                f"{showers.geometry.n_layers}"
+                f"the CaloGAN layout holds 3 layers; geometry {geometry.name!r} has "
+                f"{geometry.n_layers}"
             )
             raise ShowerFileError(msg)
-        arrays = {key: to_mev(layer) for key, layer in zip(LAYER_KEYS, showers.layers, strict=True)}
+        layers = deposited_mev(geometry, showers.layers)
+        arrays = dict(zip(LAYER_KEYS, layers, strict=True))
         arrays["energy"] = showers.incident_energy.reshape(-1, 1)
         if "overflow" in showers.labels:
-            arrays["overflow"] = to_mev(showers.labels["overflow"])
+            overflow = np.asarray(showers.labels["overflow"])
+            arrays["overflow"] = np.stack(deposited_mev(geometry, list(overflow.T)), axis=1)
         return arrays

@@ -10,6 +10,8 @@ datasets at the top level (or in any other top-level group) are accepted too.
   ``ild_ahcal`` geometry in GeV, each image (rows = y, cols = x), i.e.
   ``layers.transpose(0, 1, 3, 2)``;
 - ``energy`` (N, 1), incident pion energy in GeV.
+- Energy scale: **visible** energy (the scintillator's, in MeV; a MIP leaves ~0.5 MeV), the
+  scale calogeo stores, so no sampling-fraction conversion is applied.
 
 Writing produces ``hcal_only/layers`` and ``hcal_only/energy`` with the inverse conversion.
 """

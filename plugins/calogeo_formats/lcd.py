@@ -17,6 +17,10 @@ Datasets and conversions:
   ``reco_phi``, ``reco_theta``, ``opening_angle``, ``conversion``. Other keys (derived
   features such as ``ECAL_E``) are not read.
 
+Energy scale: **visible** energy, the hits of the sensitive silicon (ECAL) and scintillator
+(HCAL) slices of the CLIC full simulation, the scale calogeo stores, so no sampling-fraction
+conversion is applied.
+
 Default geometries: ECAL 51x51x25 alone -> ``clic_ecal``; with HCAL 11x11x60 (the published
 large-window files) -> ``clic_large``; ECAL 25x25x25 with HCAL 11x11x60 -> ``clic``; ECAL
 25x25x25 alone -> ``clic_ecal_rec``; HCAL alone -> ``clic_hcal``.
