@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-import numba
 import numpy as np
+
+from calogeo._jit import njit
 
 __all__ = [
     "CellLayout",
@@ -185,7 +186,7 @@ class RectilinearLayout(CellLayout):
         ).reshape(np.shape(x_mm))
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _bisect(edges: np.ndarray, v: float) -> int:
     """Index i with edges[i] <= v < edges[i+1], or -1 outside."""
     n = len(edges) - 1
@@ -201,7 +202,7 @@ def _bisect(edges: np.ndarray, v: float) -> int:
     return lo
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _locate_rectilinear(
     x: np.ndarray, y: np.ndarray, x_edges: np.ndarray, y_edges: np.ndarray
 ) -> np.ndarray:
@@ -470,7 +471,7 @@ def _build_bin_index(p: ConvexPieces) -> tuple[np.ndarray, ...]:
     )
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _inside_convex(vertices: np.ndarray, n: int, x: float, y: float) -> bool:
     for k in range(n):
         ax, ay = vertices[k, 0], vertices[k, 1]
@@ -480,7 +481,7 @@ def _inside_convex(vertices: np.ndarray, n: int, x: float, y: float) -> bool:
     return True
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _locate_polygons(
     x, y, vertices, n_vertices, cell, x0, y0, inv_bin, nbx, nby, start, members
 ):  # pragma: no cover - numba
