@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import pluggy
 
 from calogeo import hookspecs
+from calogeo._spec_text import parse_spec_text
 from calogeo.errors import (
     PluginError,
     UnknownFormatError,
@@ -329,9 +330,6 @@ class PluginManager:
 def _geometry_entry(
     item: Any, plugin: str, *, name: str | None = None, description: str | None = None
 ) -> Entry[Geometry]:
-    from calogeo.geometry import Geometry
-    from calogeo.spec import load_geometry, parse_spec_text
-
     if isinstance(item, (str, Path)):
         path = Path(item)
         try:
@@ -343,6 +341,8 @@ def _geometry_entry(
         cache: dict[str, Geometry] = {}
 
         def factory() -> Geometry:
+            from calogeo.spec import load_geometry
+
             if "g" not in cache:
                 cache["g"] = load_geometry(path)
             return cache["g"]
@@ -355,7 +355,9 @@ def _geometry_entry(
             kind,
             plugin,
         )
-    if isinstance(item, Geometry):
+    # A Geometry instance implies its module is loaded; not importing it keeps discovery light.
+    geometry_module = sys.modules.get("calogeo.geometry")
+    if geometry_module is not None and isinstance(item, geometry_module.Geometry):
         kind = "+".join(item.groups) + (" (seed)" if item.variant == "seed" else "")
         return Entry(name or item.name, lambda: item, description or item.title, kind, plugin)
     if callable(item):
