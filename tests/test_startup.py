@@ -4,8 +4,11 @@ dependency, and the listings still show every first-party item with its plugin."
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +74,43 @@ def test_list_shows_every_item_with_its_plugin(category, capsys):
         assert entry.plugin in rows[entry.name].split()
         if entry.kind:
             assert entry.kind in rows[entry.name].split()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+JIT_DECORATOR = re.compile(r"^\s*@(?:numba\.)?n?jit\b(.*)$", re.MULTILINE)
+
+
+def test_every_numba_kernel_is_cached_on_disk():
+    """Every ``@njit`` in the core and the first-party plugins keeps ``cache=True`` (the core's
+    lazy ``calogeo._jit.njit`` defaults to it), so a second run does not compile."""
+    found = 0
+    for path in [*(ROOT / "calogeo").rglob("*.py"), *(ROOT / "plugins").rglob("*.py")]:
+        for match in JIT_DECORATOR.finditer(path.read_text(encoding="utf-8")):
+            found += 1
+            options = match.group(1)
+            lazy = "from calogeo._jit import njit" in path.read_text(encoding="utf-8")
+            assert "cache=False" not in options, f"{path.name}: {match.group(0).strip()}"
+            assert lazy or "cache=True" in options, f"{path.name}: {match.group(0).strip()}"
+    assert found >= 10
+
+
+@pytest.mark.slow
+def test_a_second_process_loads_lazy_kernels_from_the_disk_cache(tmp_path):
+    code = (
+        "import numpy as np\n"
+        "from calogeo.layout import GridLayout\n"
+        "layout = GridLayout(5.0, 5.0, 4, 3)\n"
+        "print(layout.locate(np.array([-9.0, 9.0, 11.0]), np.array([-7.0, 7.0, 0.0])).tolist())"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_DEBUG_CACHE": "1"}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        )
+        for _ in range(2)
+    ]
+    assert [run.stdout.splitlines()[-1] for run in runs] == ["[0, 11, -1]"] * 2
+    assert "[cache] data saved" in runs[0].stdout + runs[0].stderr
+    second = runs[1].stdout + runs[1].stderr
+    assert "[cache] data saved" not in second  # nothing compiled
+    assert "[cache] data loaded" in second
