@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, partial
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 import pluggy
 
@@ -85,14 +85,12 @@ class LazyReference:
         if not sep or not module or not attr:
             msg = f"lazy reference {ref!r} must look like 'package.module:Name'"
             raise PluginError(msg)
-        self.ref, self.category, self.name, self.kind, self.plugin = (
-            ref,
-            category,
-            name,
-            kind,
-            plugin,
-        )
-        self.error = ""
+        self.ref = ref
+        self.category = category
+        self.name = name
+        self.kind = kind
+        self.plugin = plugin
+        self.error = ""  # what went wrong at the first use, for `calogeo plugins`
         self._object: Any = None
         self.loaded = False
 
@@ -107,7 +105,10 @@ class LazyReference:
             obj = resolve_reference(self.ref)
         except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's
             self._fail(f"cannot import {self.ref!r}: {type(exc).__name__}: {exc}", exc)
-        name, _, kind = _class_metadata(obj)
+        try:
+            name, _, kind = _class_metadata(obj)
+        except PluginError as exc:
+            self._fail(str(exc), exc)
         if (name, kind) != (self.name, self.kind):
             self._fail(
                 f"{self.ref!r} is {self.category} {name!r} of kind {kind!r}, "
@@ -115,7 +116,7 @@ class LazyReference:
             )
         return obj
 
-    def _fail(self, detail: str, exc: BaseException | None = None) -> None:
+    def _fail(self, detail: str, exc: BaseException | None = None) -> NoReturn:
         self.error = f"{self.category} {self.name!r}: {detail}"
         msg = f"plugin {self.plugin!r}: {self.error}"
         raise PluginError(msg) from exc
@@ -324,7 +325,7 @@ class PluginManager:
                     entry.load()
                 except PluginError as exc:
                     report = self.reports.setdefault(entry.plugin, PluginReport(entry.plugin))
-                    self._report(report, entry.factory.error or str(exc), exc)
+                    self._report(report, getattr(entry.factory, "error", "") or str(exc), exc)
 
 
 def _geometry_entry(
@@ -383,8 +384,13 @@ def _class_metadata(item: Any) -> tuple[str, str, str]:
     if not isinstance(name, str) or not name:
         msg = f"cannot register {item!r}: it has no 'name' attribute"
         raise PluginError(msg)
-    description = str(getattr(item, "description", "") or "").strip().splitlines()
-    return name, description[0] if description else "", _kind_text(getattr(item, "kind", ""))
+    description = _first_line(getattr(item, "description", ""))
+    return name, description, _kind_text(getattr(item, "kind", ""))
+
+
+def _first_line(text: Any) -> str:
+    lines = str(text or "").strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _kind_text(kind: Any) -> str:
@@ -407,13 +413,13 @@ def _class_entry(
             raise PluginError(msg)
         text = _kind_text(kind)
         factory = LazyReference(item, category, name, text, plugin)
-        first_line = description.strip().splitlines()
-        return Entry(name, factory, first_line[0] if first_line else "", text, plugin)
+        return Entry(name, factory, _first_line(description), text, plugin)
     item_name, item_description, item_kind = _class_metadata(item)
     if (name or item_name, _kind_text(kind) or item_kind) != (item_name, item_kind):
         msg = f"{item!r} has name {item_name!r} and kind {item_kind!r}: do not override them"
         raise PluginError(msg)
-    return Entry(item_name, lambda: item, description or item_description, item_kind, plugin)
+    description = _first_line(description) or item_description
+    return Entry(item_name, lambda: item, description, item_kind, plugin)
 
 
 _MANAGER: PluginManager | None = None
