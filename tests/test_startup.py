@@ -20,7 +20,9 @@ HEAVY = ("scipy", "torch", "matplotlib", "numba", "h5py", "shapely", "sklearn")
 
 def imported_after(code: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
     """Which of ``heavy`` a fresh interpreter has imported after running ``code``."""
-    probe = f"{code}\nimport sys\nprint(json.dumps([m for m in {heavy!r} if m in sys.modules]))"
+    probe = (
+        f"{code}\nimport json, sys\nprint(json.dumps([m for m in {heavy!r} if m in sys.modules]))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
