@@ -14,7 +14,6 @@ the core; the plugin calls it once per item it provides::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pluggy
 
@@ -36,19 +35,23 @@ def calogeo_register_geometries(register: Callable[..., None]) -> None:
 
 
 @hookspec
-def calogeo_register_models(register: Callable[[Any], None]) -> None:
+def calogeo_register_models(register: Callable[..., None]) -> None:
     """Register models: ``register(cls)`` with a :class:`~calogeo.model.Model` subclass, whose
-    ``name`` and ``description`` class attributes identify it."""
+    ``name``, ``kind`` and ``description`` class attributes identify it, or lazily
+    ``register("package.module:Class", name=..., kind=..., description=...)``: the module is
+    imported on first use and the class's ``name`` and ``kind`` must match."""
 
 
 @hookspec
-def calogeo_register_metrics(register: Callable[[Any], None]) -> None:
+def calogeo_register_metrics(register: Callable[..., None]) -> None:
     """Register metrics: ``register(cls)`` with a :class:`~calogeo.metric.Metric` subclass, whose
-    ``name``, ``kind`` and ``description`` class attributes identify it."""
+    ``name``, ``kind`` and ``description`` class attributes identify it, or lazily
+    ``register("package.module:Class", name=..., kind=..., description=...)``."""
 
 
 @hookspec
-def calogeo_register_formats(register: Callable[[Any], None]) -> None:
+def calogeo_register_formats(register: Callable[..., None]) -> None:
     """Register shower-file formats: ``register(cls)`` with a
     :class:`~calogeo.formats.ShowerFormat` subclass (``name``, ``description``, ``detect``,
-    ``read``, optionally ``write``)."""
+    ``read``, optionally ``write``), or lazily
+    ``register("package.module:Class", name=..., description=...)``."""

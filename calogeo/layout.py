@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-import numba
 import numpy as np
+
+from calogeo._jit import njit
 
 __all__ = [
     "CellLayout",
@@ -213,7 +214,7 @@ class RectilinearLayout(CellLayout):
         ).reshape(np.shape(x_mm))
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _bisect(edges: np.ndarray, v: float) -> int:
     """Index i with edges[i] <= v < edges[i+1], or -1 outside."""
     n = len(edges) - 1
@@ -229,7 +230,7 @@ def _bisect(edges: np.ndarray, v: float) -> int:
     return lo
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _locate_rectilinear(
     x: np.ndarray, y: np.ndarray, x_edges: np.ndarray, y_edges: np.ndarray
 ) -> np.ndarray:
@@ -552,7 +553,7 @@ def _build_bin_index(p: ConvexPieces) -> tuple[np.ndarray, ...]:
     )
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _inside_convex(vertices: np.ndarray, n: int, x: float, y: float) -> bool:
     """True inside the counter-clockwise convex piece or on its edges; "on" allows a rounding
     error of 1e-12 relative to the lengths involved, so a point on an edge two pieces share
@@ -567,7 +568,7 @@ def _inside_convex(vertices: np.ndarray, n: int, x: float, y: float) -> bool:
     return True
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _locate_polygons(
     x, y, vertices, n_vertices, cell, x0, y0, inv_bin, nbx, nby, start, members
 ):  # pragma: no cover - numba

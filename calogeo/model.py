@@ -27,6 +27,7 @@ import numpy as np
 from calogeo._version import __version__
 from calogeo.errors import CalogeoError, GeometryMismatchError
 from calogeo.geometry import Geometry
+from calogeo.presets import SIZES, TASKS  # noqa: F401 - SIZES stays importable from here
 from calogeo.showers import Showers
 
 if TYPE_CHECKING:
@@ -47,8 +48,6 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "calogeo-model"
 CHECKPOINT_VERSION = 1
-TASKS = ("classify", "regress", "both")
-SIZES = ("paper", "small")
 
 PARTICLE_PDG: dict[str, int] = {
     "gamma": 22,

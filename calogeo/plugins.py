@@ -4,22 +4,30 @@ Plugins are found through the ``calogeo`` entry-point group and called through p
 plugin is loaded and called in its own ``try``: a broken plugin is reported on stderr with its
 name, distribution and the error, and the others keep working. ``CALOGEO_STRICT_PLUGINS=1``
 (set by the test suite) turns these reports into exceptions.
+
+Discovery is cheap: a plugin may register a model, metric or format as a lazy reference
+``"package.module:Class"`` with its ``name``, ``kind`` and ``description``, so listing reads only
+that metadata. The module is imported when the item is first used, and the object found there is
+checked against what was registered (a mismatch or a failed import is a one-line
+:class:`PluginError` naming the plugin).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 import pluggy
 
 from calogeo import hookspecs
+from calogeo._spec_text import parse_spec_text
 from calogeo.errors import (
     PluginError,
     UnknownFormatError,
@@ -28,15 +36,20 @@ from calogeo.errors import (
     UnknownModelError,
     UnknownNameError,
 )
-from calogeo.geometry import Geometry
+
+if TYPE_CHECKING:
+    from calogeo.geometry import Geometry
 
 __all__ = [
     "Entry",
+    "LazyReference",
     "PluginManager",
     "PluginReport",
     "Registry",
+    "lazy_attributes",
     "plugin_manager",
     "reset_plugin_manager",
+    "resolve_reference",
 ]
 
 ENTRY_POINT_GROUP = "calogeo"
@@ -54,8 +67,87 @@ class Entry(Generic[T]):
     plugin: str
 
     def load(self) -> T:
-        """Build (or return) the item."""
+        """Build (or return) the item; a lazy reference is imported and checked here."""
         return self.factory()
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the item is a ``"module:attr"`` reference not imported yet."""
+        return isinstance(self.factory, LazyReference) and not self.factory.loaded
+
+
+class LazyReference:
+    """Imports ``"module:attr"`` on the first call and checks the object against the metadata
+    it was registered with (its ``name`` and ``kind`` must match)."""
+
+    def __init__(self, ref: str, category: str, name: str, kind: str, plugin: str) -> None:
+        module, sep, attr = ref.partition(":")
+        if not sep or not module or not attr:
+            msg = f"lazy reference {ref!r} must look like 'package.module:Name'"
+            raise PluginError(msg)
+        self.ref = ref
+        self.category = category
+        self.name = name
+        self.kind = kind
+        self.plugin = plugin
+        self.error = ""  # what went wrong at the first use, for `calogeo plugins`
+        self._object: Any = None
+        self.loaded = False
+
+    def __call__(self) -> Any:
+        if not self.loaded:
+            self._object = self._import()
+            self.loaded = True
+        return self._object
+
+    def _import(self) -> Any:
+        try:
+            obj = resolve_reference(self.ref)
+        except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's
+            self._fail(f"cannot import {self.ref!r}: {type(exc).__name__}: {exc}", exc)
+        try:
+            name, _, kind = _class_metadata(obj)
+        except PluginError as exc:
+            self._fail(str(exc), exc)
+        if (name, kind) != (self.name, self.kind):
+            self._fail(
+                f"{self.ref!r} is {self.category} {name!r} of kind {kind!r}, "
+                f"but was registered as {self.name!r} of kind {self.kind!r}"
+            )
+        return obj
+
+    def _fail(self, detail: str, exc: BaseException | None = None) -> NoReturn:
+        self.error = f"{self.category} {self.name!r}: {detail}"
+        msg = f"plugin {self.plugin!r}: {self.error}"
+        raise PluginError(msg) from exc
+
+
+def resolve_reference(ref: str) -> Any:
+    """The object a ``"package.module:attr"`` reference names (imports the module)."""
+    module, _, attr = ref.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def lazy_attributes(module: str, refs: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) importing each name of ``refs`` from its
+    ``"package.module:attr"`` reference on first access, so a plugin package can keep exporting
+    its classes while registering them lazily::
+
+        __getattr__ = lazy_attributes(__name__, {"Tower": "calogeo_tower.model:Tower"})
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in refs:
+            msg = f"module {module!r} has no attribute {name!r}"
+            raise AttributeError(msg)
+        value = resolve_reference(refs[name])
+        setattr(sys.modules[module], name, value)
+        return value
+
+    return __getattr__
 
 
 @dataclass
@@ -198,34 +290,47 @@ class PluginManager:
     def models(self) -> Registry[Any]:
         """Registered model classes."""
         return self._collect(
-            "calogeo_register_models", Registry("model", UnknownModelError), _class_entry
+            "calogeo_register_models",
+            Registry("model", UnknownModelError),
+            partial(_class_entry, category="model"),
         )
 
     @cached_property
     def metrics(self) -> Registry[Any]:
         """Registered metric classes."""
         return self._collect(
-            "calogeo_register_metrics", Registry("metric", UnknownMetricError), _class_entry
+            "calogeo_register_metrics",
+            Registry("metric", UnknownMetricError),
+            partial(_class_entry, category="metric"),
         )
 
     @cached_property
     def formats(self) -> Registry[Any]:
         """Registered shower-file formats."""
         return self._collect(
-            "calogeo_register_formats", Registry("format", UnknownFormatError), _class_entry
+            "calogeo_register_formats",
+            Registry("format", UnknownFormatError),
+            partial(_class_entry, category="format"),
         )
 
-    def load_all(self) -> None:
-        """Fill every registry (so every plugin's errors are reported)."""
+    def load_all(self, *, resolve: bool = False) -> None:
+        """Fill every registry (so every plugin's errors are reported); ``resolve`` also imports
+        every lazily registered model, metric and format and reports those that fail."""
         for category in ("geometries", "models", "metrics", "formats"):
-            getattr(self, category)
+            registry = getattr(self, category)
+            if not resolve or category == "geometries":
+                continue
+            for entry in registry:
+                try:
+                    entry.load()
+                except PluginError as exc:
+                    report = self.reports.setdefault(entry.plugin, PluginReport(entry.plugin))
+                    self._report(report, getattr(entry.factory, "error", "") or str(exc), exc)
 
 
 def _geometry_entry(
     item: Any, plugin: str, *, name: str | None = None, description: str | None = None
 ) -> Entry[Geometry]:
-    from calogeo.spec import load_geometry, parse_spec_text
-
     if isinstance(item, (str, Path)):
         path = Path(item)
         try:
@@ -237,6 +342,8 @@ def _geometry_entry(
         cache: dict[str, Geometry] = {}
 
         def factory() -> Geometry:
+            from calogeo.spec import load_geometry
+
             if "g" not in cache:
                 cache["g"] = load_geometry(path)
             return cache["g"]
@@ -249,7 +356,9 @@ def _geometry_entry(
             kind,
             plugin,
         )
-    if isinstance(item, Geometry):
+    # A Geometry instance implies its module is loaded; not importing it keeps discovery light.
+    geometry_module = sys.modules.get("calogeo.geometry")
+    if geometry_module is not None and isinstance(item, geometry_module.Geometry):
         kind = "+".join(item.groups) + (" (seed)" if item.variant == "seed" else "")
         return Entry(name or item.name, lambda: item, description or item.title, kind, plugin)
     if callable(item):
@@ -268,15 +377,49 @@ def _geometry_kind(spec: dict[str, Any]) -> str:
     return kind + (" (seed)" if spec.get("variant") == "seed" else "")
 
 
-def _class_entry(item: Any, plugin: str) -> Entry[Any]:
+def _class_metadata(item: Any) -> tuple[str, str, str]:
+    """(name, first line of description, kind) of a registered class; kinds are joined by
+    commas."""
     name = getattr(item, "name", None)
     if not isinstance(name, str) or not name:
         msg = f"cannot register {item!r}: it has no 'name' attribute"
         raise PluginError(msg)
-    description = str(getattr(item, "description", "") or "").strip().splitlines()
-    kind = getattr(item, "kind", "")
-    kind = ",".join(kind) if isinstance(kind, (tuple, list, frozenset, set)) else str(kind)
-    return Entry(name, lambda: item, description[0] if description else "", kind, plugin)
+    description = _first_line(getattr(item, "description", ""))
+    return name, description, _kind_text(getattr(item, "kind", ""))
+
+
+def _first_line(text: Any) -> str:
+    lines = str(text or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _kind_text(kind: Any) -> str:
+    return ",".join(kind) if isinstance(kind, (tuple, list, frozenset, set)) else str(kind)
+
+
+def _class_entry(
+    item: Any,
+    plugin: str,
+    *,
+    name: str | None = None,
+    kind: str | tuple[str, ...] = "",
+    description: str | None = None,
+    category: str = "item",
+) -> Entry[Any]:
+    """An entry for a class, or for a lazy ``"module:Class"`` reference with its metadata."""
+    if isinstance(item, str):
+        if not name or description is None:
+            msg = f"a lazy reference ({item!r}) needs name= and description="
+            raise PluginError(msg)
+        text = _kind_text(kind)
+        factory = LazyReference(item, category, name, text, plugin)
+        return Entry(name, factory, _first_line(description), text, plugin)
+    item_name, item_description, item_kind = _class_metadata(item)
+    if (name or item_name, _kind_text(kind) or item_kind) != (item_name, item_kind):
+        msg = f"{item!r} has name {item_name!r} and kind {item_kind!r}: do not override them"
+        raise PluginError(msg)
+    description = _first_line(description) or item_description
+    return Entry(item_name, lambda: item, description, item_kind, plugin)
 
 
 _MANAGER: PluginManager | None = None

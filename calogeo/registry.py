@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from calogeo.geometry import Geometry
 from calogeo.plugins import Entry, plugin_manager
+
+if TYPE_CHECKING:
+    from calogeo.geometry import Geometry
 
 __all__ = [
     "get_format",
@@ -22,6 +24,8 @@ __all__ = [
 
 def get_geometry(name: str | Path | Geometry) -> Geometry:
     """A registered geometry by name, or one loaded from a spec file path (``*.toml``)."""
+    from calogeo.geometry import Geometry
+
     if isinstance(name, Geometry):
         return name
     if str(name).endswith(".toml"):

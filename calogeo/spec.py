@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from calogeo._spec_text import parse_spec_text
 from calogeo.errors import SpecError
 from calogeo.geometry import Geometry, Layer
 from calogeo.layout import CellLayout, EtaPhiLayout, GridLayout, PolygonLayout
 from calogeo.materials import STANDARD_MATERIALS, Material, layered, mixture
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = ["geometry_from_spec", "geometry_to_spec_text", "load_geometry", "parse_spec_text"]
 
@@ -88,14 +83,6 @@ def load_geometry(path: str | Path) -> Geometry:
         msg = f"cannot read {path}: {exc.strerror}"
         raise SpecError(str(path), [msg]) from exc
     return geometry_from_spec(text, source=str(path))
-
-
-def parse_spec_text(text: str, source: str = "<string>") -> dict[str, Any]:
-    """Parse spec TOML into a dict, turning syntax errors into a SpecError naming ``source``."""
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(source, [f"invalid TOML: {exc}"]) from exc
 
 
 def geometry_from_spec(text: str, source: str = "<string>") -> Geometry:

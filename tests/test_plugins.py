@@ -192,3 +192,95 @@ def test_third_party_example_installs_and_is_listed(tmp_path):
         cwd=tmp_path,
     ).stdout
     assert not re.search(r"^tower\s", out, re.MULTILINE)
+
+
+LAZY_METRIC = """
+class Lazy:
+    name = "lazy"
+    kind = "fidelity"
+    description = "A metric imported on first use."
+"""
+
+
+def _lazy_plugin(ref: str, name: str = "lazy", kind: str = "fidelity") -> SimpleNamespace:
+    @hookimpl
+    def calogeo_register_metrics(register):
+        register(ref, name=name, kind=kind, description="A metric imported on first use.")
+
+    return SimpleNamespace(
+        __name__="lazy_plugin", calogeo_register_metrics=calogeo_register_metrics
+    )
+
+
+@pytest.fixture
+def lazy_module(tmp_path, monkeypatch):
+    """An importable module ``calogeo_lazy_test`` holding the class ``Lazy``, not imported yet."""
+    (tmp_path / "calogeo_lazy_test.py").write_text(LAZY_METRIC)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "calogeo_lazy_test"
+    sys.modules.pop("calogeo_lazy_test", None)
+
+
+def test_lazy_reference_is_listed_without_import_and_imported_on_first_use(lazy_module):
+    with isolated_plugins(_lazy_plugin(f"{lazy_module}:Lazy")) as manager:
+        (entry,) = list(manager.metrics)
+        assert (entry.name, entry.kind, entry.plugin) == ("lazy", "fidelity", "lazy_plugin")
+        assert entry.description == "A metric imported on first use."
+        assert entry.lazy
+        assert lazy_module not in sys.modules
+        metric = calogeo.get_metric("lazy")
+        assert metric is sys.modules[lazy_module].Lazy
+        assert not entry.lazy
+
+
+@pytest.mark.parametrize(
+    ("ref", "kind", "error"),
+    [
+        ("calogeo_lazy_test:Missing", "fidelity", "AttributeError"),
+        ("calogeo_no_such_module_anywhere:Lazy", "fidelity", "ModuleNotFoundError"),
+        ("calogeo_lazy_test:Lazy", "regression", "of kind 'fidelity', but was registered as"),
+    ],
+)
+def test_broken_lazy_reference_is_a_one_line_error_naming_the_plugin(
+    lazy_module, ref, kind, error, capsys
+):
+    with isolated_plugins(_lazy_plugin(ref, kind=kind), strict=False) as manager:
+        assert manager.metrics.names() == ["lazy"]  # listing does not import
+        with pytest.raises(PluginError) as raised:
+            calogeo.get_metric("lazy")
+        assert re.match(
+            rf"plugin 'lazy_plugin': metric 'lazy': .*{re.escape(error)}", str(raised.value)
+        )
+        assert "\n" not in str(raised.value)
+        manager.load_all(resolve=True)  # what `calogeo plugins` does: reported, not raised
+        assert error in manager.reports["lazy_plugin"].error
+    assert "plugin 'lazy_plugin'" in capsys.readouterr().err
+
+
+def test_lazy_reference_needs_its_metadata(capsys):
+    plugin = _lazy_plugin("calogeo_lazy_test:Lazy", name="")
+    with isolated_plugins(plugin, strict=False) as manager:
+        assert len(manager.metrics) == 0
+    assert re.search(r"plugin 'lazy_plugin'.*needs name= and description=", capsys.readouterr().err)
+
+
+def test_first_party_lazy_metadata_matches_the_classes():
+    manager = PluginManager(strict=True)
+    manager.load_all(resolve=True)
+    for category in ("models", "metrics", "formats"):
+        for entry in getattr(manager, category):
+            item = entry.load()
+            description = item.description.strip().splitlines()[0]
+            assert entry.description == description, f"{category} {entry.name}"
+
+
+def test_first_party_calochallenge_geometries_are_registered_with_their_titles():
+    import calogeo_formats
+    from calogeo_formats.calochallenge import DATASETS
+
+    registered = {name: title for name, (_, title) in DATASETS.items()}
+    assert calogeo_formats.GEOMETRIES == registered, "keep calogeo_formats.GEOMETRIES in step"
+    manager = PluginManager(strict=True)
+    for name, title in registered.items():
+        assert manager.geometries.entry(name).description == title
+        assert manager.geometries.get(name).name == name

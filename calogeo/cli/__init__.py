@@ -21,29 +21,35 @@ from calogeo.errors import CalogeoError
 __all__ = ["main"]
 
 
-def command_modules() -> list[ModuleType]:
-    """The ``cmd_*`` modules of this package, in ``ORDER``."""
+def command_modules(only: str | None = None) -> list[ModuleType]:
+    """The ``cmd_*`` modules of this package, in ``ORDER``; with ``only`` (a command name),
+    just ``cmd_<only>`` if there is one, so running a command does not import the others."""
     names = [m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("cmd_")]
+    if only is not None and f"cmd_{only}" in names:
+        names = [f"cmd_{only}"]
     modules = [importlib.import_module(f"{__name__}.{name}") for name in names]
     return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every sub-command."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser with every sub-command (or only the command ``only``, when a
+    module ``cmd_<only>`` provides it)."""
     parser = argparse.ArgumentParser(
         prog="calogeo",
         description="Machine learning on calorimeter showers across detector geometries.",
     )
     parser.add_argument("--version", action="version", version=f"calogeo {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in command_modules():
+    for module in command_modules(only):
         module.add_parser(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and not argv[0].startswith("-") else None
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -20,14 +20,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from calogeo.cli._table import format_table
 from calogeo.device import DEVICE_CHOICES
-from calogeo.geometry import Geometry
-from calogeo.showers import Showers
+
+if TYPE_CHECKING:
+    from calogeo.geometry import Geometry
+    from calogeo.showers import Showers
 
 ORDER = 90
 SOURCE = "clic_ecal_rec"
@@ -66,7 +66,10 @@ def simulate(
 ) -> Showers:
     """``n`` showers of every particle, energies uniform in ``energy_gev``, from the registered
     ``gflash`` simulator."""
+    import numpy as np
+
     from calogeo.registry import get_model
+    from calogeo.showers import Showers
 
     rng = np.random.default_rng(seed)
     parts = []
@@ -97,6 +100,8 @@ def detector_versions(
 
 def split(showers: Showers, test_fraction: float = 0.3, seed: int = 0) -> tuple[Showers, Showers]:
     """(train, test): a seeded random split."""
+    import numpy as np
+
     order = np.random.default_rng(seed).permutation(len(showers))
     n_test = round(test_fraction * len(showers))
     return showers[np.sort(order[n_test:])], showers[np.sort(order[:n_test])]
@@ -186,6 +191,8 @@ def train_and_test_all(
 
 def results_table(outcomes: list[Outcome], versions: dict[str, Showers]) -> str:
     """The AUC / resolution table: one row per detector version and model."""
+    import numpy as np
+
     rows = []
     for o in outcomes:
         geometry = versions[o.version].geometry

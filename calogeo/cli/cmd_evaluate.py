@@ -18,11 +18,12 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from calogeo.errors import CalogeoError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ORDER = 60
 OBSERVABLES_PER_PAGE = 16
@@ -128,6 +129,8 @@ def add_parser(subparsers: Any) -> None:
 
 def parse_bins(text: str | None) -> int | np.ndarray | None:
     """``--bins``: None, a positive count, or increasing edges in GeV."""
+    import numpy as np
+
     if text is None:
         return None
     try:
@@ -383,6 +386,7 @@ def evaluate_fidelity(
 
 
 def _compute(metrics: list[Any], func: Any) -> list[Any]:
+    import numpy as np
     from tqdm import tqdm
 
     results = []

@@ -22,7 +22,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     manager = plugin_manager()
-    manager.load_all()
+    manager.load_all(resolve=True)  # imports every lazily registered item to check it
     rows = []
     for report in sorted(manager.reports.values(), key=lambda r: r.name):
         counts: dict[str, int] = {}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calogeo.cli._table import format_table
-from calogeo.geometry import Geometry
 from calogeo.registry import get_geometry
+
+if TYPE_CHECKING:
+    from calogeo.geometry import Geometry
 
 VARIANT_NOTE = {
     "effective": "effective media computed from each layer's composition (PDG mixture rule)",

@@ -16,11 +16,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from calogeo.errors import CalogeoError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from calogeo.geometry import Geometry
     from calogeo.showers import Showers
 
@@ -149,6 +149,8 @@ def draw(
     rng: np.random.Generator, bounds: tuple[float, float], n: int, *, log: bool = False
 ) -> np.ndarray:
     """``n`` values uniform in ``bounds`` (or in log of them)."""
+    import numpy as np
+
     low, high = bounds
     if log:
         return np.exp(rng.uniform(math.log(low), math.log(high), n))
@@ -186,6 +188,8 @@ def draw_bunches(
     """Keyword arguments of ``simulate_bunches`` for ``n`` bunches: particle counts uniform
     in ``multiplicity``, each particle drawn as by :func:`draw_particles`, with an impact
     point uniform in the (x, y) ``impact`` ranges (mm, see :func:`impact_ranges`)."""
+    import numpy as np
+
     counts = rng.integers(multiplicity[0], multiplicity[1] + 1, n)
     m = int(counts.sum())
     x_range, y_range = impact
@@ -211,6 +215,8 @@ def simulate_batches(
     ``workers`` threads (the simulator's Numba kernels release the GIL) while the caller
     consumes earlier ones, e.g. writes them; ``workers + 1`` batches are in memory at most.
     """
+    import numpy as np
+
     seeds = np.random.SeedSequence(seed)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque[Future[Showers]] = deque()
@@ -252,6 +258,7 @@ def simulate_to_file(
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     from tqdm import tqdm
 
     from calogeo.registry import get_geometry, get_model

@@ -11,7 +11,7 @@ from typing import Any
 from calogeo.cli._table import format_table
 from calogeo.device import DEVICE_CHOICES
 from calogeo.errors import CalogeoError
-from calogeo.model import SIZES, TASKS
+from calogeo.presets import SIZES, TASKS
 
 ORDER = 50
 
