@@ -12,6 +12,7 @@ import calogeo_formats
 import h5py
 import numpy as np
 import pytest
+from calogeo_formats.calochallenge import CaloChallengeFormat
 
 from calogeo import Showers, get_geometry, open_showers, read_showers, write_showers
 from calogeo.formats import FormatWriter
@@ -92,7 +93,7 @@ def test_writing_divides_visible_energy_by_the_sampling_fraction(tmp_path):
     geometry = get_geometry("calochallenge_2")
     layers = [np.full((2, *shape), 1e-3, dtype=np.float32) for shape in geometry.shapes]
     showers = Showers(geometry, layers, np.array([10.0, 20.0], dtype=np.float32))
-    with FormatWriter(tmp_path / "out.h5", calogeo_formats.CaloChallengeFormat) as writer:
+    with FormatWriter(tmp_path / "out.h5", CaloChallengeFormat) as writer:
         writer.append(showers)
     with h5py.File(tmp_path / "out.h5", "r") as f:
         np.testing.assert_allclose(f["showers"][()], 1e-3 * 1000 / 0.033, rtol=1e-6)

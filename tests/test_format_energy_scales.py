@@ -5,10 +5,11 @@ layer times its sampling fraction, and written back exactly."""
 from __future__ import annotations
 
 import calogeo_detectors
-import calogeo_formats
 import h5py
 import numpy as np
 import pytest
+import calogeo_formats
+from calogeo_formats.calogan import CaloGANFormat
 
 from calogeo import get_geometry, open_showers, read_showers, write_showers
 from calogeo.formats import FormatWriter
@@ -47,7 +48,7 @@ def test_calogan_files_hold_deposited_energy(tmp_path):
     with open_showers(tmp_path / "native.h5") as native:
         back = native.read()
 
-    with FormatWriter(tmp_path / "back.h5", calogeo_formats.CaloGANFormat) as writer:
+    with FormatWriter(tmp_path / "back.h5", CaloGANFormat) as writer:
         writer.append(back)
     with h5py.File(tmp_path / "back.h5", "r") as f:
         for key, values in raw.items():

@@ -278,7 +278,7 @@ def test_first_party_calochallenge_geometries_are_registered_with_their_titles()
     import calogeo_formats
     from calogeo_formats.calochallenge import DATASETS
 
-    registered = {name: title for name, (_, title) in DATASETS.items()}
+    registered = {name: title for name, (_, title, _) in DATASETS.items()}
     assert calogeo_formats.GEOMETRIES == registered, "keep calogeo_formats.GEOMETRIES in step"
     manager = PluginManager(strict=True)
     for name, title in registered.items():

@@ -29,7 +29,7 @@ FORMATS = {  # name -> (reference, description): checked against the class on fi
     ),
     "lcd": (
         "calogeo_formats.lcd:LCDFormat",
-        "CLIC/LCD (Belayneh et al.): ECAL (N,x,y,z), HCAL, energy, pdgID",
+        "CLIC/LCD (Belayneh et al.): ECAL (N,eta,phi,z), HCAL, energy, pdgID",
     ),
     "ild": (
         "calogeo_formats.ild:ILDFormat",
@@ -37,7 +37,7 @@ FORMATS = {  # name -> (reference, description): checked against the class on fi
     ),
     "calochallenge": (
         "calogeo_formats.calochallenge:CaloChallengeFormat",
-        "CaloChallenge datasets 1-3: incident_energies, showers (MeV)",
+        "CaloChallenge datasets 1-3: incident_energies, showers (MeV, deposited energy)",
     ),
 }
 GEOMETRIES = {  # name -> title, as in calochallenge.DATASETS (a test keeps the two in step)
