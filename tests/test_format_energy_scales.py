@@ -5,10 +5,10 @@ layer times its sampling fraction, and written back exactly."""
 from __future__ import annotations
 
 import calogeo_detectors
+import calogeo_formats
 import h5py
 import numpy as np
 import pytest
-import calogeo_formats
 from calogeo_formats.calogan import CaloGANFormat
 
 from calogeo import get_geometry, open_showers, read_showers, write_showers
