@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import math
 import os
 import shutil
 import sys
@@ -166,13 +167,15 @@ def choose_metrics(names: str, kinds: tuple[str, ...]) -> list[type]:
 
 def cell_threshold_gev(args: argparse.Namespace, geometry: Any) -> np.ndarray:
     """(n_layers,) cell threshold in GeV from ``--threshold-mev`` or ``--threshold-mip``."""
+    import numpy as np
+
     from calogeo.observables import mip_energy_gev
 
     for flag, value in (
         ("--threshold-mev", args.threshold_mev),
         ("--threshold-mip", args.threshold_mip),
     ):
-        if value is not None and not (np.isfinite(value) and value >= 0):
+        if value is not None and not (math.isfinite(value) and value >= 0):
             msg = f"{flag} {value}: expected a number >= 0"
             raise CalogeoError(msg)
     if args.threshold_mip is not None:
