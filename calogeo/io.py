@@ -19,7 +19,7 @@ dense images instead of ``/cells``: ``/layers/<layer name>`` (N, rows, cols) flo
 per geometry layer in depth order, chunked by event (about 1 MiB of the largest layer).
 
 Per-event datasets are chunked by event (the same number of events per chunk, 8,192 in
-version 2); ``cells/index`` and ``cells/energy`` by cell (262,144 per chunk, 1 MiB of float32).
+version 2); ``cells/index`` and ``cells/energy`` by cell (65,536 per chunk, 256 KiB of float32).
 Every dataset is compressed (default LZF with byte shuffling). Files are read lazily in batches
 (memory is bounded by the batch and a 2 MiB chunk cache per dataset, not by the file), as
 :class:`~calogeo.showers.Showers` or, without densifying, as
@@ -79,7 +79,9 @@ FORMAT_VERSION = 2  # the version written by default and the newest one read
 FORMAT_VERSIONS = (1, 2)  # 1: dense images per layer; 2: non-zero cells per event
 CHUNK_BYTES = 1 << 20  # version 1: target size of one chunk of the largest layer dataset
 CHUNK_EVENTS = 1 << 13  # version 2: events per chunk of the per-event datasets
-CHUNK_CELLS = 1 << 18  # version 2: entries per chunk of cells/index and cells/energy
+CHUNK_CELLS = 1 << 16  # version 2: entries per chunk of cells/index and cells/energy
+# (256 KiB of float32; chunks of 2^20, larger than the read cache, read 2-10x slower in batches
+# of 100 events, benchmarks/io_write.py)
 READ_CACHE_BYTES = 2 * CHUNK_BYTES  # per-dataset chunk cache: a chunk is decompressed once even
 # when read in batches smaller than a chunk (HDF5's default of 1 MiB is just below one chunk)
 COMPRESSION_CHOICES = ("lzf", "gzip", "none")
@@ -498,7 +500,7 @@ class ShowerWriter:
     version 2, off for version 1 (where it made files larger and writing slower);
     ``metadata`` is a JSON-serialisable mapping stored with the file; ``chunk_events``
     overrides the events per chunk (default: 8,192 in version 2, about 1 MiB of the largest
-    layer in version 1) and ``chunk_cells`` the cells per chunk of version 2 (262,144).
+    layer in version 1) and ``chunk_cells`` the cells per chunk of version 2 (65,536).
     Batches (:class:`~calogeo.showers.Showers` or :class:`~calogeo.sparse.SparseShowers`)
     are staged into whole chunks, so batches of any size cost the same.
     """
