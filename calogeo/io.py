@@ -393,10 +393,10 @@ class ShowerFile(ShowerReader):
     def _read_sparse(self, start: int, stop: int) -> SparseShowers:
         if self.format_version == 1:
             return super()._read_sparse(start, stop)
-        offsets = np.zeros(stop - start + 1, dtype=np.int64)
-        if start > 0:
-            offsets[0] = self._get("cells/end", start - 1, start)[0]
-        offsets[1:] = self._get("cells/end", start, stop)
+        ends = self._get("cells/end", max(start - 1, 0), stop)  # with the previous event's
+        offsets = np.concatenate([np.zeros(1 if start == 0 else 0, np.int64), ends]).astype(
+            np.int64, copy=False
+        )
         first, last = int(offsets[0]), int(offsets[-1])
         index = self._get("cells/index", first, last)
         if (
