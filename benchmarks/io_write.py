@@ -47,7 +47,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "v2 gzip-1+shuffle": {"compression": "gzip", "shuffle": True},
     "v2 gzip-1": {"compression": "gzip", "shuffle": False},
     "v2 none": {"compression": None},
-    "v2 lzf+sh 64k cells": {"compression": "lzf", "shuffle": True, "chunk_cells": 1 << 16},
+    "v2 lzf+sh 256k cells": {"compression": "lzf", "shuffle": True, "chunk_cells": 1 << 18},
     "v2 lzf+sh 1M cells": {"compression": "lzf", "shuffle": True, "chunk_cells": 1 << 20},
     "v2 lzf+sh uint32": {"compression": "lzf", "shuffle": True, "index_uint32": True},
 }

@@ -28,10 +28,13 @@ atomically: a writer fills ``<name>.partial-<pid>``, stages appended events into
 and renames the file only when it closes cleanly; an exception or Ctrl-C removes the partial
 file. An older calogeo refuses a version-2 file with its "newer format version" error.
 
-The default was chosen by ``benchmarks/io.py`` on simulated CLIC, ATLAS, ILD and LUXE showers:
-sparse storage writes 4-10x faster than LZF on dense images (the simulator's write budget is
-20% of its time), reads at least as fast and makes files 3-10x smaller; ``compression="gzip"``
-(level 1) is for tools without h5py's LZF filter.
+The default was chosen by ``benchmarks/io_write.py`` on simulated CLIC, ATLAS, ILD and LUXE
+showers (1.8-15% of cells non-zero): against LZF on dense images (version 1), version 2 with LZF
+and shuffling makes files 1.3-1.9x smaller, writes 1.2-5x and reads 2-15x faster (as images;
+faster still as SparseShowers), keeping writing under 20% of the simulation's time. Without
+shuffling files are 8-29% larger and read up to 2x faster; gzip (level 1, ``compression="gzip"``,
+for tools without h5py's LZF filter) is 5-10% smaller and writes up to 2x slower; uint32 cell
+indices gain nothing; chunks of 2^20 cells, larger than the read cache, read 2-10x slower.
 """
 
 from __future__ import annotations
@@ -79,9 +82,8 @@ FORMAT_VERSION = 2  # the version written by default and the newest one read
 FORMAT_VERSIONS = (1, 2)  # 1: dense images per layer; 2: non-zero cells per event
 CHUNK_BYTES = 1 << 20  # version 1: target size of one chunk of the largest layer dataset
 CHUNK_EVENTS = 1 << 13  # version 2: events per chunk of the per-event datasets
-CHUNK_CELLS = 1 << 16  # version 2: entries per chunk of cells/index and cells/energy
-# (256 KiB of float32; chunks of 2^20, larger than the read cache, read 2-10x slower in batches
-# of 100 events, benchmarks/io_write.py)
+CHUNK_CELLS = 1 << 16  # version 2: entries per chunk of cells/index and cells/energy (256 KiB
+# of float32; chunks of 2^20, larger than the read cache, read 2-10x slower in batches of 100)
 READ_CACHE_BYTES = 2 * CHUNK_BYTES  # per-dataset chunk cache: a chunk is decompressed once even
 # when read in batches smaller than a chunk (HDF5's default of 1 MiB is just below one chunk)
 COMPRESSION_CHOICES = ("lzf", "gzip", "none")
