@@ -90,11 +90,11 @@ def run(args: argparse.Namespace) -> int:
                 )
                 raise CalogeoError(msg)
             target = found[0].name
-        if isinstance(source, ShowerFile):
-            origin = native_label(source.format_version)
-            provenance = source.metadata
-        else:
+        if isinstance(source, ForeignShowerFile):
             origin, provenance = source.format.name, {}
+        else:
+            assert isinstance(source, ShowerFile)
+            origin, provenance = native_label(source.format_version), source.metadata
         sparse = target == NATIVE and version > 1
         if target == NATIVE:
             writer: Any = ShowerWriter(
