@@ -46,7 +46,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import h5py
 import numpy as np
@@ -137,9 +137,26 @@ class ShowerReader(ABC):
         """Events ``start:stop`` (clipped to the file) as their non-zero cells (GeV)."""
         return self._read_sparse(*self._clip(start, stop))
 
+    @overload
+    def iter_batches(
+        self,
+        batch_size: int,
+        start: int = 0,
+        stop: int | None = None,
+        *,
+        sparse: Literal[False] = False,
+    ) -> Iterator[Showers]: ...
+    @overload
+    def iter_batches(
+        self, batch_size: int, start: int = 0, stop: int | None = None, *, sparse: Literal[True]
+    ) -> Iterator[SparseShowers]: ...
+    @overload
+    def iter_batches(
+        self, batch_size: int, start: int = 0, stop: int | None = None, *, sparse: bool
+    ) -> Iterator[Showers] | Iterator[SparseShowers]: ...
     def iter_batches(
         self, batch_size: int, start: int = 0, stop: int | None = None, *, sparse: bool = False
-    ) -> Iterator[Any]:
+    ) -> Iterator[Showers] | Iterator[SparseShowers]:
         """Consecutive batches of at most ``batch_size`` events of ``start:stop``, each read
         from disk only when it is reached (memory stays bounded by one batch): Showers, or
         with ``sparse`` :class:`~calogeo.sparse.SparseShowers` (each event's non-zero cells,
