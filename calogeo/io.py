@@ -20,7 +20,7 @@ per geometry layer in depth order, chunked by event (about 1 MiB of the largest 
 
 Per-event datasets are chunked by event (the same number of events per chunk, 8,192 in
 version 2); ``cells/index`` and ``cells/energy`` by cell (65,536 per chunk, 256 KiB of float32).
-Every dataset is compressed (default LZF with byte shuffling). Files are read lazily in batches
+Every dataset is compressed (default LZF, with byte shuffling for all but ``cells/energy``). Files are read lazily in batches
 (memory is bounded by the batch and a 2 MiB chunk cache per dataset, not by the file), as
 :class:`~calogeo.showers.Showers` or, without densifying, as
 :class:`~calogeo.sparse.SparseShowers` (``iter_batches(..., sparse=True)``); they are written
@@ -30,11 +30,12 @@ file. An older calogeo refuses a version-2 file with its "newer format version" 
 
 The default was chosen by ``benchmarks/io_write.py`` on simulated CLIC, ATLAS, ILD and LUXE
 showers (1.8-15% of cells non-zero): against LZF on dense images (version 1), version 2 with LZF
-and shuffling makes files 1.3-1.9x smaller, writes 1.2-5x and reads 2-15x faster (as images;
-faster still as SparseShowers), keeping writing under 20% of the simulation's time. Without
-shuffling files are 8-29% larger and read up to 2x faster; gzip (level 1, ``compression="gzip"``,
-for tools without h5py's LZF filter) is 5-10% smaller and writes up to 2x slower; uint32 cell
-indices gain nothing; chunks of 2^20 cells, larger than the read cache, read 2-10x slower.
+makes files 1.3-1.9x smaller, writes 1.2-5x and reads 2-15x faster (as images; faster still as
+SparseShowers), keeping writing under 20% of the simulation's time. Shuffling the bytes of the
+cell indices makes them 23-54% smaller; shuffling the energies saves 7% and makes reading them
+5-9x slower, so they are not. gzip (level 1, ``compression="gzip"``, for tools without h5py's
+LZF filter) is 5-10% smaller and writes up to 2x slower; uint32 cell indices gain nothing;
+chunks of 2^20 cells, larger than the read cache, read 2-10x slower.
 """
 
 from __future__ import annotations
@@ -512,8 +513,10 @@ class ShowerWriter:
 
     ``format_version`` 2 (default) stores each event's non-zero cells, 1 dense images (for an
     older calogeo). ``compression`` is ``"lzf"`` (default), ``"gzip"`` (``level`` 0-9,
-    default 1) or None; ``shuffle`` (byte shuffling before compression) defaults to on for
-    version 2, off for version 1 (where it made files larger and writing slower);
+    default 1) or None; ``shuffle`` (byte shuffling before compression) True or False applies
+    to every dataset; by default (None) version 2 shuffles all but ``cells/energy`` (whose
+    float32 mantissas barely compress: shuffling them saved 7% and made reading them 5-9x
+    slower) and version 1 none (it made files larger and writing slower);
     ``metadata`` is a JSON-serialisable mapping stored with the file; ``chunk_events``
     overrides the events per chunk (default: 8,192 in version 2, about 1 MiB of the largest
     layer in version 1) and ``chunk_cells`` the cells per chunk of version 2 (65,536).
@@ -543,6 +546,7 @@ class ShowerWriter:
         self._tmp = atomic_path(self.path)
         dense = format_version == 1
         self._filters = _filters(compression, level, (not dense) if shuffle is None else shuffle)
+        self._energy_filters = _filters(compression, level, bool(shuffle))
         try:
             self._metadata = json.dumps(dict(metadata or {}), sort_keys=True)
         except TypeError as exc:
@@ -575,13 +579,25 @@ class ShowerWriter:
             self._create("cells/end", (), np.int64)
             dtype = index_dtype(self.geometry.n_cells)
             self._create("cells/index", (), dtype, self.chunk_cells)
-            self._create("cells/energy", (), np.float32, self.chunk_cells)
+            self._create("cells/energy", (), np.float32, self.chunk_cells, self._energy_filters)
         return self
 
-    def _create(self, name: str, shape: tuple[int, ...], dtype: Any, chunk: int = 0) -> None:
+    def _create(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: Any,
+        chunk: int = 0,
+        filters: Mapping[str, Any] | None = None,
+    ) -> None:
         assert self._h5 is not None
         self._columns[name] = _Column(
-            self._h5, name, shape, dtype, chunk or self.chunk_events, self._filters
+            self._h5,
+            name,
+            shape,
+            dtype,
+            chunk or self.chunk_events,
+            self._filters if filters is None else filters,
         )
 
     def append(self, showers: Showers | SparseShowers) -> None:
