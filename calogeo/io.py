@@ -30,8 +30,8 @@ file. An older calogeo refuses a version-2 file with its "newer format version" 
 
 The default was chosen by ``benchmarks/io_write.py`` on simulated CLIC, ATLAS, ILD and LUXE
 showers (1.8-15% of cells non-zero): against LZF on dense images (version 1), version 2 with LZF
-makes files 1.3-1.9x smaller, writes 1.2-5x and reads 2-15x faster (as images; faster still as
-SparseShowers), keeping writing under 20% of the simulation's time. Shuffling the bytes of the
+made files 1.2-1.8x smaller and wrote 1.1-7x and read 2.7-20x faster (as images; faster still
+as SparseShowers), writing in under 15% of the simulation's time. Shuffling the bytes of the
 cell indices makes them 23-54% smaller; shuffling the energies saves 7% and makes reading them
 5-9x slower, so they are not. gzip (level 1, ``compression="gzip"``, for tools without h5py's
 LZF filter) is 5-10% smaller and writes up to 2x slower; uint32 cell indices gain nothing;
