@@ -1,148 +1,183 @@
-"""Cost of writing and reading the native shower file, per compression filter.
+"""Size and speed of the native shower file per layout and filter, on simulated showers.
 
-Showers are 50 GeV photons in a 25x25x25 window of 5.1 mm cells (the CLIC REC window, Belayneh
-et al. Sect. 2): by default simulated in this run by the registered ``gflash`` generator on
-``clic_ecal_rec``, timed, so the script prints the ratio write time / simulation time measured
-in one run (issue 4 target: writing costs at most 20% of the simulation). With ``--synthetic``
-(or when the generator or geometry is not installed) they are shower-like stand-ins: energy
-spots from a gamma longitudinal and two-component radial profile (the shape of Grindhammer &
-Peters, hep-ex/0001020) binned into the grid, and the ratio is taken against the simulator's
-1,000 showers/s target. Each filter writes the same events through ``ShowerWriter`` and streams
-them back with ``iter_batches``; the peak memory numpy allocates while streaming is printed
-next to the file's raw size.
+For each case (50 GeV photons in ``clic_ecal_rec`` and ``atlas``, 50 GeV charged pions in
+``ild_ahcal``, bunches of 1-50 positrons of 2-14 GeV in ``luxe_ecal``) the registered
+``gflash`` generator simulates the showers in this run, timed; each candidate then writes
+them through ``ShowerWriter`` (batches as ``calogeo simulate`` appends them) and streams them
+back with ``iter_batches``, as Showers (images) and, for version 2, as SparseShowers. Printed
+per candidate: kB per event, write and read showers/s, and the ratios to the targets of
+issue 11 measured in this run: write time / simulation time (at most 20%) and read speed /
+the format-1 LZF file's (the layout before version 2; at least 1). Best of ``--repeat``.
 
-    python benchmarks/io_write.py [-n 4000] [--batch 1000] [--synthetic [--spots 3000]]
+    python benchmarks/io_write.py [-n 2000] [--batch 500] [--read-batch 100] [--repeat 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import tempfile
 import time
-import tracemalloc
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import numba
 import numpy as np
 
-from calogeo import CalogeoError, Showers, ShowerWriter, geometry_from_spec, open_showers
-from calogeo.registry import get_geometry, get_model
+from calogeo import ShowerWriter, get_geometry, get_model, open_showers
+from calogeo.cli.cmd_simulate import draw_bunches, impact_ranges
 
-SPEC = """
-name = "bench_grid"
-title = "25x25x25 grid of 5.1 mm cells, 25 layers of 1 X0 of tungsten"
-citation = "benchmark geometry"
-distance_from_ip_mm = 1500.0
-[[layers]]
-name = "layer"
-repeat = 25
-thickness_x0 = 1.0
-material = "W"
-layout = { type = "grid", pitch_mm = [5.1, 5.1], shape = [25, 25] }
-"""
-TARGET_SIMULATION_S = 1e-3  # seconds per shower at the simulator's 1,000 showers/s target
-FILTERS = {
-    "gzip-1+shuffle": {"compression": "gzip", "level": 1, "shuffle": True},
-    "gzip-1": {"compression": "gzip", "level": 1},
-    "gzip-4": {"compression": "gzip", "level": 4},
-    "lzf": {"compression": "lzf"},
-    "none": {"compression": None},
+WRITE_TARGET = 0.20  # writing may add at most this fraction to the simulation time
+CASES = (
+    # geometry, particle, energy range (GeV), multiplicity range (None: one particle)
+    ("clic_ecal_rec", "gamma", (50.0, 50.0), None),
+    ("atlas", "gamma", (50.0, 50.0), None),
+    ("ild_ahcal", "pi+", (50.0, 50.0), None),
+    ("luxe_ecal", "e+", (2.0, 14.0), (1, 50)),
+)
+BASELINE = "v1 dense lzf"
+CANDIDATES: dict[str, dict[str, Any]] = {
+    BASELINE: {"format_version": 1, "compression": "lzf"},
+    "v1 dense gzip-1": {"format_version": 1, "compression": "gzip"},
+    "v2 lzf (default)": {},  # LZF, every dataset but cells/energy byte-shuffled
+    "v2 lzf shuffle all": {"shuffle": True},
+    "v2 lzf no shuffle": {"shuffle": False},
+    "v2 gzip-1": {"compression": "gzip"},
+    "v2 gzip-1 shuffle all": {"compression": "gzip", "shuffle": True},
+    "v2 none": {"compression": None},
+    "v2 256k cells/chunk": {"chunk_cells": 1 << 18},
+    "v2 1M cells/chunk": {"chunk_cells": 1 << 20},
+    "v2 uint32 index": {"index_uint32": True},
 }
 
 
-def shower_like(n: int, seed: int = 1, spots: int = 3000) -> np.ndarray:
-    """(n, 25, 25, 25) float32 GeV: 50 GeV showers as binned energy spots (layer, row, col)."""
-    rng = np.random.default_rng(seed)
-    out = np.zeros((n, 25 * 25 * 25), dtype=np.float32)
-    rm_mm, pitch = 9.327, 5.1  # Moliere radius of W (PDG), cell pitch
-    for i in range(n):
-        depth = rng.gamma(shape=4.0 + rng.normal(0, 0.3), scale=1.6, size=spots)  # X0
-        core = rng.random(spots) < 0.8
-        u = rng.random(spots)
-        r = rm_mm * np.where(core, 0.2, 0.8) * np.sqrt(u / (1.0 - u))
-        a = rng.uniform(0, 2 * np.pi, spots)
-        col = np.floor(r * np.cos(a) / pitch + 12.5).astype(np.int64)
-        row = np.floor(r * np.sin(a) / pitch + 12.5).astype(np.int64)
-        layer = np.floor(depth).astype(np.int64)
-        ok = (col >= 0) & (col < 25) & (row >= 0) & (row < 25) & (layer < 25)
-        flat = (layer * 25 + row) * 25 + col
-        e = rng.exponential(50.0 / spots, spots).astype(np.float32)
-        out[i] = np.bincount(flat[ok], e[ok], minlength=out.shape[1])
-    return out.reshape(n, 25, 25, 25)
+@contextlib.contextmanager
+def index_uint32(enabled: bool) -> Iterator[None]:
+    """Store cell indices as uint32 even where uint16 would do (to measure what it costs)."""
+    import calogeo.io
+
+    original = calogeo.io.index_dtype
+    if enabled:
+        calogeo.io.index_dtype = lambda n_cells: np.dtype(np.uint32)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        calogeo.io.index_dtype = original
 
 
-def simulated(n: int) -> tuple[Showers, float]:
-    """``n`` 50 GeV photons from the ``gflash`` generator on ``clic_ecal_rec`` and the seconds
-    per shower it took."""
-    model = get_model("gflash")(get_geometry("clic_ecal_rec"), seed=1)
-    model.simulate("gamma", np.full(10, 50.0))  # compile the kernels outside the timing
-    t0 = time.perf_counter()
-    showers = model.simulate("gamma", np.full(n, 50.0))
-    return showers, (time.perf_counter() - t0) / n
+def best(func: Callable[[], object], repeat: int) -> float:
+    """Shortest wall time of ``repeat`` calls (s)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
-def synthetic(n: int, spots: int) -> Showers:
-    geometry = geometry_from_spec(SPEC)
-    cells = shower_like(n, spots=spots)
-    return Showers(
-        geometry,
-        [np.ascontiguousarray(cells[:, k]) for k in range(25)],
-        np.full(n, 50.0, dtype=np.float32),
-        {"pdg": np.full(n, 22), "theta": np.zeros(n)},
-    )
+def simulate_case(
+    geometry_name: str,
+    particle: str,
+    energy: tuple[float, float],
+    multiplicity: tuple[int, int] | None,
+    n: int,
+    batch: int,
+) -> tuple[list[Any], float]:
+    """The case's showers in batches of ``batch`` and the simulation seconds they took."""
+    geometry = get_geometry(geometry_name)
+    simulator = get_model("gflash").build(geometry, seed=1)
+    rng = np.random.default_rng(2)
+
+    def draw(size: int) -> dict[str, np.ndarray]:
+        if multiplicity is None:
+            return {"energies": rng.uniform(*energy, size)}
+        return draw_bunches(rng, size, multiplicity, energy, impact_ranges(geometry))
+
+    method = simulator.simulate if multiplicity is None else simulator.simulate_bunches
+    method(particle, **draw(4))  # compile the kernels outside the timing
+    kwargs = [draw(min(batch, n - first)) for first in range(0, n, batch)]
+    start = time.perf_counter()
+    batches = [method(particle, **kw) for kw in kwargs]
+    return batches, time.perf_counter() - start
+
+
+def write_file(path: Path, batches: list[Any], options: dict[str, Any]) -> None:
+    """Write ``batches`` to ``path`` as ``calogeo simulate`` does (one append per batch)."""
+    with ShowerWriter(path, batches[0].geometry, **options) as writer:
+        for part in batches:
+            writer.append(part)
+
+
+def read_file(path: Path, batch: int, *, sparse: bool = False) -> None:
+    """Stream ``path`` in batches of ``batch`` events (images, or non-zero cells)."""
+    with open_showers(path) as source:
+        for _ in source.iter_batches(batch, sparse=sparse):
+            pass
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=4000, help="events (default 4000)")
-    parser.add_argument("--batch", type=int, default=1000, help="events per append")
-    parser.add_argument("--read-batch", type=int, default=100, help="events per streamed read")
-    parser.add_argument("--synthetic", action="store_true", help="stand-in showers, no generator")
-    parser.add_argument("--spots", type=int, default=3000, help="energy spots per synthetic shower")
+    parser.add_argument("-n", type=int, default=2000, help="events per case (2000)")
+    parser.add_argument("--batch", type=int, default=500, help="events per append (500)")
+    parser.add_argument("--read-batch", type=int, default=100, help="events per read (100)")
+    parser.add_argument("--repeat", type=int, default=2, help="timed repetitions (best kept)")
+    parser.add_argument("--cases", nargs="*", help="geometries to run (default: all four)")
     args = parser.parse_args()
+    numba.set_num_threads(1)
+    load = os.getloadavg()[0]
+    print(
+        f"{args.n} events per case, appended in batches of {args.batch}, read in batches of "
+        f"{args.read_batch}; best of {args.repeat}; one core; load average {load:.1f} on "
+        f"{os.cpu_count()} cores"
+    )
+    for geometry_name, particle, energy, multiplicity in CASES:
+        if args.cases and geometry_name not in args.cases:
+            continue
+        batches, sim_s = simulate_case(
+            geometry_name, particle, energy, multiplicity, args.n, args.batch
+        )
+        geometry = batches[0].geometry
+        hits = sum(int(np.count_nonzero(b.flat())) for b in batches)
+        what = f"{particle} x {multiplicity[0]}-{multiplicity[1]}" if multiplicity else particle
+        print(
+            f"\n{geometry_name} ({geometry.n_cells} cells), {what} at {energy[0]:g}-{energy[1]:g} "
+            f"GeV: {hits / args.n / geometry.n_cells:.1%} of cells non-zero; simulated at "
+            f"{args.n / sim_s:,.0f} showers/s"
+        )
+        print(
+            f"  {'candidate':22s} {'kB/event':>8s} {'write/s':>8s} {'read/s':>8s} "
+            f"{'sparse/s':>8s} {'write/sim':>9s} {'read/v1':>7s}"
+        )
+        baseline_read = None
+        with tempfile.TemporaryDirectory() as tmp:
+            for label, options in CANDIDATES.items():
+                options = dict(options)
+                wide = options.pop("index_uint32", False)
+                path = Path(tmp) / "f.h5"
 
-    showers, sim_s, source = None, TARGET_SIMULATION_S, "synthetic (vs the 1 ms/shower target)"
-    if not args.synthetic:
-        try:
-            showers, sim_s = simulated(args.n)
-            source = f"gflash, simulated at {1 / sim_s:.0f} showers/s in this run"
-        except CalogeoError as exc:
-            print(f"no generator ({exc}); using synthetic showers")
-    if showers is None:
-        showers = synthetic(args.n, args.spots)
-    flat = showers.flat()
-    raw = flat.nbytes
-    print(
-        f"{args.n} events of {showers.geometry.n_cells} cells from {source}; "
-        f"{np.count_nonzero(flat) / flat.size:.1%} non-zero, {raw / args.n / 1e3:.1f} kB raw each"
-    )
-    header = f"{'filter':16s} {'write ev/s':>11s} {'read ev/s':>10s} {'kB/event':>9s}"
-    print(
-        f"{header} {'write/sim':>10s} {'read peak MB':>13s} "
-        f"(file raw {raw / 1e6:.0f} MB, read in batches of {args.read_batch})"
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, options in FILTERS.items():
-            path = Path(tmp) / f"{label}.h5"
-            t0 = time.perf_counter()
-            with ShowerWriter(path, showers.geometry, **options) as writer:  # type: ignore[arg-type]
-                for batch in showers.batches(args.batch):
-                    writer.append(batch)
-            t_write = time.perf_counter() - t0
-            tracemalloc.start()
-            t0 = time.perf_counter()
-            with open_showers(path) as source_file:
-                total = sum(
-                    float(b.total_energy().sum()) for b in source_file.iter_batches(args.read_batch)
+                with index_uint32(wide):
+                    t_write = best(partial(write_file, path, batches, options), args.repeat)
+                t_read = best(partial(read_file, path, args.read_batch), args.repeat)
+                sparse = (
+                    f"{args.n / best(partial(read_file, path, args.read_batch, sparse=True), args.repeat):8,.0f}"
+                    if options.get("format_version", 2) == 2
+                    else f"{'-':>8s}"
                 )
-            t_read = time.perf_counter() - t0
-            peak = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-            assert abs(total - float(showers.total_energy().sum())) < 1e-6 * total
-            print(
-                f"{label:16s} {args.n / t_write:11.0f} {args.n / t_read:10.0f} "
-                f"{path.stat().st_size / args.n / 1e3:9.2f} {t_write / args.n / sim_s:10.1%} "
-                f"{peak / 1e6:13.1f}"
-            )
+                if label == BASELINE:
+                    baseline_read = t_read
+                assert baseline_read is not None
+                print(
+                    f"  {label:22s} {path.stat().st_size / args.n / 1e3:8.2f} "
+                    f"{args.n / t_write:8,.0f} {args.n / t_read:8,.0f} {sparse} "
+                    f"{t_write / sim_s:9.1%} {baseline_read / t_read:7.2f}"
+                )
+    print(
+        f"\ntargets: write/sim <= {WRITE_TARGET:.0%} (writing adds at most that to the "
+        f"simulation), read/v1 >= 1 (reading at least as fast as the '{BASELINE}' file)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,26 +1,41 @@
-"""The native shower file: HDF5, one dataset per layer, self-describing.
+"""The native shower file: HDF5, self-describing, events stored as their non-zero cells.
 
-Layout (format version 1)::
+Layout (format version 2, the default)::
 
-    /                     attrs: format="calogeo-showers", format_version=1,
+    /                     attrs: format="calogeo-showers", format_version=2,
                                  calogeo_version, geometry_name, geometry_spec (TOML text),
                                  n_events (written when the writer closes),
                                  metadata (JSON object of free-form provenance, optional)
     /incident_energy      (N,) float32, GeV
-    /layers/<layer name>  (N, rows, cols) float32, GeV, one per geometry layer in depth order
+    /cells/end            (N,) int64: event i's cells are entries end[i-1]:end[i] (end[-1] = 0)
+    /cells/index          (M,) uint16 (geometries of at most 65,536 cells) or uint32: the flat
+                          cell index in the geometry's cell order (layers in depth order, each
+                          row-major), ascending within an event
+    /cells/energy         (M,) float32, GeV, non-zero
     /labels/<label>       (N, ...) one per label (see calogeo.showers.STANDARD_LABELS)
 
-Every dataset is chunked by event (all with the same number of events per chunk, about 1 MiB
-for the largest layer) and compressed. Files are read lazily in batches (memory is bounded by
-the batch and a 2 MiB chunk cache per dataset, not by the file) and written atomically: a writer fills ``<name>.partial-<pid>``,
-stages appended events into whole chunks, and renames the file only when it closes cleanly;
-an exception or Ctrl-C removes the partial file.
+Format version 1 (still read, and written with ``format_version=1`` for older calogeo) stores
+dense images instead of ``/cells``: ``/layers/<layer name>`` (N, rows, cols) float32 GeV, one
+per geometry layer in depth order, chunked by event (about 1 MiB of the largest layer).
 
-The default filter is LZF: on simulated 50 GeV photons in the 25x25x25 CLIC window (3% of
-cells non-zero) it wrote about 7,300 events/s against 3,500 for gzip level 1 with byte shuffling
-(``benchmarks/io_write.py``), the only filter within the simulator's write budget of 20% of
-1 ms per shower. ``compression="gzip"`` (level 1, no shuffling: on such sparse data shuffling
-made files larger and writing slower) is for tools without h5py's LZF filter.
+Per-event datasets are chunked by event (the same number of events per chunk, 8,192 in
+version 2); ``cells/index`` and ``cells/energy`` by cell (65,536 per chunk, 256 KiB of float32).
+Every dataset is compressed (default LZF, with byte shuffling for all but ``cells/energy``). Files are read lazily in batches
+(memory is bounded by the batch and a 2 MiB chunk cache per dataset, not by the file), as
+:class:`~calogeo.showers.Showers` or, without densifying, as
+:class:`~calogeo.sparse.SparseShowers` (``iter_batches(..., sparse=True)``); they are written
+atomically: a writer fills ``<name>.partial-<pid>``, stages appended events into whole chunks,
+and renames the file only when it closes cleanly; an exception or Ctrl-C removes the partial
+file. An older calogeo refuses a version-2 file with its "newer format version" error.
+
+The default was chosen by ``benchmarks/io_write.py`` on simulated CLIC, ATLAS, ILD and LUXE
+showers (1.8-15% of cells non-zero): against LZF on dense images (version 1), version 2 with LZF
+made files 1.2-1.8x smaller and wrote 1.1-7x and read 2.7-20x faster (as images; faster still
+as SparseShowers), writing in under 15% of the simulation's time. Shuffling the bytes of the
+cell indices makes them 23-54% smaller; shuffling the energies saves 7% and makes reading them
+5-9x slower, so they are not. gzip (level 1, ``compression="gzip"``, for tools without h5py's
+LZF filter) is 5-10% smaller and writes up to 2x slower; uint32 cell indices gain nothing;
+chunks of 2^20 cells, larger than the read cache, read 2-10x slower.
 """
 
 from __future__ import annotations
@@ -32,7 +47,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import h5py
 import numpy as np
@@ -41,6 +56,7 @@ from calogeo._version import __version__
 from calogeo.errors import CalogeoError, ShowerFileError
 from calogeo.geometry import Geometry
 from calogeo.showers import Showers
+from calogeo.sparse import SparseShowers, index_dtype
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -52,6 +68,7 @@ __all__ = [
     "ShowerReader",
     "ShowerSource",
     "ShowerWriter",
+    "SparseShowers",
     "atomic_path",
     "create_partial",
     "h5_open_error",
@@ -62,8 +79,12 @@ __all__ = [
 ]
 
 FORMAT_NAME = "calogeo-showers"
-FORMAT_VERSION = 1
-CHUNK_BYTES = 1 << 20  # target size of one chunk of the largest layer dataset
+FORMAT_VERSION = 2  # the version written by default and the newest one read
+FORMAT_VERSIONS = (1, 2)  # 1: dense images per layer; 2: non-zero cells per event
+CHUNK_BYTES = 1 << 20  # version 1: target size of one chunk of the largest layer dataset
+CHUNK_EVENTS = 1 << 13  # version 2: events per chunk of the per-event datasets
+CHUNK_CELLS = 1 << 16  # version 2: entries per chunk of cells/index and cells/energy (256 KiB
+# of float32; chunks of 2^20, larger than the read cache, read 2-10x slower in batches of 100)
 READ_CACHE_BYTES = 2 * CHUNK_BYTES  # per-dataset chunk cache: a chunk is decompressed once even
 # when read in batches smaller than a chunk (HDF5's default of 1 MiB is just below one chunk)
 COMPRESSION_CHOICES = ("lzf", "gzip", "none")
@@ -99,24 +120,55 @@ class ShowerReader(ABC):
     def close(self) -> None:
         """Close the underlying file."""
 
-    def read(self, start: int = 0, stop: int | None = None) -> Showers:
-        """Events ``start:stop`` (clipped to the file) as an in-memory Showers in GeV."""
+    def _read_sparse(self, start: int, stop: int) -> SparseShowers:
+        """Events ``start:stop`` (already clipped) as their non-zero cells; files that store
+        images override this to skip them."""
+        return SparseShowers.from_showers(self._read(start, stop))
+
+    def _clip(self, start: int, stop: int | None) -> tuple[int, int]:
         n = len(self)
         stop = n if stop is None else min(stop, n)
-        start = min(max(start, 0), stop)
-        return self._read(start, stop)
+        return min(max(start, 0), stop), stop
 
+    def read(self, start: int = 0, stop: int | None = None) -> Showers:
+        """Events ``start:stop`` (clipped to the file) as an in-memory Showers in GeV."""
+        return self._read(*self._clip(start, stop))
+
+    def read_sparse(self, start: int = 0, stop: int | None = None) -> SparseShowers:
+        """Events ``start:stop`` (clipped to the file) as their non-zero cells (GeV)."""
+        return self._read_sparse(*self._clip(start, stop))
+
+    @overload
     def iter_batches(
-        self, batch_size: int, start: int = 0, stop: int | None = None
-    ) -> Iterator[Showers]:
+        self,
+        batch_size: int,
+        start: int = 0,
+        stop: int | None = None,
+        *,
+        sparse: Literal[False] = False,
+    ) -> Iterator[Showers]: ...
+    @overload
+    def iter_batches(
+        self, batch_size: int, start: int = 0, stop: int | None = None, *, sparse: Literal[True]
+    ) -> Iterator[SparseShowers]: ...
+    @overload
+    def iter_batches(
+        self, batch_size: int, start: int = 0, stop: int | None = None, *, sparse: bool
+    ) -> Iterator[Showers] | Iterator[SparseShowers]: ...
+    def iter_batches(
+        self, batch_size: int, start: int = 0, stop: int | None = None, *, sparse: bool = False
+    ) -> Iterator[Showers] | Iterator[SparseShowers]:
         """Consecutive batches of at most ``batch_size`` events of ``start:stop``, each read
-        from disk only when it is reached (memory stays bounded by one batch)."""
+        from disk only when it is reached (memory stays bounded by one batch): Showers, or
+        with ``sparse`` :class:`~calogeo.sparse.SparseShowers` (each event's non-zero cells,
+        read from a version-2 native file without building images)."""
         if batch_size < 1:
             msg = f"batch_size must be positive, got {batch_size}"
             raise ValueError(msg)
-        stop = len(self) if stop is None else min(stop, len(self))
-        for first in range(max(start, 0), stop, batch_size):
-            yield self._read(first, min(first + batch_size, stop))
+        read = self._read_sparse if sparse else self._read
+        start, stop = self._clip(start, stop)
+        for first in range(start, stop, batch_size):
+            yield read(first, min(first + batch_size, stop))
 
     def __enter__(self) -> Self:
         return self
@@ -193,7 +245,7 @@ def write_showers(path: str | Path, showers: Showers, **options: Any) -> None:
 
 
 class ShowerFile(ShowerReader):
-    """A native shower file opened for lazy reading.
+    """A native shower file (format version 1 or 2) opened for lazy reading.
 
     Opening checks the format version, the embedded geometry and that every dataset has the
     shape that geometry and the event count need; each problem is a one-line ShowerFileError
@@ -209,7 +261,11 @@ class ShowerFile(ShowerReader):
         self._datasets: dict[str, h5py.Dataset] = {}
         try:
             self.geometry = self._check_header()
-            self._n = self._check_datasets()
+            self._n = self._check_events()
+            if self.format_version == 1:
+                self._check_layers()
+            else:
+                self._check_cells()
         except BaseException:
             self._h5.close()
             raise
@@ -231,6 +287,7 @@ class ShowerFile(ShowerReader):
         if version < 1:
             msg = f"{self.path}: attribute 'format_version' is missing or invalid"
             raise ShowerFileError(msg)
+        self.format_version = version
         text = attrs.get("geometry_spec")
         if not isinstance(text, str):
             msg = f"{self.path}: attribute 'geometry_spec' is missing"
@@ -250,7 +307,8 @@ class ShowerFile(ShowerReader):
             self._datasets[name] = item
         return self._datasets[name]
 
-    def _check_datasets(self) -> int:
+    def _check_events(self) -> int:
+        """The event count, checked against the recorded one and every label dataset."""
         energy = self._dataset("incident_energy")
         if energy.ndim != 1:
             msg = f"{self.path}: dataset 'incident_energy' has shape {energy.shape}, expected (N,)"
@@ -263,6 +321,17 @@ class ShowerFile(ShowerReader):
                 f"{int(recorded)} when it was written (truncated or modified?)"
             )
             raise ShowerFileError(msg)
+        for label in self.label_names:
+            name = f"labels/{label}"
+            count = len(self._dataset(name))
+            if count != n:
+                msg = f"{self.path}: dataset {name!r} has {count} entries for {n} events"
+                raise ShowerFileError(msg)
+        return n
+
+    def _check_layers(self) -> None:
+        """Version 1: one (N, rows, cols) dataset per layer of the embedded geometry."""
+        n = self._n
         expected = {layer.name for layer in self.geometry.layers}
         extra = sorted(set(self._h5.get("layers", {})) - expected)
         if extra:
@@ -281,13 +350,26 @@ class ShowerFile(ShowerReader):
                     f"{layer.shape[1]})"
                 )
                 raise ShowerFileError(msg)
-        for label in self.label_names:
-            name = f"labels/{label}"
-            count = len(self._dataset(name))
-            if count != n:
-                msg = f"{self.path}: dataset {name!r} has {count} entries for {n} events"
+
+    def _check_cells(self) -> None:
+        """Version 2: per-event ends, and as many cell indices (unsigned) as energies."""
+        end = self._dataset("cells/end")
+        if end.shape != (self._n,) or end.dtype.kind not in "iu":
+            msg = (
+                f"{self.path}: dataset 'cells/end' is {end.dtype} {end.shape}, expected "
+                f"integers ({self._n},)"
+            )
+            raise ShowerFileError(msg)
+        total = int(end[-1]) if self._n else 0
+        for name, kinds in (("cells/index", "u"), ("cells/energy", "f")):
+            ds = self._dataset(name)
+            if ds.shape != (total,) or ds.dtype.kind not in kinds:
+                what = "unsigned integers" if kinds == "u" else "floats"
+                msg = (
+                    f"{self.path}: dataset {name!r} is {ds.dtype} {ds.shape}, but 'cells/end' "
+                    f"needs {what} ({total},)"
+                )
                 raise ShowerFileError(msg)
-        return n
 
     @property
     def label_names(self) -> list[str]:
@@ -307,22 +389,53 @@ class ShowerFile(ShowerReader):
         """Close the underlying HDF5 file."""
         self._h5.close()
 
-    def _read(self, start: int, stop: int) -> Showers:
-        name = "incident_energy"
+    def _get(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Entries ``start:stop`` of dataset ``name``; a read error names the dataset."""
         try:
-            energy = self._dataset(name)[start:stop]
-            layers = []
-            for layer in self.geometry.layers:
-                name = f"layers/{layer.name}"
-                layers.append(self._dataset(name)[start:stop])
-            labels = {}
-            for label in self.label_names:
-                name = f"labels/{label}"
-                labels[label] = self._dataset(name)[start:stop]
+            return self._dataset(name)[start:stop]
         except OSError as exc:
             msg = f"{self.path}: cannot read dataset {name!r} (truncated or corrupt file?): {exc}"
             raise ShowerFileError(msg) from exc
-        return Showers(self.geometry, layers, energy, labels)
+
+    def _labels(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        return {label: self._get(f"labels/{label}", start, stop) for label in self.label_names}
+
+    def _read(self, start: int, stop: int) -> Showers:
+        if self.format_version > 1:
+            return self._read_sparse(start, stop).dense()
+        energy = self._get("incident_energy", start, stop)
+        layers = [self._get(f"layers/{layer.name}", start, stop) for layer in self.geometry.layers]
+        return Showers(self.geometry, layers, energy, self._labels(start, stop))
+
+    def _read_sparse(self, start: int, stop: int) -> SparseShowers:
+        if self.format_version == 1:
+            return super()._read_sparse(start, stop)
+        ends = self._get("cells/end", max(start - 1, 0), stop)  # with the previous event's
+        offsets = np.concatenate([np.zeros(1 if start == 0 else 0, np.int64), ends]).astype(
+            np.int64, copy=False
+        )
+        first, last = int(offsets[0]), int(offsets[-1])
+        index = self._get("cells/index", first, last)
+        if (
+            len(index) != last - first
+            or np.any(offsets[1:] < offsets[:-1])
+            or (len(index) and int(index.max()) >= self.geometry.n_cells)
+        ):
+            msg = (
+                f"{self.path}: datasets 'cells/end' and 'cells/index' of events {start}:{stop} "
+                f"point outside the {self.geometry.n_cells} cells of {self.geometry.name!r} "
+                "(corrupt file?)"
+            )
+            raise ShowerFileError(msg)
+        offsets -= first
+        return SparseShowers(
+            self.geometry,
+            offsets,
+            index,
+            self._get("cells/energy", first, last),
+            self._get("incident_energy", start, stop),
+            self._labels(start, stop),
+        )
 
 
 def atomic_path(path: Path) -> Path:
@@ -340,16 +453,75 @@ def create_partial(path: Path) -> h5py.File:
         raise ShowerFileError(msg) from exc
 
 
+class _Column:
+    """One extendable dataset written along axis 0 a whole chunk at a time: appended values
+    are gathered into one reused chunk-sized buffer, or, when nothing is staged and they are
+    contiguous, whole chunks are written straight from them (no copy)."""
+
+    def __init__(
+        self,
+        h5: h5py.File,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: Any,
+        chunk: int,
+        filters: Mapping[str, Any],
+    ) -> None:
+        self.dataset = h5.create_dataset(
+            name,
+            shape=(0, *shape),
+            maxshape=(None, *shape),
+            dtype=dtype,
+            chunks=(chunk, *shape),
+            **filters,
+        )
+        self.stage = np.empty((chunk, *shape), dtype=dtype)
+        self.staged = 0
+        self.written = 0
+
+    def append(self, values: np.ndarray) -> None:
+        chunk, first, n = len(self.stage), 0, len(values)
+        if not self.staged and n >= chunk:
+            whole = n - n % chunk
+            if values.dtype == self.stage.dtype and values[:whole].flags.c_contiguous:
+                self._write(values[:whole])
+                first = whole
+        while first < n:
+            count = min(n - first, chunk - self.staged)
+            self.stage[self.staged : self.staged + count] = values[first : first + count]
+            self.staged += count
+            first += count
+            if self.staged == chunk:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the staged values (a whole chunk, or the tail when closing)."""
+        if self.staged:
+            self._write(self.stage[: self.staged])
+            self.staged = 0
+
+    def _write(self, values: np.ndarray) -> None:
+        end = self.written + len(values)
+        self.dataset.resize(end, axis=0)
+        self.dataset[self.written : end] = values
+        self.written = end
+
+
 class ShowerWriter:
     """Write a native file in appended batches; the file appears only when the writer closes
     without error (an exception or Ctrl-C removes the partial file).
 
-    ``compression`` is ``"lzf"`` (default), ``"gzip"`` (``level`` 0-9, default 1; byte
-    shuffling only if ``shuffle``) or None; ``metadata`` is a JSON-serialisable mapping stored with the file;
-    ``chunk_events`` overrides the events per chunk (default: about 1 MiB of the largest layer).
-    Appended events are copied into one reused chunk-sized buffer per dataset and written a
-    whole chunk at a time, so batches of any size cost the same and strided inputs (e.g.
-    ``Showers.from_flat`` views) are gathered once into warm memory.
+    ``format_version`` 2 (default) stores each event's non-zero cells, 1 dense images (for an
+    older calogeo). ``compression`` is ``"lzf"`` (default), ``"gzip"`` (``level`` 0-9,
+    default 1) or None; ``shuffle`` (byte shuffling before compression) True or False applies
+    to every dataset; by default (None) version 2 shuffles all but ``cells/energy`` (whose
+    float32 mantissas barely compress: shuffling them saved 7% and made reading them 5-9x
+    slower) and version 1 none (it made files larger and writing slower);
+    ``metadata`` is a JSON-serialisable mapping stored with the file; ``chunk_events``
+    overrides the events per chunk (default: 8,192 in version 2, about 1 MiB of the largest
+    layer in version 1) and ``chunk_cells`` the cells per chunk of version 2 (65,536).
+    Batches (:class:`~calogeo.showers.Showers` or :class:`~calogeo.sparse.SparseShowers`)
+    are staged into whole chunks, so batches of any size cost the same.
     """
 
     def __init__(
@@ -357,56 +529,78 @@ class ShowerWriter:
         path: str | Path,
         geometry: Geometry,
         *,
+        format_version: int = FORMAT_VERSION,
         compression: str | None = "lzf",
         level: int | None = None,
-        shuffle: bool = False,
+        shuffle: bool | None = None,
         metadata: Mapping[str, Any] | None = None,
         chunk_events: int | None = None,
+        chunk_cells: int = CHUNK_CELLS,
     ) -> None:
         self.path = Path(path)
         self.geometry = geometry
+        if format_version not in FORMAT_VERSIONS:
+            msg = f"format_version {format_version!r}: expected one of {FORMAT_VERSIONS}"
+            raise ShowerFileError(msg)
+        self.format_version = format_version
         self._tmp = atomic_path(self.path)
-        self._filters = _filters(compression, level, shuffle)
+        dense = format_version == 1
+        self._filters = _filters(compression, level, (not dense) if shuffle is None else shuffle)
+        self._energy_filters = _filters(compression, level, bool(shuffle))
         try:
             self._metadata = json.dumps(dict(metadata or {}), sort_keys=True)
         except TypeError as exc:
             msg = f"{self.path}: metadata is not JSON-serialisable: {exc}"
             raise ShowerFileError(msg) from exc
         largest = max(layer.n_cells for layer in geometry.layers)
-        self.chunk_events = chunk_events or max(1, CHUNK_BYTES // (4 * largest))
+        default_events = max(1, CHUNK_BYTES // (4 * largest)) if dense else CHUNK_EVENTS
+        self.chunk_events = chunk_events or default_events
+        self.chunk_cells = chunk_cells
         self._h5: h5py.File | None = None
         self._label_names: list[str] | None = None
-        self._stage: dict[str, np.ndarray] = {}  # dataset name -> one chunk of pending events
-        self._staged = 0
+        self._columns: dict[str, _Column] = {}
         self.n_events = 0
+        self._n_cells = 0  # version 2: cells written so far
 
     def __enter__(self) -> Self:
         self._h5 = create_partial(self.path)
         attrs = self._h5.attrs
         attrs["format"] = FORMAT_NAME
-        attrs["format_version"] = FORMAT_VERSION
+        attrs["format_version"] = self.format_version
         attrs["calogeo_version"] = __version__
         attrs["geometry_name"] = self.geometry.name
         attrs["geometry_spec"] = self.geometry.spec_text
         attrs["metadata"] = self._metadata
         self._create("incident_energy", (), np.float32)
-        for layer in self.geometry.layers:
-            self._create(f"layers/{layer.name}", layer.shape, np.float32)
+        if self.format_version == 1:
+            for layer in self.geometry.layers:
+                self._create(f"layers/{layer.name}", layer.shape, np.float32)
+        else:
+            self._create("cells/end", (), np.int64)
+            dtype = index_dtype(self.geometry.n_cells)
+            self._create("cells/index", (), dtype, self.chunk_cells)
+            self._create("cells/energy", (), np.float32, self.chunk_cells, self._energy_filters)
         return self
 
-    def _create(self, name: str, shape: tuple[int, ...], dtype: Any) -> None:
+    def _create(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: Any,
+        chunk: int = 0,
+        filters: Mapping[str, Any] | None = None,
+    ) -> None:
         assert self._h5 is not None
-        self._h5.create_dataset(
+        self._columns[name] = _Column(
+            self._h5,
             name,
-            shape=(0, *shape),
-            maxshape=(None, *shape),
-            dtype=dtype,
-            chunks=(self.chunk_events, *shape),
-            **self._filters,
+            shape,
+            dtype,
+            chunk or self.chunk_events,
+            self._filters if filters is None else filters,
         )
-        self._stage[name] = np.empty((self.chunk_events, *shape), dtype=dtype)
 
-    def append(self, showers: Showers) -> None:
+    def append(self, showers: Showers | SparseShowers) -> None:
         """Append a batch; its geometry must be the writer's and its labels (names, dtypes,
         shapes) those of the first batch."""
         if self._h5 is None:
@@ -426,30 +620,34 @@ class ShowerWriter:
                 self._create(f"labels/{name}", values.shape[1:], values.dtype)
         self._check_labels(showers)
         columns = {"incident_energy": showers.incident_energy}
-        for layer, array in zip(self.geometry.layers, showers.layers, strict=True):
-            columns[f"layers/{layer.name}"] = array
+        if self.format_version == 1:
+            dense = showers.dense() if isinstance(showers, SparseShowers) else showers
+            for layer, array in zip(self.geometry.layers, dense.layers, strict=True):
+                columns[f"layers/{layer.name}"] = array
+        else:
+            sparse = (
+                showers
+                if isinstance(showers, SparseShowers)
+                else SparseShowers.from_showers(showers)
+            )
+            columns["cells/end"] = sparse.offsets[1:] + self._n_cells
+            columns["cells/index"] = sparse.index
+            columns["cells/energy"] = sparse.energy
+            self._n_cells += len(sparse.index)
         for name in self._label_names:
             columns[f"labels/{name}"] = showers.labels[name]
-        first = 0
-        while first < len(showers):
-            count = min(len(showers) - first, self.chunk_events - self._staged)
-            for name, values in columns.items():
-                self._stage[name][self._staged : self._staged + count] = values[
-                    first : first + count
-                ]
-            self._staged += count
-            first += count
-            if self._staged == self.chunk_events:
-                self._write_stage()
+        for name, values in columns.items():
+            self._columns[name].append(values)
+        self.n_events += len(showers)
 
-    def _check_labels(self, showers: Showers) -> None:
+    def _check_labels(self, showers: Showers | SparseShowers) -> None:
         assert self._h5 is not None
         assert self._label_names is not None
         if sorted(showers.labels) != self._label_names:
             msg = f"{self.path}: labels {sorted(showers.labels)} differ from {self._label_names}"
             raise ShowerFileError(msg)
         for name in self._label_names:
-            stage = self._stage[f"labels/{name}"]
+            stage = self._columns[f"labels/{name}"].stage
             values = showers.labels[name]
             if values.shape[1:] != stage.shape[1:] or not np.can_cast(values.dtype, stage.dtype):
                 msg = (
@@ -458,17 +656,6 @@ class ShowerWriter:
                     f"({stage.dtype}, {stage.shape[1:]})"
                 )
                 raise ShowerFileError(msg)
-
-    def _write_stage(self) -> None:
-        """Write the staged events (a whole chunk, or the tail when closing)."""
-        assert self._h5 is not None
-        n0, n1 = self.n_events, self.n_events + self._staged
-        for name, stage in self._stage.items():
-            ds = self._h5[name]
-            ds.resize(n1, axis=0)
-            ds[n0:n1] = stage[: self._staged]
-        self.n_events = n1
-        self._staged = 0
 
     def __exit__(
         self,
@@ -480,8 +667,8 @@ class ShowerWriter:
         complete = False
         try:
             if exc_type is None:
-                if self._staged:
-                    self._write_stage()
+                for column in self._columns.values():
+                    column.flush()
                 self._h5.attrs["n_events"] = self.n_events
                 complete = True
         finally:

@@ -72,7 +72,30 @@ def test_gzip_native_output(tmp_path, challenge):
         main(["convert", str(challenge), str(out), "--from", "small", "--compression", "gzip"]) == 0
     )
     with h5py.File(out, "r") as f:
-        assert f["layers/back"].compression == "gzip"
+        assert f["cells/energy"].compression == "gzip"
+
+
+def test_native_version_1_is_upgraded_and_can_be_written_back(tmp_path, capsys):
+    geometry = geometry_from_spec(SPEC)
+    rng = np.random.default_rng(3)
+    cells = rng.exponential(1.0, (N, VOXELS)) * (rng.random((N, VOXELS)) < 0.3)
+    showers = Showers.from_flat(geometry, cells, np.arange(1.0, N + 1), {"pdg": np.full(N, 22)})
+    old, new, again = (tmp_path / name for name in ("v1.h5", "v2.h5", "again.h5"))
+    write_showers(old, showers, format_version=1, metadata={"seed": 5})
+    assert main(["convert", str(old), str(new), "--to-format", "native", "--batch-size", "3"]) == 0
+    assert "(native v1 -> native)" in capsys.readouterr().out
+    with ShowerFile(new) as f:
+        assert f.format_version == 2
+        assert f.metadata == {"seed": 5, "converted_from": str(old), "source_format": "native v1"}
+    back = read_showers(new)
+    np.testing.assert_array_equal(back.flat(), showers.flat())
+    np.testing.assert_array_equal(back.labels["pdg"], showers.labels["pdg"])
+    argv = ["convert", str(new), str(again), "--to-format", "native", "--format-version", "1"]
+    assert main(argv) == 0
+    assert "(native -> native v1)" in capsys.readouterr().out
+    with h5py.File(again, "r") as f:
+        assert f.attrs["format_version"] == 1
+        np.testing.assert_array_equal(f["layers/back"][()], showers.layers[1])
 
 
 def test_native_input_needs_a_layout(tmp_path, capsys):
@@ -82,6 +105,7 @@ def test_native_input_needs_a_layout(tmp_path, capsys):
     assert main(["convert", str(native), str(tmp_path / "out.h5")]) == 1
     err = capsys.readouterr().err
     assert "native file on 'small'; public layouts for it: none; pass --to-format" in err
+    assert "('native' to rewrite it in format version 2)" in err
     assert err.count("\n") == 1
     assert main(["convert", str(native), str(tmp_path / "out.h5"), "--to-format", "calogan"]) == 1
     assert "cannot write the 'calogan' layout" in capsys.readouterr().err

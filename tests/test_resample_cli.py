@@ -81,13 +81,14 @@ def test_unknown_target_suggests_close_names(files, capsys):
 
 
 def test_a_file_with_wrong_shapes_is_refused_with_one_line_and_no_output(files, capsys):
-    tmp, _ = files
+    tmp, showers = files
     bad = tmp / "bad.h5"
     with h5py.File(tmp / "in.h5", "r") as src, h5py.File(bad, "w") as dst:
         for key, value in src.attrs.items():
             dst.attrs[key] = value
+        dst.attrs["format_version"] = 1  # dense images per layer
         src.copy("incident_energy", dst)
-        for name in src["layers"]:
+        for name in (layer.name for layer in showers.geometry.layers):
             dst.create_dataset(f"layers/{name}", data=np.zeros((50, 8, 9), dtype=np.float32))
     assert (
         main(["resample", str(bad), "--to", str(tmp / "coarse.toml"), "-o", str(tmp / "o.h5")]) == 1

@@ -66,6 +66,17 @@ def test_writes_showers_with_labels(spec: Path, tmp_path: Path) -> None:
     assert np.all((showers.total_energy() > 0) | (showers.labels["leakage"] > 0))
 
 
+def test_writes_each_events_non_zero_cells(spec: Path, tmp_path: Path) -> None:
+    out = tmp_path / "e.h5"
+    assert simulate(spec, out, "--particle", "e-", "--energy", "20", "-n", "30", "--seed", "1") == 0
+    with calogeo.ShowerFile(out) as f:
+        assert f.format_version == 2
+        images = f.read().flat()
+        (cells,) = f.iter_batches(30, sparse=True)
+    assert len(cells.index) == np.count_nonzero(images) > 0
+    np.testing.assert_array_equal(cells.flat(), images)
+
+
 def test_seed_reproduces_the_file_for_any_worker_count(spec: Path, tmp_path: Path) -> None:
     args = ("--particle", "pi+", "--energy", "10:30", "-n", "50", "--batch-size", "8")
     assert simulate(spec, tmp_path / "a.h5", *args, "--seed", "5") == 0

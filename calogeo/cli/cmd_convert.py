@@ -1,5 +1,6 @@
-"""``calogeo convert IN OUT``: any readable shower file to the native format, and native files
-back to a public layout."""
+"""``calogeo convert IN OUT``: any readable shower file to the native format (which also
+upgrades a native file to the current format version), and native files back to a public
+layout."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def add_parser(subparsers: Any) -> None:
         description="Convert a shower file: a public layout (CaloGAN, CLIC/LCD, ILD, "
         "CaloChallenge; detected from its keys, units converted to GeV) to the native "
         "format, or a native file to a public layout (the one its geometry belongs to, or "
-        "--to-format). Streams in batches; the output appears only when complete.",
+        "--to-format), or to the native format again ('--to-format native': upgrades a "
+        "format-version-1 file to version 2, or with --format-version 1 writes one for an "
+        "older calogeo). Streams in batches; the output appears only when complete.",
     )
     parser.add_argument("input", type=Path, metavar="IN", help="shower file to read")
     parser.add_argument("output", type=Path, metavar="OUT", help="file to write")
@@ -44,6 +47,14 @@ def add_parser(subparsers: Any) -> None:
         help="filter of a native output (default: lzf; gzip for tools without h5py's LZF)",
     )
     parser.add_argument(
+        "--format-version",
+        type=int,
+        choices=(1, 2),  # calogeo.io.FORMAT_VERSIONS (not imported: --help stays light)
+        default=None,
+        help="version of a native output (default: the newest, 2: each event's non-zero cells; "
+        "1: dense images, readable by calogeo 0.1.0)",
+    )
+    parser.add_argument(
         "--batch-size", type=int, default=1024, metavar="N", help="events per batch (1024)"
     )
     parser.set_defaults(func=run)
@@ -53,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from calogeo.formats import ForeignShowerFile, FormatWriter, formats_for
-    from calogeo.io import ShowerWriter, open_showers
+    from calogeo.io import FORMAT_VERSION, ShowerFile, ShowerWriter, open_showers
     from calogeo.registry import get_format, get_geometry
 
     if args.batch_size < 1:
@@ -63,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         msg = f"{args.output}: the output would overwrite the input file"
         raise CalogeoError(msg)
     geometry = get_geometry(args.source) if args.source else None
+    version = args.format_version or FORMAT_VERSION
     with open_showers(args.input, geometry) as source:
         target = args.to_format
         if target is None and isinstance(source, ForeignShowerFile):
@@ -73,18 +85,30 @@ def run(args: argparse.Namespace) -> int:
                 names = ", ".join(f.name for f in found) or "none"
                 msg = (
                     f"{args.input}: native file on {source.geometry.name!r}; public layouts for "
-                    f"it: {names}; pass --to-format NAME"
+                    f"it: {names}; pass --to-format NAME ('{NATIVE}' to rewrite it in format "
+                    f"version {version})"
                 )
                 raise CalogeoError(msg)
             target = found[0].name
-        origin = source.format.name if isinstance(source, ForeignShowerFile) else NATIVE
+        if isinstance(source, ForeignShowerFile):
+            origin, provenance = source.format.name, {}
+        else:
+            assert isinstance(source, ShowerFile)
+            origin, provenance = native_label(source.format_version), source.metadata
+        sparse = target == NATIVE and version > 1
         if target == NATIVE:
             writer: Any = ShowerWriter(
                 args.output,
                 source.geometry,
+                format_version=version,
                 compression=args.compression,
-                metadata={"converted_from": str(args.input), "source_format": origin},
+                metadata={
+                    **provenance,
+                    "converted_from": str(args.input),
+                    "source_format": origin,
+                },
             )
+            target = native_label(version)
         else:
             writer = FormatWriter(args.output, get_format(target))
         with (
@@ -96,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
                 disable=not sys.stderr.isatty(),
             ) as bar,
         ):
-            for batch in source.iter_batches(args.batch_size):
+            for batch in source.iter_batches(args.batch_size, sparse=sparse):
                 writer.append(batch)
                 bar.update(len(batch))
         print(
@@ -104,3 +128,10 @@ def run(args: argparse.Namespace) -> int:
             f"({origin} -> {target})"
         )
     return 0
+
+
+def native_label(version: int) -> str:
+    """``native`` for the current format version, ``native vN`` for another."""
+    from calogeo.io import FORMAT_VERSION
+
+    return NATIVE if version == FORMAT_VERSION else f"{NATIVE} v{version}"
