@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from calogeo.device import DEVICE_CHOICES
+from calogeo.energy_scale import ENERGY_SCALES
 from calogeo.errors import CalogeoError
 
 ORDER = 40
@@ -38,6 +39,14 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "-o", "--output", type=Path, metavar="OUT.h5", help="output file (default: IN_<target>.h5)"
+    )
+    parser.add_argument(
+        "--energy-scale",
+        choices=ENERGY_SCALES,
+        default="visible",
+        help="energy written: 'visible' (default), what the output geometry's read-out sees "
+        "(deposited energy x its layers' sampling fractions), or 'deposited' (the energy the "
+        "shower left in each layer); the input is read as visible energy",
     )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="default: cpu")
     parser.add_argument(
@@ -122,7 +131,8 @@ class _Kept:
             return "energy kept: no event deposits energy"
         line = (
             f"energy kept per event: mean {self.total / self.count:.4%}, "
-            f"worst {self.worst:.4%} (the rest fell outside the target: edge loss)"
+            f"worst {self.worst:.4%} of the deposited energy (visible / sampling fraction; "
+            "the rest fell outside the target: edge loss)"
         )
         if self.empty:
             line += f"; {self.empty} events without energy"

@@ -59,7 +59,7 @@ class Terms:
         )
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _apply(
     x, out, g_ptr, g_at, g_w, s_ptr, s_at, s_w, table, dims, span, row0, separable, ptr, idx, val
 ):  # pragma: no cover
@@ -75,6 +75,7 @@ def _apply(
         z = np.empty(max_in, dtype=x.dtype)
         tmp = np.empty(max_tmp, dtype=x.dtype)
         u = np.empty(max_out, dtype=x.dtype)
+        out[n, :] = 0.0
         for q in range(len(table)):
             t = table[q]
             ri, ci, ro, co = dims[t, 0], dims[t, 1], dims[t, 2], dims[t, 3]
@@ -130,9 +131,20 @@ def _apply(
                     dst[p] += w * u[p]
 
 
-def apply_terms(terms: Terms, x: np.ndarray, n_out: int) -> np.ndarray:
-    """(N, cells_in) C-contiguous float array -> (N, n_out) of the same dtype."""
-    out = np.zeros((x.shape[0], n_out), dtype=x.dtype)
+def apply_terms(
+    terms: Terms, x: np.ndarray, n_out: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    """(N, cells_in) C-contiguous float array -> (N, n_out) of the same dtype, written into
+    ``out`` (C-contiguous, overwritten) when given."""
+    if out is None:
+        out = np.empty((x.shape[0], n_out), dtype=x.dtype)
+    else:
+        if out.shape != (x.shape[0], n_out) or out.dtype != x.dtype:
+            msg = f"out must be {(x.shape[0], n_out)} {x.dtype}, got {out.shape} {out.dtype}"
+            raise ValueError(msg)
+        if not out.flags.c_contiguous:
+            msg = "out must be C-contiguous"
+            raise ValueError(msg)
     t = terms
     _apply(
         x,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from calogeo.energy_scale import ENERGY_SCALES, EnergyScale, scale_factors
 from calogeo.errors import GeometryMismatchError
 from calogeo.geometry import Geometry
 from calogeo.resample.apply import spread_back, transfer
@@ -28,11 +29,15 @@ class Resampler:
     radiation lengths, the geometries aligned at their anchors (``offset_mm`` moves the source
     anchor to ``target.anchor_mm + offset_mm``, mm in the target's layers).
 
-    Energy is extensive: a source cell's energy is shared, never rescaled; the part that no
-    target cell covers — outside the target window, or deeper than the target's last layer —
-    is the edge loss. ``round_trip=True`` maps source -> target -> source, spreading each target
-    cell's energy over the source cells it covers in proportion to the shared volume, so models
-    built for the source arrays see the target's granularity.
+    Energy is extensive: what is moved is the *deposited* energy (each source layer's visible
+    energy divided by its sampling fraction, :mod:`calogeo.energy_scale`), shared by volume,
+    never renormalised; the part that no target cell covers — outside the target window, or
+    deeper than the target's last layer — is the edge loss. ``output_scale`` ``"visible"``
+    (default) hands back what the output geometry's read-out would see (deposited energy times
+    its layers' sampling fractions), ``"deposited"`` the deposited energy itself.
+    ``round_trip=True`` maps source -> target -> source, spreading each target cell's
+    deposited energy over the source cells it covers in proportion to the shared volume, so
+    models built for the source arrays see the target's granularity (on the source's scale).
 
     ``cache``: True keeps the overlap tables in ``$CALOGEO_CACHE_DIR`` (default
     ``~/.cache/calogeo``), a path keeps them there, False builds them every time. ``method``
@@ -48,12 +53,21 @@ class Resampler:
         offset_mm: tuple[float, float] = (0.0, 0.0),
         cache: bool | Path = True,
         method: str = "auto",
+        output_scale: EnergyScale = "visible",
     ) -> None:
+        if output_scale not in ENERGY_SCALES:
+            msg = f"unknown output_scale {output_scale!r}: expected one of {', '.join(ENERGY_SCALES)}"
+            raise ValueError(msg)
         self.source = source
         self.target = target
         self.round_trip = round_trip
+        self.output_scale: EnergyScale = output_scale
         self.offset_mm = (float(offset_mm[0]), float(offset_mm[1]))
         self.overlaps: Overlaps = load_or_build(source, target, self.offset_mm, method, cache)
+        self.deposited = scale_factors(source, "visible", "deposited")
+        """(source layers,) factors from the input's visible to deposited energy."""
+        self._forward_out = scale_factors(target, "deposited", output_scale)
+        self._back_out = scale_factors(source, "deposited", output_scale)
 
     def __repr__(self) -> str:
         arrow = " -> ".join(g.name for g in (self.source, self.target, self.output_geometry))
@@ -73,13 +87,19 @@ class Resampler:
         """
         from scipy import sparse
 
+        def per_cell(geometry: Geometry, factors: np.ndarray) -> sparse.dia_matrix:
+            return sparse.diags(np.repeat(factors, np.diff(geometry.layer_offsets)))
+
         volumes = self.overlaps.volumes()
-        forward = volumes @ sparse.diags(1.0 / self.overlaps.source_volume)
+        forward = volumes @ sparse.diags(
+            np.repeat(self.deposited, np.diff(self.source.layer_offsets))
+            / self.overlaps.source_volume
+        )
         if not self.round_trip:
-            return forward.tocsr()
+            return (per_cell(self.target, self._forward_out) @ forward).tocsr()
         cover = self.overlaps.target_covered_volume
         inverse = np.divide(1.0, cover, out=np.zeros_like(cover), where=cover > 0)
-        back = volumes.T @ sparse.diags(inverse)
+        back = per_cell(self.source, self._back_out) @ volumes.T @ sparse.diags(inverse)
         return (back @ forward).tocsr()
 
     @property
@@ -101,8 +121,17 @@ class Resampler:
             raise GeometryMismatchError(msg)
         if isinstance(x, np.ndarray) and x.dtype != np.float64:
             x = x.astype(np.float32, copy=False)
-        y = transfer(self.overlaps, x)
-        return spread_back(self.overlaps, y) if self.round_trip else y
+        return self._map(x)
+
+    def _map(self, x: Any, result: np.ndarray | None = None) -> Any:
+        """The map itself: visible input -> deposited -> output scale, the factors folded
+        into the weights; ``result`` (numpy only) receives the output."""
+        if not self.round_trip:
+            return transfer(
+                self.overlaps, x, into=self.deposited, out=self._forward_out, result=result
+            )
+        y = transfer(self.overlaps, x, into=self.deposited)
+        return spread_back(self.overlaps, y, out=self._back_out, result=result)
 
     def apply(self, showers: Showers, *, batch_size: int = 1024, device: str = "cpu") -> Showers:
         """Resample showers in batches on ``device`` ("cpu", "cuda" or "auto"); labels and
@@ -130,7 +159,10 @@ class Resampler:
         return out.cpu().numpy()
 
     def bookkeeping(self, showers: Showers) -> dict[str, np.ndarray]:
-        """Per-event float64 ``energy_in``, ``energy_out`` and ``edge_loss`` in GeV.
+        """Per-event float64 ``energy_in``, ``energy_out`` and ``edge_loss`` in GeV of
+        *deposited* energy (each source layer's visible energy over its sampling fraction):
+        ``energy_in = energy_out + edge_loss``, and ``energy_out`` is what the resampled
+        showers hold on the deposited scale.
 
         ``energy_out`` and ``edge_loss`` come from the covered fraction of every source cell
         (the weights' column sums), so they do not need the resampled showers.
@@ -143,10 +175,11 @@ class Resampler:
         off = self.source.layer_offsets
         for i, layer in enumerate(showers.layers):
             cells = layer.reshape(len(showers), -1)
-            energy_in += cells.sum(axis=1, dtype=np.float64)
             fraction = kept[off[i] : off[i + 1]]
-            energy_out += cells @ fraction
-            edge_loss += cells @ (1.0 - fraction)
+            factor = self.deposited[i]
+            energy_in += factor * cells.sum(axis=1, dtype=np.float64)
+            energy_out += factor * (cells @ fraction)
+            edge_loss += factor * (cells @ (1.0 - fraction))
         return {"energy_in": energy_in, "energy_out": energy_out, "edge_loss": edge_loss}
 
     def _check(self, showers: Showers) -> None:
