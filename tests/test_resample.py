@@ -17,9 +17,9 @@ from calogeo import (
     geometry_from_spec,
     get_geometry,
 )
+from calogeo.energy_scale import cell_sampling_fractions
 from calogeo.layout import CellLayout, EtaPhiLayout, GridLayout, PolygonLayout
 from calogeo.materials import Material
-from calogeo.energy_scale import cell_sampling_fractions
 from calogeo.resample import Resampler, build_overlaps, regular_grid_for
 from calogeo.resample import cache as cache_module
 

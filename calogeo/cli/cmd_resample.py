@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from calogeo.io import ShowerWriter, open_showers
     from calogeo.registry import get_geometry
     from calogeo.resample import Resampler
+    from calogeo.resample.stream import resample_stream
 
     if args.batch_size < 1:
         msg = f"--batch-size must be positive, got {args.batch_size}"
@@ -82,11 +83,16 @@ def run(args: argparse.Namespace) -> int:
         raise CalogeoError(msg)
     with open_showers(args.input, source_geometry) as source:
         resampler = Resampler(
-            source.geometry, target, round_trip=args.round_trip, cache=not args.no_cache
+            source.geometry,
+            target,
+            round_trip=args.round_trip,
+            cache=not args.no_cache,
+            output_scale=args.energy_scale,
         )
-        kept, energy_in, events = _Kept(), 0.0, len(source)
+        kept, events = _Kept(), len(source)
+        metadata = {"resampled_from": source.geometry.name, "energy_scale": args.energy_scale}
         with (
-            ShowerWriter(output, resampler.output_geometry) as writer,
+            ShowerWriter(output, resampler.output_geometry, metadata=metadata) as writer,
             tqdm(
                 total=events,
                 unit="ev",
@@ -94,14 +100,14 @@ def run(args: argparse.Namespace) -> int:
                 disable=not sys.stderr.isatty(),
             ) as bar,
         ):
-            for batch in source.iter_batches(args.batch_size):
-                books = resampler.bookkeeping(batch)
+
+            def write(showers: Any, books: dict[str, Any]) -> None:
                 kept.add(books)
-                energy_in += float(books["energy_in"].sum())
-                writer.append(
-                    resampler.apply(batch, batch_size=args.batch_size, device=args.device)
-                )
-                bar.update(len(batch))
+                writer.append(showers)
+                bar.update(len(showers))
+
+            batches = source.iter_batches(args.batch_size)
+            resample_stream(resampler, batches, write, device=args.device)
     print(f"wrote {output}: {events} showers on {resampler.output_geometry.name!r}")
     print(kept.report())
     return 0

@@ -213,7 +213,9 @@ def _groups(coupling: Coupling) -> list[tuple[Transverse, list[int]]]:
 
 def factors_key(into: np.ndarray | None, out: np.ndarray | None) -> tuple[bytes | None, ...]:
     """A hashable key for per-layer factors (part of the keys of the cached constants)."""
-    return tuple(None if f is None else np.asarray(f, dtype=np.float64).tobytes() for f in (into, out))
+    return tuple(
+        None if f is None else np.asarray(f, dtype=np.float64).tobytes() for f in (into, out)
+    )
 
 
 def _factor(factors: np.ndarray | None, layer: int) -> float:

@@ -19,7 +19,7 @@ from typing import Any
 import numba
 import numpy as np
 
-__all__ = ["Terms", "apply_terms", "apply_terms_reference"]
+__all__ = ["Terms", "apply_terms", "apply_terms_reference", "weighted_sums"]
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,25 @@ def apply_terms(
         t.values,
     )
     return out
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _weighted_sums(x, weights, out):  # pragma: no cover
+    for n in numba.prange(x.shape[0]):
+        for k in range(weights.shape[0]):
+            acc = 0.0
+            w = weights[k]
+            row = x[n]
+            for c in range(x.shape[1]):
+                acc += w[c] * row[c]
+            out[n, k] += acc
+
+
+def weighted_sums(x: np.ndarray, weights: np.ndarray, out: np.ndarray) -> None:
+    """``out[n, k] += sum_c weights[k, c] x[n, c]`` accumulated in float64, reading the
+    (N, C) float array ``x`` once (no float64 copy of it); ``weights`` (K, C), ``out`` (N, K)
+    float64."""
+    _weighted_sums(np.ascontiguousarray(x), np.ascontiguousarray(weights), out)
 
 
 def _rows(terms: Terms, first: int, count: int, width: int) -> Any:
