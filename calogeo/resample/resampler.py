@@ -42,7 +42,8 @@ class Resampler:
     models built for the source arrays see the target's granularity (on the source's scale).
 
     ``cache``: True keeps the overlap tables in ``$CALOGEO_CACHE_DIR`` (default
-    ``~/.cache/calogeo``), a path keeps them there, False builds them every time. ``method``
+    ``~/.cache/calogeo``), a path keeps them there, False builds them every time (tables that
+    need no polygon clipping are always built: that is faster than loading them). ``method``
     ``"general"`` clips polygons even for rectilinear layers (the reference for tests).
     """
 
