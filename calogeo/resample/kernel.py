@@ -169,19 +169,22 @@ def apply_terms(
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _weighted_sums(x, weights, out):  # pragma: no cover
+    c_count, k_count = weights.shape
     for n in numba.prange(x.shape[0]):
-        for k in range(weights.shape[0]):
-            acc = 0.0
-            w = weights[k]
-            row = x[n]
-            for c in range(x.shape[1]):
-                acc += w[c] * row[c]
-            out[n, k] += acc
+        acc = np.zeros(k_count)
+        row = x[n]
+        for c in range(c_count):  # one pass over the event, K running sums
+            value = row[c]
+            if value != 0.0:
+                for k in range(k_count):
+                    acc[k] += weights[c, k] * value
+        for k in range(k_count):
+            out[n, k] += acc[k]
 
 
 def weighted_sums(x: np.ndarray, weights: np.ndarray, out: np.ndarray) -> None:
-    """``out[n, k] += sum_c weights[k, c] x[n, c]`` accumulated in float64, reading the
-    (N, C) float array ``x`` once (no float64 copy of it); ``weights`` (K, C), ``out`` (N, K)
+    """``out[n, k] += sum_c x[n, c] weights[c, k]`` accumulated in float64, reading the
+    (N, C) float array ``x`` once (no float64 copy of it); ``weights`` (C, K), ``out`` (N, K)
     float64."""
     _weighted_sums(np.ascontiguousarray(x), np.ascontiguousarray(weights), out)
 

@@ -196,18 +196,15 @@ class Resampler:
 
     @cached_property
     def _book_weights(self) -> np.ndarray:
-        """(3, source cells) float64: deposited energy per visible GeV in, kept and lost."""
+        """(source cells, 3) float64: deposited energy per visible GeV in, kept and lost."""
         per_cell = np.repeat(self.deposited, np.diff(self.source.layer_offsets))
         kept = self.covered_fraction
-        return np.stack([per_cell, per_cell * kept, per_cell * (1.0 - kept)])
+        return np.stack([per_cell, per_cell * kept, per_cell * (1.0 - kept)], axis=1)
 
-    @cached_property
+    @property
     def _book_layers(self) -> list[np.ndarray]:
         off = self.source.layer_offsets
-        return [
-            np.ascontiguousarray(self._book_weights[:, off[i] : off[i + 1]])
-            for i in range(self.source.n_layers)
-        ]
+        return [self._book_weights[off[i] : off[i + 1]] for i in range(self.source.n_layers)]
 
     def _check_cells(self, x: Any) -> None:
         if x.ndim != 2 or x.shape[1] != self.overlaps.n_source:
