@@ -8,7 +8,10 @@ h5py serialises its own calls, so reading and writing share one lock, but both o
 the resampling.
 
 Buffers are reused (a free list per stage): a fresh 64 MB array per batch costs more in page
-faults than copying into a warm one.
+faults than copying into a warm one. A sparse source changes two places only: the reader
+stage would hand over each batch's non-zero cells instead of gathering a dense buffer, and
+the resampler would take them in place of :meth:`Resampler.apply_dense` and
+:meth:`Resampler.bookkeeping_dense`.
 """
 
 from __future__ import annotations
