@@ -8,6 +8,7 @@ import pytest
 
 from calogeo import Showers, geometry_from_spec, read_showers, write_showers
 from calogeo.cli import main
+from calogeo.energy_scale import cell_sampling_fractions
 from calogeo.resample import Resampler
 
 SPEC = """
@@ -111,3 +112,50 @@ def test_bad_options_are_refused(files, capsys):
     assert "overwrite the input" in capsys.readouterr().err
     assert main(["resample", str(tmp / "missing.h5"), "--to", str(tmp / "coarse.toml")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+SAMPLED = """
+[[layers]]
+name = "thin"
+repeat = 2
+thickness_x0 = 1.0
+material = "m"
+sampling_fraction = {thin}
+layout = {{ type = "grid", pitch_mm = [{pitch}, {pitch}], shape = [{n}, {n}] }}
+[[layers]]
+name = "thick"
+repeat = 2
+thickness_x0 = 2.0
+material = "m"
+sampling_fraction = {thick}
+layout = {{ type = "grid", pitch_mm = [{pitch}, {pitch}], shape = [{n}, {n}] }}
+"""
+
+
+@pytest.mark.parametrize("scale", ["visible", "deposited"])
+def test_the_energy_scale_is_chosen_and_the_bookkeeping_is_in_deposited_energy(
+    tmp_path, monkeypatch, capsys, scale
+):
+    monkeypatch.setenv("CALOGEO_CACHE_DIR", str(tmp_path / "cache"))
+    head = SPEC.split("[[layers]]")[0]
+    fine = head.format(name="fine", rm=9.3) + SAMPLED.format(thin=0.05, thick=0.025, pitch=5.1, n=9)
+    coarse = head.format(name="coarse", rm=9.3) + SAMPLED.format(
+        thin=0.2, thick=0.1, pitch=15.3, n=2
+    )
+    (tmp_path / "coarse.toml").write_text(coarse)
+    source, target = geometry_from_spec(fine), geometry_from_spec(coarse)
+    rng = np.random.default_rng(3)
+    showers = Showers.from_flat(source, rng.exponential(size=(30, source.n_cells)), np.ones(30))
+    write_showers(tmp_path / "in.h5", showers)
+    out = tmp_path / "out.h5"
+    args = ["resample", str(tmp_path / "in.h5"), "--to", str(tmp_path / "coarse.toml")]
+    assert main([*args, "-o", str(out), "--batch-size", "8", "--energy-scale", scale]) == 0
+    result = read_showers(out)
+    expected = Resampler(source, target, output_scale=scale).apply_array(showers.flat())
+    np.testing.assert_allclose(result.flat(), expected, rtol=1e-6)
+    deposited = result.flat() / (cell_sampling_fractions(target) if scale == "visible" else 1)
+    kept = deposited.sum(axis=1) / (showers.flat() / cell_sampling_fractions(source)).sum(axis=1)
+    text = capsys.readouterr().out
+    assert f"mean {kept.mean():.4%}, worst {kept.min():.4%} of the deposited energy" in text
+    with h5py.File(out) as f:
+        assert '"energy_scale": "' + scale + '"' in f.attrs["metadata"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from calogeo.device import DEVICE_CHOICES
+from calogeo.energy_scale import ENERGY_SCALES
 from calogeo.errors import CalogeoError
 
 ORDER = 40
@@ -44,6 +45,14 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "-o", "--output", type=Path, metavar="OUT.h5", help="output file (default: IN_<target>.h5)"
     )
+    parser.add_argument(
+        "--energy-scale",
+        choices=ENERGY_SCALES,
+        default="visible",
+        help="energy written: 'visible' (default), what the output geometry's read-out sees "
+        "(deposited energy x its layers' sampling fractions), or 'deposited' (the energy the "
+        "shower left in each layer); the input is read as visible energy",
+    )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="default: cpu")
     parser.add_argument(
         "--batch-size", type=int, default=1024, metavar="N", help="events per batch (1024)"
@@ -66,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from calogeo.io import ShowerWriter, open_showers
     from calogeo.registry import get_geometry
     from calogeo.resample.groups import resampler_for
+    from calogeo.resample.stream import resample_stream
 
     if args.batch_size < 1:
         msg = f"--batch-size must be positive, got {args.batch_size}"
@@ -79,11 +89,17 @@ def run(args: argparse.Namespace) -> int:
     with open_showers(args.input, source_geometry) as source:
         groups = args.layers.split(",") if args.layers else None
         resampler = resampler_for(
-            source.geometry, target, groups, round_trip=args.round_trip, cache=not args.no_cache
+            source.geometry,
+            target,
+            groups,
+            round_trip=args.round_trip,
+            cache=not args.no_cache,
+            output_scale=args.energy_scale,
         )
-        kept, energy_in, events = _Kept(), 0.0, len(source)
+        kept, events = _Kept(), len(source)
+        metadata = {"resampled_from": source.geometry.name, "energy_scale": args.energy_scale}
         with (
-            ShowerWriter(output, resampler.output_geometry) as writer,
+            ShowerWriter(output, resampler.output_geometry, metadata=metadata) as writer,
             tqdm(
                 total=events,
                 unit="ev",
@@ -91,14 +107,14 @@ def run(args: argparse.Namespace) -> int:
                 disable=not sys.stderr.isatty(),
             ) as bar,
         ):
-            for batch in source.iter_batches(args.batch_size):
-                books = resampler.bookkeeping(batch)
+
+            def write(showers: Any, books: dict[str, Any]) -> None:
                 kept.add(books)
-                energy_in += float(books["energy_in"].sum())
-                writer.append(
-                    resampler.apply(batch, batch_size=args.batch_size, device=args.device)
-                )
-                bar.update(len(batch))
+                writer.append(showers)
+                bar.update(len(showers))
+
+            batches = source.iter_batches(args.batch_size)
+            resample_stream(resampler, batches, write, device=args.device)
     print(f"wrote {output}: {events} showers on {resampler.output_geometry.name!r}")
     if groups:
         print(f"resampled layer groups {args.layers}; the others are carried over unchanged")
@@ -130,7 +146,8 @@ class _Kept:
             return "energy kept: no event deposits energy"
         line = (
             f"energy kept per event: mean {self.total / self.count:.4%}, "
-            f"worst {self.worst:.4%} (the rest fell outside the target: edge loss)"
+            f"worst {self.worst:.4%} of the deposited energy (visible / sampling fraction; "
+            "the rest fell outside the target: edge loss)"
         )
         if self.empty:
             line += f"; {self.empty} events without energy"

@@ -3,7 +3,8 @@
 Method: Belayneh et al., EPJC 80 (2020) 688, Sect. 5.4. Modules, one job each:
 ``overlap1d`` (1D bin overlaps), ``clip`` (convex-polygon clipping in Numba), ``weights``
 (factored overlap volumes in R_M and X0), ``cache`` (on-disk cache), ``apply`` (numpy/torch
-application), ``resampler`` (the :class:`Resampler`), ``grid`` (:func:`regular_grid_for`).
+application), ``resampler`` (the :class:`Resampler`), ``stream`` (reading, resampling and
+writing in overlapping threads), ``grid`` (:func:`regular_grid_for`).
 """
 
 from __future__ import annotations

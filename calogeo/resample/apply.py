@@ -28,7 +28,15 @@ from calogeo.resample.weights import (
     Transverse,
 )
 
-__all__ = ["ENGINES", "Backend", "backend_for", "spread_back", "terms_for", "transfer"]
+__all__ = [
+    "ENGINES",
+    "Backend",
+    "backend_for",
+    "factors_key",
+    "spread_back",
+    "terms_for",
+    "transfer",
+]
 
 SIMD_WIDTH = 8  # float32 lanes of a 256-bit vector unit, for choosing the product order
 
@@ -203,9 +211,31 @@ def _groups(coupling: Coupling) -> list[tuple[Transverse, list[int]]]:
     return list(groups.values())
 
 
-def terms_for(overlaps: Overlaps, *, forward: bool) -> Terms:
+def factors_key(into: np.ndarray | None, out: np.ndarray | None) -> tuple[bytes | None, ...]:
+    """A hashable key for per-layer factors (part of the keys of the cached constants)."""
+    return tuple(
+        None if f is None else np.asarray(f, dtype=np.float64).tobytes() for f in (into, out)
+    )
+
+
+def _factor(factors: np.ndarray | None, layer: int) -> float:
+    return 1.0 if factors is None else float(factors[layer])
+
+
+def terms_for(
+    overlaps: Overlaps,
+    *,
+    forward: bool,
+    into: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+) -> Terms:
     """The fused-pass terms of ``W`` (forward) or of ``V^T`` (spread back, applied to target
-    energies already divided by their covered volume), in float64."""
+    energies already divided by their covered volume), in float64.
+
+    ``into`` (input layers,) and ``out`` (output layers,) are per-layer factors folded into
+    the gather and scatter weights (e.g. sampling fractions, see :mod:`calogeo.energy_scale`);
+    None means 1.
+    """
     from scipy import sparse
 
     so, to = overlaps.source_offsets, overlaps.target_offsets
@@ -224,11 +254,11 @@ def terms_for(overlaps: Overlaps, *, forward: bool) -> Terms:
             layers = [(c.first + k, float(d)) for k, d in enumerate(c.depth_x0[q]) if d > 0.0]
             if forward:
                 depth = overlaps.source_depth_x0
-                gather.append([(int(so[i]), d / depth[i]) for i, d in layers])
-                scatter.append([(int(to[j]), 1.0)])
+                gather.append([(int(so[i]), d / depth[i] * _factor(into, i)) for i, d in layers])
+                scatter.append([(int(to[j]), _factor(out, j))])
             else:
-                gather.append([(int(to[j]), 1.0)])
-                scatter.append([(int(so[i]), d) for i, d in layers])
+                gather.append([(int(to[j]), _factor(into, j))])
+                scatter.append([(int(so[i]), d * _factor(out, i)) for i, d in layers])
     matrices = [m for _, _, ms in parts for m in ms]
     row0 = np.cumsum([0] + [sum(m.shape[0] for m in ms) for _, _, ms in parts])[:-1]
     base = np.cumsum([0] + [m.nnz for m in matrices])
@@ -296,17 +326,30 @@ def _entries(
     return ptr, at, weight
 
 
-def _fused(overlaps: Overlaps, x: np.ndarray, *, forward: bool) -> np.ndarray:
+def _inverse_cover(overlaps: Overlaps) -> np.ndarray:
+    """(target cells,) float64 1 / covered volume, 0 where no source cell reaches."""
+    cover = overlaps.target_covered_volume
+    return np.divide(1.0, cover, out=np.zeros_like(cover), where=cover > 0)
+
+
+def _fused(
+    overlaps: Overlaps,
+    x: np.ndarray,
+    *,
+    forward: bool,
+    into: np.ndarray | None,
+    out: np.ndarray | None,
+    result: np.ndarray | None,
+) -> np.ndarray:
     """Resample a numpy array in one fused Numba pass (see :mod:`calogeo.resample.kernel`)."""
-    key = ("terms", forward, x.dtype)
-    if key not in overlaps.constants:
-        overlaps.constants[key] = terms_for(overlaps, forward=forward).astype(x.dtype)
+    store = overlaps.constants
+    key = ("terms", forward, x.dtype, factors_key(into, out))
+    if key not in store:
+        store[key] = terms_for(overlaps, forward=forward, into=into, out=out).astype(x.dtype)
     if not forward:
-        cover = overlaps.target_covered_volume
-        inverse = np.divide(1.0, cover, out=np.zeros_like(cover), where=cover > 0)
-        x = x * inverse.astype(x.dtype)
+        x = x * _NUMPY.constant(store, ("inverse_cover",), x, lambda: _inverse_cover(overlaps))
     n_out = overlaps.n_target if forward else overlaps.n_source
-    return apply_terms(overlaps.constants[key], np.ascontiguousarray(x), n_out)
+    return apply_terms(store[key], np.ascontiguousarray(x), n_out, out=result)
 
 
 def _check_engine(engine: str) -> None:
@@ -315,19 +358,30 @@ def _check_engine(engine: str) -> None:
         raise ValueError(msg)
 
 
-def transfer(overlaps: Overlaps, x: Any, engine: str = "auto") -> Any:
+def transfer(
+    overlaps: Overlaps,
+    x: Any,
+    engine: str = "auto",
+    *,
+    into: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+    result: np.ndarray | None = None,
+) -> Any:
     """Source energies (N, source cells) -> target energies (N, target cells): ``W x``.
 
     Each source cell's energy is shared by volume fraction; the part outside the target
-    (transversally or in depth) is dropped: that is the edge loss.
+    (transversally or in depth) is dropped: that is the edge loss. ``into`` (source layers,)
+    multiplies each source layer's energy first, ``out`` (target layers,) each target layer's
+    after (e.g. sampling fractions); both are folded into the weights. ``result``: a
+    C-contiguous (N, target cells) numpy array to fill (fused engine only), else a new one.
     """
     be, store = backend_for(x), overlaps.constants
     _check_engine(engine)
     if engine == "auto" and be is _NUMPY:
-        return _fused(overlaps, x, forward=True)
+        return _fused(overlaps, x, forward=True, into=into, out=out, result=result)
     x = be.contiguous(x)
     n = x.shape[0]
-    out = be.zeros((n, overlaps.n_target), like=x)
+    mapped = be.zeros((n, overlaps.n_target), like=x)
     so, to = overlaps.source_offsets, overlaps.target_offsets
     for c in overlaps.couplings:
         size, count = int(so[c.first + 1] - so[c.first]), len(c.targets)
@@ -335,6 +389,10 @@ def transfer(overlaps: Overlaps, x: Any, engine: str = "auto") -> Any:
             continue
         combined = be.zeros((n, count * size), like=x)
         depth = c.depth_x0 / overlaps.source_depth_x0[c.first : c.stop]
+        if into is not None:
+            depth = depth * np.asarray(into, dtype=np.float64)[c.first : c.stop]
+        if out is not None:
+            depth = depth * np.asarray(out, dtype=np.float64)[c.targets][:, None]
         be.combine(depth, x, int(so[c.first]), combined, 0, size)
         combined = combined.reshape(n, count, size)
         for table, qs in _groups(c):
@@ -342,31 +400,40 @@ def transfer(overlaps: Overlaps, x: Any, engine: str = "auto") -> Any:
             u = _table_apply(be, store, part, table, forward=True)
             for col, q in enumerate(qs):
                 j = c.targets[q]
-                out[:, to[j] : to[j + 1]] += u[:, col]
-    return out
+                mapped[:, to[j] : to[j + 1]] += u[:, col]
+    return mapped
 
 
-def spread_back(overlaps: Overlaps, y: Any, engine: str = "auto") -> Any:
+def spread_back(
+    overlaps: Overlaps,
+    y: Any,
+    engine: str = "auto",
+    *,
+    into: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+    result: np.ndarray | None = None,
+) -> Any:
     """Target energies (N, target cells) -> source energies: each target cell's energy is
     spread over the source cells it covers in proportion to the shared volume.
 
     Energy only ever reaches target cells that some source cell covers, so a round trip keeps
-    everything the forward step kept.
+    everything the forward step kept. ``into`` (target layers,), ``out`` (source layers,) and
+    ``result``: as for :func:`transfer`.
     """
     be, store = backend_for(y), overlaps.constants
     _check_engine(engine)
     if engine == "auto" and be is _NUMPY:
-        return _fused(overlaps, y, forward=False)
+        return _fused(overlaps, y, forward=False, into=into, out=out, result=result)
     n = y.shape[0]
-    cover = overlaps.target_covered_volume
-    inverse = be.constant(
-        store,
-        ("inverse_cover",),
-        y,
-        lambda: np.divide(1.0, cover, out=np.zeros_like(cover), where=cover > 0),
-    )
+    to_cells = np.diff(overlaps.target_offsets)
+
+    def inverse_cover() -> np.ndarray:
+        inverse = _inverse_cover(overlaps)
+        return inverse if into is None else inverse * np.repeat(into, to_cells)
+
+    inverse = be.constant(store, ("inverse_cover", factors_key(into, None)), y, inverse_cover)
     scaled = y * inverse
-    out = be.zeros((n, overlaps.n_source), like=y)
+    spread = be.zeros((n, overlaps.n_source), like=y)
     so, to = overlaps.source_offsets, overlaps.target_offsets
     for c in overlaps.couplings:
         size = int(so[c.first + 1] - so[c.first])
@@ -374,5 +441,8 @@ def spread_back(overlaps: Overlaps, y: Any, engine: str = "auto") -> Any:
             parts = [scaled[:, to[c.targets[q]] : to[c.targets[q] + 1]] for q in qs]
             u = _table_apply(be, store, be.stack(parts), table, forward=False)
             u = u.reshape(n, len(qs) * size)
-            be.combine(c.depth_x0[qs].T, u, 0, out, int(so[c.first]), size)
-    return out
+            depth = c.depth_x0[qs].T
+            if out is not None:
+                depth = depth * np.asarray(out, dtype=np.float64)[c.first : c.stop, None]
+            be.combine(depth, u, 0, spread, int(so[c.first]), size)
+    return spread

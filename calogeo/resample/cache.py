@@ -1,5 +1,9 @@
 """On-disk cache of overlap volumes: built once per (source, target, options), then loaded.
 
+Only overlaps that need polygon clipping are cached: separable tables of rectilinear layer
+pairs build in about a millisecond, less than loading an entry takes (``benchmarks/resample.py``
+measures both), so they are always built.
+
 Key: SHA-256 of both geometries' spec hashes and cell fingerprints (cell outlines, Moliere
 radii, depths, anchors), the options and :data:`ALGORITHM_VERSION`. Entries are ``.npz`` files
 written atomically; an entry that cannot be read is rebuilt.
@@ -17,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from calogeo.geometry import Geometry
+from calogeo.layout import RectilinearLayout
 from calogeo.resample.weights import (
     ALGORITHM_VERSION,
     Overlaps,
@@ -24,7 +29,7 @@ from calogeo.resample.weights import (
     cells_fingerprint,
 )
 
-__all__ = ["cache_key", "default_cache_dir", "load_or_build"]
+__all__ = ["cache_key", "default_cache_dir", "load_or_build", "needs_clipping"]
 
 
 def default_cache_dir() -> Path:
@@ -50,6 +55,12 @@ def cache_key(
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def needs_clipping(source: Geometry, target: Geometry, method: str) -> bool:
+    """True if building the overlaps clips polygons (the costly part, worth caching)."""
+    layers = (*source.layers, *target.layers)
+    return method != "auto" or not all(isinstance(ly.layout, RectilinearLayout) for ly in layers)
+
+
 def load_or_build(
     source: Geometry,
     target: Geometry,
@@ -58,8 +69,9 @@ def load_or_build(
     cache: bool | Path = True,
 ) -> Overlaps:
     """Overlap volumes from the cache folder ``cache`` (True: the default one; False: none),
-    building and storing them when the entry is missing or unreadable."""
-    if cache is False:
+    building and storing them when the entry is missing or unreadable; overlaps that need no
+    polygon clipping are built every time (faster than a load)."""
+    if cache is False or not needs_clipping(source, target, method):
         return build_overlaps(source, target, offset_mm, method)
     folder = default_cache_dir() if cache is True else Path(cache)
     path = folder / f"{cache_key(source, target, offset_mm, method)}.npz"

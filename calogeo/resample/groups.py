@@ -162,6 +162,31 @@ class GroupResampler:
         layers (as :meth:`Resampler.bookkeeping`); the carried layers lose nothing."""
         return self.resampler.bookkeeping(self._part(showers))
 
+    @property
+    def _columns(self) -> slice:
+        """The selected layers' cells in the source's flat cell vector."""
+        offsets = self.source.layer_offsets
+        return slice(int(offsets[self.selected.start]), int(offsets[self.selected.stop]))
+
+    def apply_dense(
+        self, cells: np.ndarray, *, out: np.ndarray | None = None, device: str = "cpu"
+    ) -> np.ndarray:
+        """:meth:`Resampler.apply_dense` of a dense (N, source cells) float32 batch in GeV:
+        the selected block mapped, the carried cells copied; written into ``out`` if given."""
+        columns = self._columns
+        if out is None:
+            out = np.empty((len(cells), self.output_geometry.n_cells), dtype=np.float32)
+        block = self.resampler.apply_dense(np.ascontiguousarray(cells[:, columns]), device=device)
+        stop = columns.start + block.shape[1]
+        out[:, : columns.start] = cells[:, : columns.start]
+        out[:, columns.start : stop] = block
+        out[:, stop:] = cells[:, columns.stop :]
+        return out
+
+    def bookkeeping_dense(self, cells: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`bookkeeping` of a dense (N, source cells) batch in GeV."""
+        return self.resampler.bookkeeping_dense(np.ascontiguousarray(cells[:, self._columns]))
+
 
 def resampler_for(
     source: Geometry, target: Geometry, groups: Sequence[str] | None = None, **options: Any

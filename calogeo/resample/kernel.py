@@ -19,7 +19,7 @@ from typing import Any
 import numba
 import numpy as np
 
-__all__ = ["Terms", "apply_terms", "apply_terms_reference"]
+__all__ = ["Terms", "apply_terms", "apply_terms_reference", "weighted_sums"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Terms:
         )
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _apply(
     x, out, g_ptr, g_at, g_w, s_ptr, s_at, s_w, table, dims, span, row0, separable, ptr, idx, val
 ):  # pragma: no cover
@@ -75,6 +75,7 @@ def _apply(
         z = np.empty(max_in, dtype=x.dtype)
         tmp = np.empty(max_tmp, dtype=x.dtype)
         u = np.empty(max_out, dtype=x.dtype)
+        out[n, :] = 0.0
         for q in range(len(table)):
             t = table[q]
             ri, ci, ro, co = dims[t, 0], dims[t, 1], dims[t, 2], dims[t, 3]
@@ -130,9 +131,20 @@ def _apply(
                     dst[p] += w * u[p]
 
 
-def apply_terms(terms: Terms, x: np.ndarray, n_out: int) -> np.ndarray:
-    """(N, cells_in) C-contiguous float array -> (N, n_out) of the same dtype."""
-    out = np.zeros((x.shape[0], n_out), dtype=x.dtype)
+def apply_terms(
+    terms: Terms, x: np.ndarray, n_out: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    """(N, cells_in) C-contiguous float array -> (N, n_out) of the same dtype, written into
+    ``out`` (C-contiguous, overwritten) when given."""
+    if out is None:
+        out = np.empty((x.shape[0], n_out), dtype=x.dtype)
+    else:
+        if out.shape != (x.shape[0], n_out) or out.dtype != x.dtype:
+            msg = f"out must be {(x.shape[0], n_out)} {x.dtype}, got {out.shape} {out.dtype}"
+            raise ValueError(msg)
+        if not out.flags.c_contiguous:
+            msg = "out must be C-contiguous"
+            raise ValueError(msg)
     t = terms
     _apply(
         x,
@@ -153,6 +165,28 @@ def apply_terms(terms: Terms, x: np.ndarray, n_out: int) -> np.ndarray:
         t.values,
     )
     return out
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _weighted_sums(x, weights, out):  # pragma: no cover
+    c_count, k_count = weights.shape
+    for n in numba.prange(x.shape[0]):
+        acc = np.zeros(k_count)
+        row = x[n]
+        for c in range(c_count):  # one pass over the event, K running sums
+            value = row[c]
+            if value != 0.0:
+                for k in range(k_count):
+                    acc[k] += weights[c, k] * value
+        for k in range(k_count):
+            out[n, k] += acc[k]
+
+
+def weighted_sums(x: np.ndarray, weights: np.ndarray, out: np.ndarray) -> None:
+    """``out[n, k] += sum_c x[n, c] weights[c, k]`` accumulated in float64, reading the
+    (N, C) float array ``x`` once (no float64 copy of it); ``weights`` (C, K), ``out`` (N, K)
+    float64."""
+    _weighted_sums(np.ascontiguousarray(x), np.ascontiguousarray(weights), out)
 
 
 def _rows(terms: Terms, first: int, count: int, width: int) -> Any:
