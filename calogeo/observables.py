@@ -105,14 +105,14 @@ class _Frame:
 
 
 @lru_cache(maxsize=16)
-def _frame(geometry: Geometry) -> _Frame:
+def _frame(geometry: Geometry, centres: str = "centroid") -> _Frame:
     ax, ay = geometry.anchor_mm
     xs, ys, layer_of, rms = [], [], [], []
     col_idx, row_idx = [], []
-    centres = geometry.cell_centres_mm()  # the one source of cell centres, see module doc
+    centres_mm = geometry.cell_centres_mm(centres)  # the one source of cell centres
     off = geometry.layer_offsets
     for i, layer in enumerate(geometry.layers):
-        xy = centres[off[i] : off[i + 1], :2]
+        xy = centres_mm[off[i] : off[i + 1], :2]
         rows, cols = layer.shape
         xs.append(xy[:, 0] - ax)
         ys.append(xy[:, 1] - ay)
@@ -140,12 +140,13 @@ def _frame(geometry: Geometry) -> _Frame:
     )
 
 
-def _coordinate(geometry: Geometry, axis: str, unit: str) -> np.ndarray:
-    """(n_cells,) coordinate of every cell along ``axis`` in ``unit``."""
+def _coordinate(geometry: Geometry, axis: str, unit: str, centres: str = "centroid") -> np.ndarray:
+    """(n_cells,) coordinate of every cell along ``axis`` in ``unit`` (cell-centre convention
+    ``centres``, see :data:`CELL_CENTRES`)."""
     if axis not in AXES:
         msg = f"unknown axis {axis!r}: expected one of {', '.join(AXES)}"
         raise ValueError(msg)
-    table = getattr(_frame(geometry), axis)
+    table = getattr(_frame(geometry, centres), axis)
     if unit not in table:
         msg = f"axis {axis!r} has no unit {unit!r}: expected one of {', '.join(table)}"
         raise ValueError(msg)
@@ -500,6 +501,12 @@ EMPTY_LAYER = ("zero", "nan")
 "zero" reports 0, as the CaloChallenge evaluation code does (its features divide by
 E + 1e-16), so such events stay in the histograms; "nan" leaves them undefined (dropped)."""
 
+CELL_CENTRES = ("centroid", "reference")
+"""Where a cell's energy is placed by every centre, width and moment: "centroid", each cell's
+centre of area (the default); "reference", the published convention of the layout's community
+where it differs (CaloChallenge r-alpha cells: the bin-midpoint radius at the alpha-bin centre,
+as its evaluation code), see :meth:`Geometry.cell_centres_mm`."""
+
 _LEGACY = re.compile(
     r"^(?:(e_layer)(\d+)|(e_frac)_layer(\d+)|([xy])_width_layer(\d+)_mm|(e_ratio)_layer(\d+)"
     r"|(sparsity)_layer(\d+))$"
@@ -582,13 +589,13 @@ class _Sums:
 
 
 @lru_cache(maxsize=16)
-def _sums(geometry: Geometry) -> _Sums:
-    frame = _frame(geometry)
+def _sums(geometry: Geometry, centres: str = "centroid") -> _Sums:
+    frame = _frame(geometry, centres)
     columns: dict[str, np.ndarray] = {"1": np.ones(geometry.n_cells)}
     for axis in AXES:
         units = ("mm", "rm") if axis != "z" else ("mm", "x0", "layer")
         for unit in units:
-            c = _coordinate(geometry, axis, unit)
+            c = _coordinate(geometry, axis, unit, centres)
             top = 6 if unit == "mm" else 2
             for k in range(1, top + 1):
                 columns[f"{axis}_{unit}^{k}"] = c**k
@@ -610,10 +617,10 @@ def _sums(geometry: Geometry) -> _Sums:
 
 
 def _table_batch(
-    e: np.ndarray, geometry: Geometry, per_layer: bool, empty_zero: bool
+    e: np.ndarray, geometry: Geometry, per_layer: bool, empty_zero: bool, centres: str
 ) -> dict[str, np.ndarray]:
     """The :func:`table` columns of one (n, n_cells) float64 batch, thresholds applied."""
-    sums = _sums(geometry)
+    sums = _sums(geometry, centres)
     s = e @ sums.matrix
     col = sums.names
     e_tot = s[:, col["1"]]
@@ -662,12 +669,17 @@ def _table_batch(
         for j, k in enumerate((2, 3, 4, 5, 6)):
             out[f"moment{k}_{axis}_mm"] = m[:, j]
     if per_layer:
-        out.update(_per_layer_batch(e, e_layers, hits, geometry, empty_zero))
+        out.update(_per_layer_batch(e, e_layers, hits, geometry, empty_zero, centres))
     return out
 
 
 def _per_layer_batch(
-    e: np.ndarray, e_layers: np.ndarray, hits: np.ndarray, geometry: Geometry, empty_zero: bool
+    e: np.ndarray,
+    e_layers: np.ndarray,
+    hits: np.ndarray,
+    geometry: Geometry,
+    empty_zero: bool,
+    centres: str,
 ) -> dict[str, np.ndarray]:
     """Per-layer columns (:data:`PER_LAYER`) of one thresholded batch."""
     off = geometry.layer_offsets
@@ -675,7 +687,7 @@ def _per_layer_batch(
     occupancy = np.add.reduceat(hits, off[:-1], axis=1) / np.diff(off)
     undefined = 0.0 if empty_zero else np.nan
     columns: dict[str, list[np.ndarray]] = {base: [] for base in PER_LAYER}
-    for i, xy in enumerate(_sums(geometry).layer_xy):
+    for i, xy in enumerate(_sums(geometry, centres).layer_xy):
         cells = e[:, off[i] : off[i + 1]]
         el = e_layers[:, i]
         s = cells @ xy
@@ -713,6 +725,7 @@ def table(
     per_layer: bool | None = None,
     threshold_gev: float | np.ndarray = 0.0,
     empty_layer: str = "zero",
+    cell_centres: str = "centroid",
     fill_value: float = np.nan,
 ) -> dict[str, np.ndarray]:
     """Named per-event observables, float64 (N,) each, in a fixed order.
@@ -723,12 +736,16 @@ def table(
     energy. ``per_layer`` adds the :data:`PER_LAYER` observables of every layer, named
     ``BASE[i]`` (default: only for geometries with at most 8 layers, as CaloGAN's 3);
     ``empty_layer`` is the convention of :data:`EMPTY_LAYER` for the centre, width and
-    E_ratio of a layer without energy; other undefined values (the centre of an empty event)
-    become ``fill_value``.
+    E_ratio of a layer without energy; ``cell_centres`` where a cell's energy is placed
+    (:data:`CELL_CENTRES`); other undefined values (the centre of an empty event) become
+    ``fill_value``.
     """
     geometry = showers.geometry
     if empty_layer not in EMPTY_LAYER:
         msg = f"empty_layer must be one of {', '.join(EMPTY_LAYER)}, got {empty_layer!r}"
+        raise ValueError(msg)
+    if cell_centres not in CELL_CENTRES:
+        msg = f"cell_centres must be one of {', '.join(CELL_CENTRES)}, got {cell_centres!r}"
         raise ValueError(msg)
     if per_layer is None:
         per_layer = geometry.n_layers <= 8
@@ -739,7 +756,7 @@ def table(
     def one(e: np.ndarray) -> dict[str, np.ndarray]:
         if cut:
             e[e < cell_threshold] = 0.0
-        return _table_batch(e, geometry, per_layer, empty_layer == "zero")
+        return _table_batch(e, geometry, per_layer, empty_layer == "zero", cell_centres)
 
     parts = [one(e) for e in _flat_batches(showers)]
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -766,15 +783,20 @@ def cached_table(
     per_layer: bool | None = None,
     threshold_gev: float | np.ndarray = 0.0,
     empty_layer: str = "zero",
+    cell_centres: str = "centroid",
 ) -> dict[str, np.ndarray]:
     """:func:`table` of ``showers``, computed once per batch of showers and options (the
     metrics and plots of one evaluation share it; the cache lives as long as the showers)."""
     thresholds = cell_thresholds_gev(showers.geometry, threshold_gev)
-    key = (per_layer, thresholds.tobytes(), empty_layer)
+    key = (per_layer, thresholds.tobytes(), empty_layer, cell_centres)
     cache = _TABLES.setdefault(showers, {})
     if key not in cache:
         cache[key] = table(
-            showers, per_layer=per_layer, threshold_gev=thresholds, empty_layer=empty_layer
+            showers,
+            per_layer=per_layer,
+            threshold_gev=thresholds,
+            empty_layer=empty_layer,
+            cell_centres=cell_centres,
         )
     return cache[key]
 

@@ -200,3 +200,27 @@ def test_geometry_offers_the_published_cell_centres():
     np.testing.assert_array_equal(z, geometry.cell_centres_mm()[:, 2])
     with pytest.raises(ValueError, match="convention"):
         geometry.cell_centres_mm("midpoint")
+
+
+def test_observables_use_the_chosen_cell_centres():
+    """A shower all in one ring-2 cell of layer 0: its centre of energy sits at the sector
+    centroid by default and at the challenge's bin midpoint with ``cell_centres="reference"``
+    (what its evaluation code computes), for the event and the per-layer centre."""
+    from calogeo import Showers
+    from calogeo import observables as ob
+
+    geometry = get_geometry("calochallenge_2")
+    flat = np.zeros((1, geometry.n_cells), dtype=np.float32)
+    flat[0, 1] = 1.0  # layer 0, first alpha bin, second ring
+    showers = Showers.from_flat(geometry, flat, np.ones(1))
+    centres = {
+        convention: geometry.cell_centres_mm(convention)[1, :2]
+        for convention in ("centroid", "reference")
+    }
+    for convention, (x, y) in centres.items():
+        table = ob.table(showers, per_layer=True, cell_centres=convention)
+        assert table["x_mean_mm"][0] == pytest.approx(x - geometry.anchor_mm[0], abs=1e-9)
+        assert table["y_mean_mm[0]"][0] == pytest.approx(y - geometry.anchor_mm[1], abs=1e-9)
+    assert math.hypot(*centres["reference"]) == pytest.approx(6.975, abs=1e-9)
+    with pytest.raises(ValueError, match="cell_centres"):
+        ob.table(showers, cell_centres="midpoint")

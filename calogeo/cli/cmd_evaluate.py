@@ -106,6 +106,14 @@ def add_parser(subparsers: Any) -> None:
         "of its default binning, e.g. x_mean_mm=-30:30:100 (repeatable)",
     )
     parser.add_argument(
+        "--cell-centres",
+        default="centroid",
+        choices=("centroid", "reference"),
+        help="fidelity: where a cell's energy sits for centres and widths: its centroid "
+        "(default) or the published convention of the layout (CaloChallenge r-alpha: the "
+        "bin-midpoint radius at the alpha-bin centre, as the challenge's evaluation code)",
+    )
+    parser.add_argument(
         "--empty-layers",
         default="zero",
         choices=("zero", "nan"),
@@ -330,6 +338,7 @@ def evaluate_fidelity(
     ranges = parse_ranges(args.range)
     options = {"per_layer": per_layer, "threshold_gev": threshold_gev}
     options["empty_layer"] = args.empty_layers
+    options["cell_centres"] = args.cell_centres
     # the one computation of the observables per file: the metrics find it in the cache
     tables = {
         "reference": cached_table(reference, **options),
@@ -358,6 +367,7 @@ def evaluate_fidelity(
                 "cell_threshold_gev": threshold_gev,
                 "per_layer": bool(per_layer if per_layer is not None else geometry.n_layers <= 8),
                 "empty_layers": args.empty_layers,
+                "cell_centres": args.cell_centres,
             },
         },
     )

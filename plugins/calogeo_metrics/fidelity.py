@@ -36,7 +36,8 @@ class _ObservableMetric(FidelityMetric):
     observables; ``per_layer``: add the per-layer observables (default: geometries of at most
     8 layers; naming a per-layer observable in ``observables`` turns them on); ``empty_layer``:
     "zero" or "nan" for the centre and width of an empty layer (see
-    :data:`calogeo.observables.EMPTY_LAYER`)."""
+    :data:`calogeo.observables.EMPTY_LAYER`); ``cell_centres``: "centroid" or "reference"
+    (:data:`calogeo.observables.CELL_CENTRES`)."""
 
     def __init__(
         self,
@@ -44,11 +45,13 @@ class _ObservableMetric(FidelityMetric):
         threshold_gev: float | np.ndarray = 0.0,
         observables: list[str] | None = None,
         empty_layer: str = "zero",
+        cell_centres: str = "centroid",
     ) -> None:
         self.per_layer = per_layer
         self.threshold_gev = threshold_gev
         self.observables = observables
         self.empty_layer = empty_layer
+        self.cell_centres = cell_centres
 
     def observable_table(self, showers: Showers) -> dict[str, np.ndarray]:
         """The (cached) observable table of ``showers`` with this metric's options."""
@@ -59,6 +62,7 @@ class _ObservableMetric(FidelityMetric):
             per_layer=per_layer,
             threshold_gev=self.threshold_gev,
             empty_layer=self.empty_layer,
+            cell_centres=self.cell_centres,
         )
 
     default_observables: tuple[str, ...] = ()
@@ -172,6 +176,7 @@ class Histograms(_ObservableMetric):
             "generated_events": len(generated),
             "cell_threshold_gev": observables.cell_thresholds_gev(geometry, self.threshold_gev),
             "empty_layer": self.empty_layer,
+            "cell_centres": self.cell_centres,
             "outside_bins": "not counted; fraction per sample in outside_reference/_generated",
         }
         scalar = [k for k, n in enumerate(rows["observable"]) if not observables.is_per_layer(n)]
