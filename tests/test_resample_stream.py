@@ -7,9 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from calogeo import Showers, geometry_from_spec
+from calogeo import GeometryMismatchError, Showers, geometry_from_spec
 from calogeo.resample import Resampler
 from calogeo.resample.stream import pipeline, resample_stream
+from calogeo.sparse import SparseShowers
 
 SPEC = """
 name = "{name}"
@@ -74,6 +75,33 @@ def test_the_stream_gives_what_apply_gives_in_order_with_the_bookkeeping(round_t
     books = resampler.bookkeeping(events)
     for key in books:
         np.testing.assert_allclose(np.concatenate([b[key] for _, b in got]), books[key])
+
+
+@pytest.mark.parametrize(("target", "round_trip"), [(COARSE, False), (HEXAGONS, True)])
+def test_sparse_batches_give_what_dense_ones_give(target, round_trip) -> None:
+    """Non-zero cells in (a version-2 file's batches) resample and book exactly as the dense
+    images, through the Resampler and through the stream, for separable and clipped tables."""
+    resampler = Resampler(FINE, target, round_trip=round_trip)
+    events = showers(31)
+    events.layers[1][3:9] = 0.0  # empty layers and events among the rest
+    events.layers[0][5] = 0.0
+    dense = events.flat()
+    sparse = SparseShowers.from_showers(events)
+    assert len(sparse.index) < dense.size
+    np.testing.assert_allclose(
+        resampler.apply_sparse(sparse), resampler.apply_dense(dense), rtol=1e-6, atol=1e-7
+    )
+    books = resampler.bookkeeping_dense(dense)
+    for key, value in resampler.bookkeeping_sparse(sparse).items():
+        np.testing.assert_allclose(value, books[key], rtol=1e-12)
+    got: list[Showers] = []
+    batches = [SparseShowers.from_showers(events[k : k + 8]) for k in range(0, len(events), 8)]
+    resample_stream(resampler, batches, lambda s, _: got.append(Showers.concatenate([s])))
+    np.testing.assert_allclose(
+        Showers.concatenate(got).flat(), resampler.apply_dense(dense), rtol=1e-6, atol=1e-7
+    )
+    with pytest.raises(GeometryMismatchError, match="maps from 'coarse'"):
+        Resampler(COARSE, FINE).apply_sparse(sparse)
 
 
 def test_apply_in_batches_equals_apply_array() -> None:

@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     from calogeo.io import ShowerWriter, open_showers
     from calogeo.registry import get_geometry
+    from calogeo.resample import Resampler
     from calogeo.resample.groups import resampler_for
     from calogeo.resample.stream import resample_stream
 
@@ -112,7 +113,13 @@ def run(args: argparse.Namespace) -> int:
                 writer.append(showers)
                 bar.update(len(showers))
 
-            batches = source.iter_batches(args.batch_size)
+            # a version-2 file's non-zero cells go straight to the kernel (CPU, whole geometry)
+            sparse = (
+                args.device == "cpu"
+                and isinstance(resampler, Resampler)
+                and getattr(source, "format_version", 1) >= 2
+            )
+            batches = source.iter_batches(args.batch_size, sparse=sparse)
             resample_stream(resampler, batches, write, device=args.device)
     print(f"wrote {output}: {events} showers on {resampler.output_geometry.name!r}")
     if groups:

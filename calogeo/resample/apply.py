@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from calogeo.resample.combine import combine_layers
-from calogeo.resample.kernel import Terms, apply_terms
+from calogeo.resample.kernel import SparseRows, Terms, apply_terms
 from calogeo.resample.weights import (
     Coupling,
     Overlaps,
@@ -334,7 +334,7 @@ def _inverse_cover(overlaps: Overlaps) -> np.ndarray:
 
 def _fused(
     overlaps: Overlaps,
-    x: np.ndarray,
+    x: np.ndarray | SparseRows,
     *,
     forward: bool,
     into: np.ndarray | None,
@@ -349,7 +349,9 @@ def _fused(
     if not forward:
         x = x * _NUMPY.constant(store, ("inverse_cover",), x, lambda: _inverse_cover(overlaps))
     n_out = overlaps.n_target if forward else overlaps.n_source
-    return apply_terms(store[key], np.ascontiguousarray(x), n_out, out=result)
+    if not isinstance(x, SparseRows):
+        x = np.ascontiguousarray(x)
+    return apply_terms(store[key], x, n_out, out=result)
 
 
 def _check_engine(engine: str) -> None:
@@ -374,9 +376,13 @@ def transfer(
     multiplies each source layer's energy first, ``out`` (target layers,) each target layer's
     after (e.g. sampling fractions); both are folded into the weights. ``result``: a
     C-contiguous (N, target cells) numpy array to fill (fused engine only), else a new one.
+    ``x`` may also be a :class:`~calogeo.resample.kernel.SparseRows` of float32 energies
+    (fused engine).
     """
-    be, store = backend_for(x), overlaps.constants
     _check_engine(engine)
+    if isinstance(x, SparseRows):
+        return _fused(overlaps, x, forward=True, into=into, out=out, result=result)
+    be, store = backend_for(x), overlaps.constants
     if engine == "auto" and be is _NUMPY:
         return _fused(overlaps, x, forward=True, into=into, out=out, result=result)
     x = be.contiguous(x)

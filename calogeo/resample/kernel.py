@@ -19,7 +19,7 @@ from typing import Any
 import numba
 import numpy as np
 
-__all__ = ["Terms", "apply_terms", "apply_terms_reference", "weighted_sums"]
+__all__ = ["SparseRows", "Terms", "apply_terms", "apply_terms_reference", "weighted_sums"]
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,8 @@ class Terms:
         )
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _apply(
-    x, out, g_ptr, g_at, g_w, s_ptr, s_at, s_w, table, dims, span, row0, separable, ptr, idx, val
-):  # pragma: no cover
+@numba.njit(cache=True, nogil=True)
+def _buffer_sizes(dims):  # pragma: no cover
     max_in, max_tmp, max_out = 1, 1, 1
     for t in range(len(dims)):
         ri, ci, ro, co = dims[t, 0], dims[t, 1], dims[t, 2], dims[t, 3]
@@ -71,84 +69,213 @@ def _apply(
             max(max_tmp, ri * co, ro * ci),
             max(max_out, ro * co),
         )
+    return max_in, max_tmp, max_out
+
+
+@numba.njit(cache=True, nogil=True)
+def _event(
+    cells,
+    result,
+    z,
+    tmp,
+    u,
+    g_ptr,
+    g_at,
+    g_w,
+    s_ptr,
+    s_at,
+    s_w,
+    table,
+    dims,
+    span,
+    row0,
+    separable,
+    ptr,
+    idx,
+    val,
+):  # pragma: no cover
+    """One event: input cells ``cells`` -> output cells ``result`` (zeroed here)."""
+    result[:] = 0.0
+    for q in range(len(table)):
+        t = table[q]
+        ci, ro, co = dims[t, 1], dims[t, 2], dims[t, 3]
+        r_lo, r_hi, c_lo, c_hi = span[t, 0], span[t, 1], span[t, 2], span[t, 3]
+        for r in range(r_lo, r_hi):  # only the rows and columns the table reads
+            z[r * ci + c_lo : r * ci + c_hi] = 0.0
+        for e in range(g_ptr[q], g_ptr[q + 1]):
+            w = g_w[e]
+            for r in range(r_lo, r_hi):
+                start = g_at[e] + r * ci
+                layer = cells[start + c_lo : start + c_hi]
+                part = z[r * ci + c_lo : r * ci + c_hi]
+                for p in range(c_hi - c_lo):  # slices and range indices: vectorised
+                    part[p] += w * layer[p]
+        r0 = row0[t]
+        if separable[t] == 1:  # columns first: tmp = Z F_x^T, then u = F_y tmp
+            tmp[r_lo * co : r_hi * co] = 0.0
+            for c in range(co):
+                for e in range(ptr[r0 + ro + c], ptr[r0 + ro + c + 1]):
+                    w, s = val[e], idx[e]
+                    for r in range(r_lo, r_hi):  # one weight down a column
+                        tmp[r * co + c] += w * z[r * ci + s]
+            for r in range(ro):
+                row = u[r * co : (r + 1) * co]
+                row[:] = 0.0
+                for e in range(ptr[r0 + r], ptr[r0 + r + 1]):
+                    w, part = val[e], tmp[idx[e] * co : (idx[e] + 1) * co]
+                    for c in range(co):
+                        row[c] += w * part[c]
+        elif separable[t] == 2:  # rows first (whole-row sums): tmp = F_y Z, u = tmp F_x^T
+            for r in range(ro):
+                row = tmp[r * ci + c_lo : r * ci + c_hi]
+                row[:] = 0.0
+                for e in range(ptr[r0 + r], ptr[r0 + r + 1]):
+                    w, part = val[e], z[idx[e] * ci + c_lo : idx[e] * ci + c_hi]
+                    for c in range(c_hi - c_lo):
+                        row[c] += w * part[c]
+            u[: ro * co] = 0.0
+            for c in range(co):
+                for e in range(ptr[r0 + ro + c], ptr[r0 + ro + c + 1]):
+                    w, s = val[e], idx[e]
+                    for r in range(ro):  # one weight down a column: a tight loop
+                        u[r * co + c] += w * tmp[r * ci + s]
+        else:
+            for c in range(co):
+                acc = 0.0
+                for e in range(ptr[r0 + c], ptr[r0 + c + 1]):
+                    acc += val[e] * z[idx[e]]
+                u[c] = acc
+        for e in range(s_ptr[q], s_ptr[q + 1]):
+            dst, w = result[s_at[e] : s_at[e] + ro * co], s_w[e]
+            for p in range(ro * co):
+                dst[p] += w * u[p]
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _apply(
+    x, out, g_ptr, g_at, g_w, s_ptr, s_at, s_w, table, dims, span, row0, separable, ptr, idx, val
+):  # pragma: no cover
+    max_in, max_tmp, max_out = _buffer_sizes(dims)
     for n in numba.prange(x.shape[0]):
         z = np.empty(max_in, dtype=x.dtype)
         tmp = np.empty(max_tmp, dtype=x.dtype)
         u = np.empty(max_out, dtype=x.dtype)
-        out[n, :] = 0.0
-        for q in range(len(table)):
-            t = table[q]
-            ri, ci, ro, co = dims[t, 0], dims[t, 1], dims[t, 2], dims[t, 3]
-            r_lo, r_hi, c_lo, c_hi = span[t, 0], span[t, 1], span[t, 2], span[t, 3]
-            for r in range(r_lo, r_hi):  # only the rows and columns the table reads
-                z[r * ci + c_lo : r * ci + c_hi] = 0.0
-            for e in range(g_ptr[q], g_ptr[q + 1]):
-                w = g_w[e]
-                for r in range(r_lo, r_hi):
-                    start = g_at[e] + r * ci
-                    layer = x[n, start + c_lo : start + c_hi]
-                    part = z[r * ci + c_lo : r * ci + c_hi]
-                    for p in range(c_hi - c_lo):  # slices and range indices: vectorised
-                        part[p] += w * layer[p]
-            r0 = row0[t]
-            if separable[t] == 1:  # columns first: tmp = Z F_x^T, then u = F_y tmp
-                tmp[r_lo * co : r_hi * co] = 0.0
-                for c in range(co):
-                    for e in range(ptr[r0 + ro + c], ptr[r0 + ro + c + 1]):
-                        w, s = val[e], idx[e]
-                        for r in range(r_lo, r_hi):  # one weight down a column
-                            tmp[r * co + c] += w * z[r * ci + s]
-                for r in range(ro):
-                    row = u[r * co : (r + 1) * co]
-                    row[:] = 0.0
-                    for e in range(ptr[r0 + r], ptr[r0 + r + 1]):
-                        w, part = val[e], tmp[idx[e] * co : (idx[e] + 1) * co]
-                        for c in range(co):
-                            row[c] += w * part[c]
-            elif separable[t] == 2:  # rows first (whole-row sums): tmp = F_y Z, u = tmp F_x^T
-                for r in range(ro):
-                    row = tmp[r * ci + c_lo : r * ci + c_hi]
-                    row[:] = 0.0
-                    for e in range(ptr[r0 + r], ptr[r0 + r + 1]):
-                        w, part = val[e], z[idx[e] * ci + c_lo : idx[e] * ci + c_hi]
-                        for c in range(c_hi - c_lo):
-                            row[c] += w * part[c]
-                u[: ro * co] = 0.0
-                for c in range(co):
-                    for e in range(ptr[r0 + ro + c], ptr[r0 + ro + c + 1]):
-                        w, s = val[e], idx[e]
-                        for r in range(ro):  # one weight down a column: a tight loop
-                            u[r * co + c] += w * tmp[r * ci + s]
-            else:
-                for c in range(co):
-                    acc = 0.0
-                    for e in range(ptr[r0 + c], ptr[r0 + c + 1]):
-                        acc += val[e] * z[idx[e]]
-                    u[c] = acc
-            for e in range(s_ptr[q], s_ptr[q + 1]):
-                dst, w = out[n, s_at[e] : s_at[e] + ro * co], s_w[e]
-                for p in range(ro * co):
-                    dst[p] += w * u[p]
+        _event(
+            x[n],
+            out[n],
+            z,
+            tmp,
+            u,
+            g_ptr,
+            g_at,
+            g_w,
+            s_ptr,
+            s_at,
+            s_w,
+            table,
+            dims,
+            span,
+            row0,
+            separable,
+            ptr,
+            idx,
+            val,
+        )
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _apply_sparse(
+    offsets,
+    index,
+    energy,
+    n_in,
+    out,
+    g_ptr,
+    g_at,
+    g_w,
+    s_ptr,
+    s_at,
+    s_w,
+    table,
+    dims,
+    span,
+    row0,
+    separable,
+    ptr,
+    idx,
+    val,
+):  # pragma: no cover
+    max_in, max_tmp, max_out = _buffer_sizes(dims)
+    for n in numba.prange(len(offsets) - 1):
+        cells = np.zeros(n_in, dtype=energy.dtype)  # the event's cells, in cache
+        for k in range(offsets[n], offsets[n + 1]):
+            cells[index[k]] = energy[k]
+        z = np.empty(max_in, dtype=energy.dtype)
+        tmp = np.empty(max_tmp, dtype=energy.dtype)
+        u = np.empty(max_out, dtype=energy.dtype)
+        _event(
+            cells,
+            out[n],
+            z,
+            tmp,
+            u,
+            g_ptr,
+            g_at,
+            g_w,
+            s_ptr,
+            s_at,
+            s_w,
+            table,
+            dims,
+            span,
+            row0,
+            separable,
+            ptr,
+            idx,
+            val,
+        )
+
+
+@dataclass(frozen=True)
+class SparseRows:
+    """(N, n_cols) float energies given by their non-zero entries, CSR-style: row n holds
+    ``energy[offsets[n]:offsets[n + 1]]`` at columns ``index[...]`` (see
+    :class:`calogeo.sparse.SparseShowers`)."""
+
+    offsets: np.ndarray
+    index: np.ndarray
+    energy: np.ndarray
+    n_cols: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(N, n_cols)."""
+        return len(self.offsets) - 1, self.n_cols
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The energies' dtype."""
+        return self.energy.dtype
 
 
 def apply_terms(
-    terms: Terms, x: np.ndarray, n_out: int, out: np.ndarray | None = None
+    terms: Terms, x: np.ndarray | SparseRows, n_out: int, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """(N, cells_in) C-contiguous float array -> (N, n_out) of the same dtype, written into
-    ``out`` (C-contiguous, overwritten) when given."""
+    """(N, cells_in) C-contiguous float array, or its :class:`SparseRows` (each event is
+    then laid out in a cache-resident row instead of reading a dense batch), -> (N, n_out) of
+    the same dtype, written into ``out`` (C-contiguous, overwritten) when given."""
+    n = x.shape[0]
     if out is None:
-        out = np.empty((x.shape[0], n_out), dtype=x.dtype)
+        out = np.empty((n, n_out), dtype=x.dtype)
     else:
-        if out.shape != (x.shape[0], n_out) or out.dtype != x.dtype:
-            msg = f"out must be {(x.shape[0], n_out)} {x.dtype}, got {out.shape} {out.dtype}"
+        if out.shape != (n, n_out) or out.dtype != x.dtype:
+            msg = f"out must be {(n, n_out)} {x.dtype}, got {out.shape} {out.dtype}"
             raise ValueError(msg)
         if not out.flags.c_contiguous:
             msg = "out must be C-contiguous"
             raise ValueError(msg)
     t = terms
-    _apply(
-        x,
-        out,
+    constants = (
         t.gather_ptr,
         t.gather_at,
         t.gather_weight,
@@ -164,6 +291,10 @@ def apply_terms(
         t.indices,
         t.values,
     )
+    if isinstance(x, SparseRows):
+        _apply_sparse(x.offsets, x.index, x.energy, x.n_cols, out, *constants)
+    else:
+        _apply(x, out, *constants)
     return out
 
 
@@ -182,11 +313,28 @@ def _weighted_sums(x, weights, out):  # pragma: no cover
             out[n, k] += acc[k]
 
 
-def weighted_sums(x: np.ndarray, weights: np.ndarray, out: np.ndarray) -> None:
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _weighted_sums_sparse(offsets, index, energy, weights, out):  # pragma: no cover
+    k_count = weights.shape[1]
+    for n in numba.prange(len(offsets) - 1):
+        acc = np.zeros(k_count)
+        for e in range(offsets[n], offsets[n + 1]):
+            c, value = index[e], energy[e]
+            for k in range(k_count):
+                acc[k] += weights[c, k] * value
+        for k in range(k_count):
+            out[n, k] += acc[k]
+
+
+def weighted_sums(x: np.ndarray | SparseRows, weights: np.ndarray, out: np.ndarray) -> None:
     """``out[n, k] += sum_c x[n, c] weights[c, k]`` accumulated in float64, reading the
-    (N, C) float array ``x`` once (no float64 copy of it); ``weights`` (C, K), ``out`` (N, K)
-    float64."""
-    _weighted_sums(np.ascontiguousarray(x), np.ascontiguousarray(weights), out)
+    (N, C) float array ``x`` (or its non-zero entries) once, with no float64 copy of it;
+    ``weights`` (C, K), ``out`` (N, K) float64."""
+    weights = np.ascontiguousarray(weights)
+    if isinstance(x, SparseRows):
+        _weighted_sums_sparse(x.offsets, x.index, x.energy, weights, out)
+    else:
+        _weighted_sums(np.ascontiguousarray(x), weights, out)
 
 
 def _rows(terms: Terms, first: int, count: int, width: int) -> Any:

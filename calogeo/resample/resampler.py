@@ -13,13 +13,15 @@ from calogeo.errors import GeometryMismatchError
 from calogeo.geometry import Geometry
 from calogeo.resample.apply import spread_back, transfer
 from calogeo.resample.cache import load_or_build
-from calogeo.resample.kernel import weighted_sums
+from calogeo.resample.kernel import SparseRows, weighted_sums
 from calogeo.resample.stream import gather_cells
 from calogeo.resample.weights import Overlaps
 from calogeo.showers import Showers
 
 if TYPE_CHECKING:
     from scipy import sparse
+
+    from calogeo.sparse import SparseShowers
 
 __all__ = ["Resampler"]
 
@@ -173,6 +175,23 @@ class Resampler:
         self._check_cells(cells)
         return self._map(cells, result=out)
 
+    def apply_sparse(self, batch: SparseShowers, *, out: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`apply_dense` of a batch given by its non-zero cells (GeV, on the CPU): each
+        event is laid out in a cache-resident row, so no dense batch is built or read."""
+        self._check(batch)
+        return self._map(self._rows(batch), result=out)
+
+    def bookkeeping_sparse(self, batch: SparseShowers) -> dict[str, np.ndarray]:
+        """:meth:`bookkeeping` of a batch given by its non-zero cells, summed over those."""
+        self._check(batch)
+        sums = np.zeros((len(batch), 3))
+        weighted_sums(self._rows(batch), self._book_weights, sums)
+        return _books(sums)
+
+    def _rows(self, batch: SparseShowers) -> SparseRows:
+        energy = batch.energy.astype(np.float32, copy=False)
+        return SparseRows(batch.offsets, batch.index, energy, self.source.n_cells)
+
     def bookkeeping(self, showers: Showers) -> dict[str, np.ndarray]:
         """Per-event float64 ``energy_in``, ``energy_out`` and ``edge_loss`` in GeV of
         *deposited* energy (each source layer's visible energy over its sampling fraction):
@@ -214,7 +233,7 @@ class Resampler:
             )
             raise GeometryMismatchError(msg)
 
-    def _check(self, showers: Showers) -> None:
+    def _check(self, showers: Showers | SparseShowers) -> None:
         if showers.geometry != self.source:
             msg = (
                 f"showers are on {showers.geometry.name!r}, the resampler maps from "

@@ -8,10 +8,10 @@ h5py serialises its own calls, so reading and writing share one lock, but both o
 the resampling.
 
 Buffers are reused (a free list per stage): a fresh 64 MB array per batch costs more in page
-faults than copying into a warm one. A sparse source changes two places only: the reader
-stage would hand over each batch's non-zero cells instead of gathering a dense buffer, and
-the resampler would take them in place of :meth:`Resampler.apply_dense` and
-:meth:`Resampler.bookkeeping_dense`.
+faults than copying into a warm one. A sparse source (a version-2 native file read with
+``iter_batches(..., sparse=True)``) skips the dense buffer: the reader hands over each batch's
+non-zero cells and :meth:`Resampler.apply_sparse` lays out one event at a time in a row that
+stays in cache.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from calogeo.showers import Showers
+from calogeo.sparse import SparseShowers
 
 if TYPE_CHECKING:
     from calogeo.resample.resampler import Resampler
@@ -153,27 +154,38 @@ class _Buffers:
 
 def resample_stream(
     resampler: Resampler,
-    batches: Iterable[Showers],
+    batches: Iterable[Showers] | Iterable[SparseShowers],
     sink: Callable[[Showers, dict[str, np.ndarray]], None],
     *,
     device: str = "cpu",
     depth: int = 2,
 ) -> None:
     """Resample every batch of ``batches`` (iterated, i.e. read, in a reader thread, which also
-    gathers each into a dense buffer) and call ``sink(resampled, bookkeeping)`` in a writer
+    gathers each Showers batch into a dense buffer; a SparseShowers batch, CPU only, is
+    resampled from its non-zero cells) and call ``sink(resampled, bookkeeping)`` in a writer
     thread, in order; ``bookkeeping`` is :meth:`Resampler.bookkeeping` of the batch."""
     inputs = _Buffers(resampler.source.n_cells)
     outputs = _Buffers(resampler.output_geometry.n_cells)
 
-    def read() -> Iterator[tuple[Showers, np.ndarray]]:
+    def read() -> Iterator[tuple[Showers | SparseShowers, np.ndarray | None]]:
         for batch in batches:
-            yield batch, gather_cells(batch, inputs.take(len(batch)))
+            if isinstance(batch, SparseShowers):
+                yield batch, None
+            else:
+                yield batch, gather_cells(batch, inputs.take(len(batch)))
 
-    def process(item: tuple[Showers, np.ndarray]) -> tuple[Showers, Any, np.ndarray]:
+    def process(
+        item: tuple[Showers | SparseShowers, np.ndarray | None],
+    ) -> tuple[Showers, Any, np.ndarray]:
         batch, cells = item
-        books = resampler.bookkeeping_dense(cells)
-        out = resampler.apply_dense(cells, out=outputs.take(len(batch)), device=device)
-        inputs.give(cells)
+        if cells is None:
+            assert isinstance(batch, SparseShowers)
+            books = resampler.bookkeeping_sparse(batch)
+            out = resampler.apply_sparse(batch, out=outputs.take(len(batch)))
+        else:
+            books = resampler.bookkeeping_dense(cells)
+            out = resampler.apply_dense(cells, out=outputs.take(len(batch)), device=device)
+            inputs.give(cells)
         resampled = Showers.from_flat(
             resampler.output_geometry, out, batch.incident_energy, batch.labels
         )
