@@ -49,6 +49,7 @@ CHECKPOINT_FORMAT = "calogeo-model"
 CHECKPOINT_VERSION = 1
 TASKS = ("classify", "regress", "both")
 SIZES = ("paper", "small")
+LINEAR_SCALE = "deposited"  # energy scale of the linear calibration the networks refer to
 
 PARTICLE_PDG: dict[str, int] = {
     "gamma": 22,
@@ -335,6 +336,12 @@ class ReconstructionModel(Model):
             self.check_geometry(source.geometry, str(source.path))
         return read_all(sources)
 
+    def linear_calibration(self) -> np.ndarray | None:
+        """Coefficients (a_g..., c) of the linear calibration E = sum_g a_g E_g + c of the
+        deposited group energies (:func:`group_design`) fitted on the training data, carried
+        into the predictions as a baseline; None if the model has none."""
+        return None
+
     def make_predictions(
         self, showers: Showers, score: np.ndarray | None, energy: np.ndarray | None
     ) -> Predictions:
@@ -351,7 +358,17 @@ class ReconstructionModel(Model):
         if self.regresses and self.target != "energy":  # unknown (NaN) where unlabelled
             known = self.target in showers.labels
             truth = self.regression_target(showers) if known else np.full(len(showers), np.nan)
+        baselines: dict[str, np.ndarray | None] = {}
+        if self.regresses and self.target == "energy":
+            from calogeo.energy_scale import calibrated_sum
+
+            coefficients = self.linear_calibration()
+            baselines["calibrated_sum"] = calibrated_sum(showers)
+            baselines["linear_calibration"] = (
+                None if coefficients is None else group_design(showers) @ coefficients
+            )
         return Predictions(
+            **baselines,  # type: ignore[arg-type]
             incident_energy=truth,
             energy=energy,
             label=label,
@@ -366,14 +383,16 @@ class ReconstructionModel(Model):
         )
 
 
-def group_design(showers: Showers) -> np.ndarray:
-    """(N, n_groups + 1) float64: the summed energy of every layer group (GeV), then ones: the
-    design matrix of the linear energy calibration E = sum_g a_g E_g + b."""
-    geometry = showers.geometry
-    per_layer = showers.layer_energies()
-    groups = np.array([layer.group for layer in geometry.layers])
-    sums = [per_layer[:, groups == g].sum(axis=1) for g in geometry.groups]
-    return np.stack([*sums, np.ones(len(showers))], axis=1)
+def group_design(showers: Showers, scale: str = "deposited") -> np.ndarray:
+    """(N, n_groups + 1) float64: the energy of every layer group (GeV) on ``scale`` (see
+    :func:`calogeo.energy_scale.group_energies`), then ones: the design matrix of the linear
+    energy calibration E = sum_g a_g E_g + b. Deposited energy by default: a group whose layers
+    have different sampling fractions (the CLIC ECAL's thick back layers) is only linear in
+    the incident energy on that scale."""
+    from calogeo.energy_scale import group_energies
+
+    sums = group_energies(showers, scale)  # type: ignore[arg-type]
+    return np.concatenate([sums, np.ones((len(showers), 1))], axis=1)
 
 
 def _channels_last(tensor: Any) -> Any:
@@ -524,14 +543,16 @@ class TorchModel(ReconstructionModel):
     def fit_normalisation(self, showers: Showers) -> None:
         """Input scales from a sample of the training set: median non-zero cell energy (GeV),
         mean and spread of the log group energies and of the angles; and the reference of the
-        regressed quantity T: the least-squares T = sum_g a_g E_g + b over the layer groups
-        (Belayneh et al. Eq. 2 for T = E), floored at 5% of the median true T."""
+        regressed quantity T: the least-squares T = sum_g a_g E_g + b over the deposited
+        energies E_g of the layer groups (Belayneh et al. Eq. 2 for T = E), floored at 5% of
+        the median true T."""
         g = self._log_globals(showers)
         flat = showers.flat()
         nonzero = flat[flat > 0]
         e_true = self.regression_target(showers)
-        linear, *_ = np.linalg.lstsq(group_design(showers), e_true, rcond=None)
+        linear, *_ = np.linalg.lstsq(group_design(showers, LINEAR_SCALE), e_true, rcond=None)
         self._norm = {
+            "linear_scale": LINEAR_SCALE,
             "cell_scale_gev": float(np.median(nonzero)) if len(nonzero) else 1e-3,
             "global_mean": g.mean(axis=0).tolist(),
             "global_std": np.maximum(g.std(axis=0), 1e-6).tolist(),
@@ -541,8 +562,15 @@ class TorchModel(ReconstructionModel):
 
     def reference_energy(self, showers: Showers) -> np.ndarray:
         """(N,) the linear calibration of the group energies, floored (GeV): E = E_ref exp(r)."""
-        e_lin = group_design(showers) @ np.asarray(self._norm["linear"])
+        # checkpoints from before the deposited scale hold a fit of the visible energies
+        scale = self._norm.get("linear_scale", "visible")
+        e_lin = group_design(showers, scale) @ np.asarray(self._norm["linear"])
         return np.maximum(e_lin, self._norm["e_ref_floor_gev"])
+
+    def linear_calibration(self) -> np.ndarray | None:
+        if self.target != "energy" or self._norm.get("linear_scale") != LINEAR_SCALE:
+            return None
+        return np.asarray(self._norm["linear"], dtype=np.float64)
 
     def _log_globals(self, showers: Showers) -> np.ndarray:
         from calogeo.trainer import MIN_DEPOSIT_GEV
