@@ -50,6 +50,7 @@ CHECKPOINT_VERSION = 1
 TASKS = ("classify", "regress", "both")
 SIZES = ("paper", "small")
 LINEAR_SCALE = "deposited"  # energy scale of the linear calibration the networks refer to
+INPUT_SCALE = "deposited"  # energy scale of the cells and group sums the networks see
 
 PARTICLE_PDG: dict[str, int] = {
     "gamma": 22,
@@ -395,6 +396,17 @@ def group_design(showers: Showers, scale: str = "deposited") -> np.ndarray:
     return np.concatenate([sums, np.ones((len(showers), 1))], axis=1)
 
 
+def on_scale(showers: Showers, scale: str) -> Showers:
+    """``showers`` with their cells on energy ``scale`` (``"visible"``: as stored, the same
+    object; ``"deposited"``: each layer divided by its sampling fraction)."""
+    from calogeo.energy_scale import convert_layers
+
+    if scale == "visible":
+        return showers
+    layers = convert_layers(showers.geometry, showers.layers, "visible", scale)  # type: ignore[arg-type]
+    return Showers(showers.geometry, layers, showers.incident_energy, showers.labels)
+
+
 def _channels_last(tensor: Any) -> Any:
     """A voxel batch (N, C, D, H, W) in channels-last order, which the CPU (oneDNN) and GPU
     convolutions run faster on (small 3D CNN training step on 2 CPU cores, 64 CLIC showers:
@@ -483,8 +495,9 @@ class TorchModel(ReconstructionModel):
     and last layer -> signal logit and energy log ratio (see :mod:`calogeo.trainer`). Head
     hyper-parameters: ``dense_layers``, ``dense_units``, ``dropout``; training ones: ``epochs``,
     ``batch_size``, ``lr``, ``weight_decay``, ``patience``, ``mse_weight``, ``seed``.
-    Cells enter as log(1 + E / s), s the median non-zero cell energy of the training set;
-    group energies as standardised logs, angles standardised.
+    Cells enter as log(1 + E / s) of their deposited energy (visible over the layer's sampling
+    fraction, so a change of sampling fraction is no step in the input), s the median non-zero
+    cell energy of the training set; group energies as standardised logs, angles standardised.
     """
 
     def __init__(self, geometry: Geometry, hparams: Mapping[str, Any]) -> None:
@@ -546,12 +559,14 @@ class TorchModel(ReconstructionModel):
         regressed quantity T: the least-squares T = sum_g a_g E_g + b over the deposited
         energies E_g of the layer groups (Belayneh et al. Eq. 2 for T = E), floored at 5% of
         the median true T."""
-        g = self._log_globals(showers)
-        flat = showers.flat()
+        seen = on_scale(showers, INPUT_SCALE)
+        g = self._log_globals(seen)
+        flat = seen.flat()
         nonzero = flat[flat > 0]
         e_true = self.regression_target(showers)
         linear, *_ = np.linalg.lstsq(group_design(showers, LINEAR_SCALE), e_true, rcond=None)
         self._norm = {
+            "input_scale": INPUT_SCALE,
             "linear_scale": LINEAR_SCALE,
             "cell_scale_gev": float(np.median(nonzero)) if len(nonzero) else 1e-3,
             "global_mean": g.mean(axis=0).tolist(),
@@ -589,11 +604,13 @@ class TorchModel(ReconstructionModel):
 
         norm = self._norm
         scale = np.float32(norm["cell_scale_gev"])
+        # checkpoints from before the deposited scale saw visible energies
+        seen = on_scale(showers, norm.get("input_scale", "visible"))
         inputs = [
             _channels_last(torch.from_numpy(np.log1p(np.maximum(a, 0.0) / scale)).to(device))
-            for a in self.input_view(showers)
+            for a in self.input_view(seen)
         ]
-        g = (self._log_globals(showers) - np.asarray(norm["global_mean"])) / np.asarray(
+        g = (self._log_globals(seen) - np.asarray(norm["global_mean"])) / np.asarray(
             norm["global_std"]
         )
         e_ref = self.reference_energy(showers)

@@ -201,3 +201,22 @@ def test_evaluate_resolution_table_and_plot_show_both_baselines(tiny_predictions
     labels = result["plots"][0]["labels"]
     assert "calibrated sum (sigma90 / mu90)" in labels
     assert "linear calibration (sigma90 / mu90)" in labels
+
+
+def test_network_inputs_are_deposited_energy():
+    """The same deposited energy in every layer enters the network as the same input, on both
+    sides of the change of sampling fraction (visible inputs would step by a factor 2)."""
+    geometry = geometry_from_spec(sampling_spec("two_fractions", 0.5))
+    fractions = layer_sampling_fractions(geometry)
+    layers = [
+        np.full((4, *layer.shape), 0.1 * f)
+        for layer, f in zip(geometry.layers, fractions, strict=True)
+    ]
+    showers = Showers(geometry, layers, np.full(4, 50.0))
+    model = get_model("dnn").build(geometry, size="small", task="regress")
+    model.fit_normalisation(showers)
+    (cells,) = model.encode(showers, "cpu", with_targets=False).inputs
+    per_layer = cells.numpy().reshape(4, geometry.n_layers, -1)
+    np.testing.assert_allclose(
+        per_layer, np.broadcast_to(per_layer[:, :1], per_layer.shape), rtol=1e-5
+    )
