@@ -220,3 +220,28 @@ def test_network_inputs_are_deposited_energy():
     np.testing.assert_allclose(
         per_layer, np.broadcast_to(per_layer[:, :1], per_layer.shape), rtol=1e-5
     )
+
+
+def test_energy_loss_is_weighted_by_the_reference_spread(monkeypatch):
+    """The energy MSE enters the loss in units of the variance of log(E / E_ref), so a reference
+    as good as the calibrated sum does not leave the regression invisible beside the cross
+    entropy (unweighted it is ~6e-4 against ~0.1)."""
+    import calogeo.trainer
+
+    showers, truth = synthetic(400)
+    spread = np.random.default_rng(1).normal(0.0, 0.03, len(showers))
+    showers = Showers(showers.geometry, showers.layers, truth * np.exp(spread))
+    seen = {}
+
+    class Recorder:
+        def __init__(self, model, options):
+            seen["mse_weight"] = options.mse_weight
+
+        def run(self, train, val):
+            pass
+
+    monkeypatch.setattr(calogeo.trainer, "Trainer", Recorder)
+    model = get_model("dnn").build(showers.geometry, size="small", task="regress")
+    model.fit(showers, mse_weight=2.0)
+    assert model.log_ratio_variance(showers) == pytest.approx(0.03**2, rel=0.2)
+    assert seen["mse_weight"] == pytest.approx(2.0 / 0.03**2, rel=0.2)
