@@ -14,12 +14,15 @@ from typing import Literal
 import numpy as np
 
 from calogeo.geometry import Geometry
+from calogeo.showers import Showers
 
 __all__ = [
     "ENERGY_SCALES",
     "EnergyScale",
+    "calibrated_sum",
     "cell_sampling_fractions",
     "convert_layers",
+    "group_energies",
     "layer_sampling_fractions",
     "scale_factors",
 ]
@@ -70,3 +73,22 @@ def convert_layers(
         (np.asarray(a, dtype=np.float64) * f).astype(np.asarray(a).dtype, copy=False)
         for a, f in zip(layers, factors, strict=True)
     ]
+
+
+def group_energies(showers: Showers, scale: EnergyScale = "deposited") -> np.ndarray:
+    """(N, n_groups) float64 energy of every layer group (GeV, ``geometry.groups`` order) on
+    ``scale``: with ``"deposited"`` each layer's visible energy is divided by its own sampling
+    fraction before the layers of a group are added."""
+    geometry = showers.geometry
+    per_layer = showers.layer_energies().astype(np.float64) * scale_factors(
+        geometry, "visible", scale
+    )
+    groups = np.array([layer.group for layer in geometry.layers])
+    return np.stack([per_layer[:, groups == g].sum(axis=1) for g in geometry.groups], axis=1)
+
+
+def calibrated_sum(showers: Showers) -> np.ndarray:
+    """(N,) float64 calibrated sum (GeV): the visible energy of every layer divided by its
+    sampling fraction, summed over the layers. No fitted constant: the calorimeter's own energy
+    estimate, the first baseline of any energy regression."""
+    return group_energies(showers, "deposited").sum(axis=1)

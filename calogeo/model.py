@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -48,6 +49,8 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "calogeo-model"
 CHECKPOINT_VERSION = 1
+LINEAR_SCALE = "deposited"  # energy scale of the linear calibration the networks refer to
+INPUT_SCALE = "deposited"  # energy scale of the cells and group sums the networks see
 
 PARTICLE_PDG: dict[str, int] = {
     "gamma": 22,
@@ -334,6 +337,12 @@ class ReconstructionModel(Model):
             self.check_geometry(source.geometry, str(source.path))
         return read_all(sources)
 
+    def linear_calibration(self) -> np.ndarray | None:
+        """Coefficients (a_g..., c) of the linear calibration E = sum_g a_g E_g + c of the
+        deposited group energies (:func:`group_design`) fitted on the training data, carried
+        into the predictions as a baseline; None if the model has none."""
+        return None
+
     def make_predictions(
         self, showers: Showers, score: np.ndarray | None, energy: np.ndarray | None
     ) -> Predictions:
@@ -350,7 +359,17 @@ class ReconstructionModel(Model):
         if self.regresses and self.target != "energy":  # unknown (NaN) where unlabelled
             known = self.target in showers.labels
             truth = self.regression_target(showers) if known else np.full(len(showers), np.nan)
+        baselines: dict[str, np.ndarray | None] = {}
+        if self.regresses and self.target == "energy":
+            from calogeo.energy_scale import calibrated_sum
+
+            coefficients = self.linear_calibration()
+            baselines["calibrated_sum"] = calibrated_sum(showers)
+            baselines["linear_calibration"] = (
+                None if coefficients is None else group_design(showers) @ coefficients
+            )
         return Predictions(
+            **baselines,  # type: ignore[arg-type]
             incident_energy=truth,
             energy=energy,
             label=label,
@@ -365,14 +384,27 @@ class ReconstructionModel(Model):
         )
 
 
-def group_design(showers: Showers) -> np.ndarray:
-    """(N, n_groups + 1) float64: the summed energy of every layer group (GeV), then ones: the
-    design matrix of the linear energy calibration E = sum_g a_g E_g + b."""
-    geometry = showers.geometry
-    per_layer = showers.layer_energies()
-    groups = np.array([layer.group for layer in geometry.layers])
-    sums = [per_layer[:, groups == g].sum(axis=1) for g in geometry.groups]
-    return np.stack([*sums, np.ones(len(showers))], axis=1)
+def group_design(showers: Showers, scale: str = "deposited") -> np.ndarray:
+    """(N, n_groups + 1) float64: the energy of every layer group (GeV) on ``scale`` (see
+    :func:`calogeo.energy_scale.group_energies`), then ones: the design matrix of the linear
+    energy calibration E = sum_g a_g E_g + b. Deposited energy by default: a group whose layers
+    have different sampling fractions (the CLIC ECAL's thick back layers) is only linear in
+    the incident energy on that scale."""
+    from calogeo.energy_scale import group_energies
+
+    sums = group_energies(showers, scale)  # type: ignore[arg-type]
+    return np.concatenate([sums, np.ones((len(showers), 1))], axis=1)
+
+
+def on_scale(showers: Showers, scale: str) -> Showers:
+    """``showers`` with their cells on energy ``scale`` (``"visible"``: as stored, the same
+    object; ``"deposited"``: each layer divided by its sampling fraction)."""
+    from calogeo.energy_scale import convert_layers
+
+    if scale == "visible":
+        return showers
+    layers = convert_layers(showers.geometry, showers.layers, "visible", scale)  # type: ignore[arg-type]
+    return Showers(showers.geometry, layers, showers.incident_energy, showers.labels)
 
 
 def _channels_last(tensor: Any) -> Any:
@@ -462,9 +494,11 @@ class TorchModel(ReconstructionModel):
     sees the features and the global features (group energies, estimated angles) at its first
     and last layer -> signal logit and energy log ratio (see :mod:`calogeo.trainer`). Head
     hyper-parameters: ``dense_layers``, ``dense_units``, ``dropout``; training ones: ``epochs``,
-    ``batch_size``, ``lr``, ``weight_decay``, ``patience``, ``mse_weight``, ``seed``.
-    Cells enter as log(1 + E / s), s the median non-zero cell energy of the training set;
-    group energies as standardised logs, angles standardised.
+    ``batch_size``, ``lr``, ``weight_decay``, ``patience``, ``mse_weight`` (of the energy MSE in
+    units of the variance of its target, see :meth:`log_ratio_variance`), ``seed``.
+    Cells enter as log(1 + E / s) of their deposited energy (visible over the layer's sampling
+    fraction, so a change of sampling fraction is no step in the input), s the median non-zero
+    cell energy of the training set; group energies as standardised logs, angles standardised.
     """
 
     def __init__(self, geometry: Geometry, hparams: Mapping[str, Any]) -> None:
@@ -523,14 +557,18 @@ class TorchModel(ReconstructionModel):
     def fit_normalisation(self, showers: Showers) -> None:
         """Input scales from a sample of the training set: median non-zero cell energy (GeV),
         mean and spread of the log group energies and of the angles; and the reference of the
-        regressed quantity T: the least-squares T = sum_g a_g E_g + b over the layer groups
-        (Belayneh et al. Eq. 2 for T = E), floored at 5% of the median true T."""
-        g = self._log_globals(showers)
-        flat = showers.flat()
+        regressed quantity T: the least-squares T = sum_g a_g E_g + b over the deposited
+        energies E_g of the layer groups (Belayneh et al. Eq. 2 for T = E), floored at 5% of
+        the median true T."""
+        seen = on_scale(showers, INPUT_SCALE)
+        g = self._log_globals(seen)
+        flat = seen.flat()
         nonzero = flat[flat > 0]
         e_true = self.regression_target(showers)
-        linear, *_ = np.linalg.lstsq(group_design(showers), e_true, rcond=None)
+        linear, *_ = np.linalg.lstsq(group_design(showers, LINEAR_SCALE), e_true, rcond=None)
         self._norm = {
+            "input_scale": INPUT_SCALE,
+            "linear_scale": LINEAR_SCALE,
             "cell_scale_gev": float(np.median(nonzero)) if len(nonzero) else 1e-3,
             "global_mean": g.mean(axis=0).tolist(),
             "global_std": np.maximum(g.std(axis=0), 1e-6).tolist(),
@@ -540,8 +578,15 @@ class TorchModel(ReconstructionModel):
 
     def reference_energy(self, showers: Showers) -> np.ndarray:
         """(N,) the linear calibration of the group energies, floored (GeV): E = E_ref exp(r)."""
-        e_lin = group_design(showers) @ np.asarray(self._norm["linear"])
+        # checkpoints from before the deposited scale hold a fit of the visible energies
+        scale = self._norm.get("linear_scale", "visible")
+        e_lin = group_design(showers, scale) @ np.asarray(self._norm["linear"])
         return np.maximum(e_lin, self._norm["e_ref_floor_gev"])
+
+    def linear_calibration(self) -> np.ndarray | None:
+        if self.target != "energy" or self._norm.get("linear_scale") != LINEAR_SCALE:
+            return None
+        return np.asarray(self._norm["linear"], dtype=np.float64)
 
     def _log_globals(self, showers: Showers) -> np.ndarray:
         from calogeo.trainer import MIN_DEPOSIT_GEV
@@ -560,11 +605,13 @@ class TorchModel(ReconstructionModel):
 
         norm = self._norm
         scale = np.float32(norm["cell_scale_gev"])
+        # checkpoints from before the deposited scale saw visible energies
+        seen = on_scale(showers, norm.get("input_scale", "visible"))
         inputs = [
             _channels_last(torch.from_numpy(np.log1p(np.maximum(a, 0.0) / scale)).to(device))
-            for a in self.input_view(showers)
+            for a in self.input_view(seen)
         ]
-        g = (self._log_globals(showers) - np.asarray(norm["global_mean"])) / np.asarray(
+        g = (self._log_globals(seen) - np.asarray(norm["global_mean"])) / np.asarray(
             norm["global_std"]
         )
         e_ref = self.reference_energy(showers)
@@ -625,8 +672,24 @@ class TorchModel(ReconstructionModel):
         sample = next(train_stream.batches(4096, np.random.default_rng(opts.seed)))
         self.targets(sample)  # a bad pdg label fails here, before any training
         self.fit_normalisation(sample)
+        if self.regresses:  # the energy MSE in units of the reference's own spread
+            opts = replace(opts, mse_weight=opts.mse_weight / self.log_ratio_variance(sample))
         Trainer(self, opts).run(train_stream, val_stream)
         return self.history
+
+    def log_ratio_variance(self, showers: Showers) -> float:
+        """Variance of the regression target log(T / T_ref) on ``showers`` (floored at 1e-4,
+        a 1% spread, so a reference exact on its sample does not swamp the classification).
+
+        The trainer weights the energy MSE by ``mse_weight`` over this variance, so the
+        regression counts as much as the classification whatever the reference's accuracy:
+        unweighted, the MSE of a 2.4% reference (6e-4) is invisible beside a cross entropy of
+        ~0.1 and the energy output stays at the reference."""
+        from calogeo.trainer import LOG_RATIO_CLIP
+
+        truth = np.maximum(self.regression_target(showers), 1e-9)
+        log_ratio = np.log(truth / self.reference_energy(showers))
+        return max(float(np.var(np.clip(log_ratio, -LOG_RATIO_CLIP, LOG_RATIO_CLIP))), 1e-4)
 
     def predict(self, showers: Showers, **options: Any) -> Predictions:
         """Scores and energies for ``showers``; options ``batch_size`` (256), ``device``."""

@@ -9,6 +9,8 @@ File layout (HDF5, format version 1)::
     /label             (N,) int64, true class: 1 signal, 0 background, -1 unknown (optional)
     /score             (N,) float64, predicted signal probability        (optional)
     /theta, /eta       (N,) float64, true direction (rad; pseudorapidity) (optional)
+    /calibrated_sum    (N,) float64, the calibrated-sum baseline on the same events (GeV) (optional)
+    /linear_calibration (N,) float64, the layer-group linear calibration baseline (GeV) (optional)
 
 ``quantity`` names what was regressed: ``"energy"`` (the incident energy, GeV; files without
 the attribute), or the per-event label a model was trained on in its place, such as the
@@ -28,7 +30,7 @@ import numpy as np
 from calogeo._version import __version__
 from calogeo.errors import ShowerFileError
 
-__all__ = ["FORMAT_NAME", "Predictions", "is_predictions_file"]
+__all__ = ["BASELINES", "FORMAT_NAME", "Predictions", "is_predictions_file"]
 
 FORMAT_NAME = "calogeo-predictions"
 FORMAT_VERSION = 1
@@ -39,7 +41,14 @@ _ARRAYS = {
     "score": np.float64,
     "theta": np.float64,
     "eta": np.float64,
+    "calibrated_sum": np.float64,
+    "linear_calibration": np.float64,
 }
+BASELINES = {"calibrated_sum": "calibrated sum", "linear_calibration": "linear calibration"}
+"""The energy baselines a model's predictions carry for comparison, with their plot labels:
+the calibrated sum (visible energy over sampling fraction, summed over the layers; no fit) and
+the linear calibration sum_g a_g E_g + c of the deposited energy of the layer groups, fitted on
+the model's training data (see :func:`calogeo.model.group_design`)."""
 _ATTRS = ("model", "geometry", "signal", "background", "task", "quantity")
 
 
@@ -47,8 +56,9 @@ _ATTRS = ("model", "geometry", "signal", "background", "task", "quantity")
 class Predictions:
     """Per-event arrays: true ``incident_energy`` (GeV) and, where the model provides them,
     predicted ``energy`` (GeV), true ``label`` (1 signal, 0 background, -1 unknown), predicted
-    signal probability ``score``, true ``theta`` (rad) and ``eta``; plus descriptive attributes.
-    ``quantity`` is what the regression columns hold (see the module docstring)."""
+    signal probability ``score``, true ``theta`` (rad) and ``eta``, the energies of the
+    :data:`BASELINES` on the same events (GeV); plus descriptive attributes. ``quantity`` is
+    what the regression columns hold (see the module docstring)."""
 
     incident_energy: np.ndarray
     energy: np.ndarray | None = None
@@ -56,6 +66,8 @@ class Predictions:
     score: np.ndarray | None = None
     theta: np.ndarray | None = None
     eta: np.ndarray | None = None
+    calibrated_sum: np.ndarray | None = None
+    linear_calibration: np.ndarray | None = None
     model: str = ""
     geometry: str = ""
     signal: str = ""
@@ -98,6 +110,10 @@ class Predictions:
     def has_regression(self) -> bool:
         """True if predicted energies are given (finite for at least one event)."""
         return self.energy is not None and bool(np.isfinite(self.energy).any())
+
+    def baselines(self) -> dict[str, np.ndarray]:
+        """{name: (N,) energy (GeV)} of the :data:`BASELINES` these predictions carry."""
+        return {name: value for name in BASELINES if (value := getattr(self, name)) is not None}
 
     @property
     def quantity_label(self) -> str:

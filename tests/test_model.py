@@ -126,6 +126,8 @@ def test_checkpoint_holds_everything_to_rebuild(geometry, showers, tmp_path):
         "global_mean",
         "global_std",
         "linear",
+        "linear_scale",
+        "input_scale",
         "e_ref_floor_gev",
     }
     assert all(isinstance(v, torch.Tensor) for v in checkpoint["state"].values())

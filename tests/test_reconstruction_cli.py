@@ -103,7 +103,7 @@ def test_demo_blocks_train_score_and_plot(tmp_path):
     assert len(test) == 240
     assert not set(test.incident_energy) & set(train.incident_energy)
     outcomes = [
-        train_and_test("dnn", train, test, version="tiny", device="cpu", epochs=6,
+        train_and_test("dnn", train, test, version="tiny", device="cpu", epochs=10,
                        progress=False, hparams={"dense_units": 16}),
         train_and_test("linear", train, test, version="tiny"),
     ]  # fmt: skip
@@ -115,8 +115,4 @@ def test_demo_blocks_train_score_and_plot(tmp_path):
     assert "dnn" in table
     assert "linear" in table
     written = write_plots(outcomes, tmp_path)
-    assert sorted(p.name for p in written) == [
-        "resolution_dnn.png",
-        "resolution_linear.png",
-        "roc_dnn.png",
-    ]
+    assert sorted(p.name for p in written) == ["resolution_tiny.png", "roc_dnn.png"]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from calogeo.metric import Metric, MetricResult, PredictionMetric
-from calogeo.predictions import Predictions
+from calogeo.predictions import BASELINES, Predictions
 from calogeo_metrics import _stats
 from calogeo_metrics._binning import energy_edges, per_bin, regressed
 
@@ -30,19 +30,22 @@ class _PerEnergy(PredictionMetric):
         self.min_entries = min_entries
 
     def binned(
-        self, predictions: Predictions, func: Callable[[np.ndarray], dict[str, float]]
+        self,
+        predictions: Predictions,
+        func: Callable[[np.ndarray], dict[str, float]],
+        extra: Callable[[Predictions, np.ndarray], dict[str, float]] | None = None,
     ) -> tuple[MetricResult, np.ndarray]:
-        """A result holding the table ``energy`` of ``func(response) -> dict`` per bin."""
+        """A result holding the table ``energy`` of ``func(response) -> dict`` per bin, plus
+        ``extra(regressed predictions, mask) -> dict`` when given."""
         p, response = regressed(predictions)
         edges = energy_edges(p, self.energy_bins)
-        table = per_bin(
-            p.incident_energy,
-            edges,
-            lambda mask: func(response[mask]),
-            self.min_entries,
-        )
+
+        def row(mask: np.ndarray) -> dict[str, float]:
+            return {**func(response[mask]), **(extra(p, mask) if extra else {})}
+
+        table = per_bin(p.incident_energy, edges, row, self.min_entries)
         result = self.result(
-            values=func(response),
+            values=row(np.ones(len(p), dtype=bool)),
             tables={"energy": table},
             meta={"events": len(p), "model": predictions.model, "energy_bins_gev": edges},
         )
@@ -108,6 +111,26 @@ def _resolution(response: np.ndarray) -> dict[str, float]:
 ESTIMATORS = ("rms_resolution", "sigma90_over_mu90", "iqr_resolution")
 
 
+def baseline_column(name: str) -> str:
+    """The column / value name of a baseline's sigma90/mu90, e.g.
+    "calibrated_sum_sigma90_over_mu90" (names: :data:`calogeo.predictions.BASELINES`)."""
+    return f"{name}_sigma90_over_mu90"
+
+
+def _baselines(predictions: Predictions, mask: np.ndarray) -> dict[str, float]:
+    """sigma90/mu90 and its error of every baseline the predictions carry
+    (:meth:`Predictions.baselines`), on the events of ``mask``."""
+    values = {}
+    for baseline, energy in predictions.baselines().items():
+        name = baseline_column(baseline)
+        mu90, s90, mu90_err, s90_err = _stats.sigma90(
+            energy[mask] / predictions.incident_energy[mask]
+        )
+        values[name] = s90 / mu90
+        values[f"{name}_err"] = float(np.hypot(s90_err / mu90, s90 * mu90_err / mu90**2))
+    return values
+
+
 class Resolution(_PerEnergy):
     """Relative resolution per true-energy bin (RMS/mean, sigma90/mu90, IQR/median) and the fit
     sigma/E = a/sqrt(E) (+) b (+) c/E of one of them."""
@@ -127,7 +150,7 @@ class Resolution(_PerEnergy):
         self.fit = fit
 
     def compute(self, predictions: Predictions) -> MetricResult:
-        result, edges = self.binned(predictions, _resolution)
+        result, edges = self.binned(predictions, _resolution, _baselines)
         table = result.tables["energy"]
         centre = np.asarray(table["centre"], dtype=np.float64)
         fit = _stats.fit_resolution(
@@ -146,14 +169,20 @@ class Resolution(_PerEnergy):
             curves = [{"table": "fit", "x": "energy", "y": "resolution", "label": label}]
         else:
             curves = []
+        baselines = [baseline_column(b) for b in predictions.baselines()]
         result.plots.append(
             {
                 "type": "errorbar",
                 "table": "energy",
                 "x": "centre",
-                "y": list(ESTIMATORS),
-                "yerr": [f"{e}_err" for e in ESTIMATORS],
-                "labels": ["RMS / mean", "sigma90 / mu90", "IQR/2 / median"],
+                "y": [*ESTIMATORS, *baselines],
+                "yerr": [f"{e}_err" for e in (*ESTIMATORS, *baselines)],
+                "labels": [
+                    "RMS / mean",
+                    "sigma90 / mu90",
+                    "IQR/2 / median",
+                    *(f"{BASELINES[b]} (sigma90 / mu90)" for b in predictions.baselines()),
+                ],
                 "curves": curves,
                 "xlabel": predictions.truth_label,
                 "ylabel": "relative resolution sigma/E",

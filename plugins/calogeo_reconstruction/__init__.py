@@ -1,4 +1,4 @@
-"""Reconstruction models for calogeo: linear and BDT baselines, DNN, 3D CNN and GoogLeNet-3D
+"""Reconstruction models for calogeo: calibrated-sum, linear and BDT baselines, DNN, 3D CNN and GoogLeNet-3D
 (Belayneh et al. 2020), per-layer CNN and DenseNet (ATLAS pion study), ResNet10-3D (LUXE).
 
 Registered through the public ``calogeo_register_models`` hook as lazy references: listing the
@@ -17,6 +17,7 @@ __all__ = [
     "BDT",
     "CNN3D",
     "DNN",
+    "CalibratedSum",
     "DenseNet",
     "GoogLeNet3D",
     "LayerCNN",
@@ -26,10 +27,15 @@ __all__ = [
 
 CLASSIFY_REGRESS = ("classify", "regress")
 MODELS = {  # name -> (reference, kind, description): checked against the class on first use
+    "calibrated_sum": (
+        "calogeo_reconstruction.baselines:CalibratedSum",
+        ("regress",),
+        "calibrated sum: visible energy / sampling fraction, layer by layer (no fit)",
+    ),
     "linear": (
         "calogeo_reconstruction.baselines:LinearRegression",
         ("regress",),
-        "linear regression on ECAL/HCAL energy sums (Belayneh et al. Eq. 2)",
+        "linear calibration of the layer-group deposited energies (Belayneh et al. Eq. 2)",
     ),
     "bdt": (
         "calogeo_reconstruction.baselines:BDT",

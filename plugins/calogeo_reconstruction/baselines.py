@@ -1,5 +1,6 @@
-"""Baselines: linear regression on layer-group energies and a gradient-boosted tree on expert
-features (Belayneh et al., EPJC 80 (2020) 688, App. D)."""
+"""Baselines: the calibrated sum (no training), the linear calibration of the layer-group
+energies and a gradient-boosted tree on expert features (Belayneh et al., EPJC 80 (2020) 688,
+Eq. 2 and App. D)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from calogeo.energy_scale import calibrated_sum
 from calogeo.errors import CalogeoError, MissingDependencyError
-from calogeo.model import ReconstructionModel, group_design
+from calogeo.model import LINEAR_SCALE, ReconstructionModel, group_design
 from calogeo.showers import Showers
 
-__all__ = ["BDT", "LinearRegression", "expert_features"]
+__all__ = ["BDT", "CalibratedSum", "LinearRegression", "expert_features"]
 
 MIN_DEPOSIT_GEV = 1e-3
 MIN_EVENTS_EARLY_STOPPING = 50  # below this the 10% held out for early stopping is too small
@@ -22,13 +24,51 @@ MIN_EVENTS_EARLY_STOPPING = 50  # below this the 10% held out for early stopping
 TRUTH_OBSERVABLES = ("e_total_over_incident",)
 
 
+def rms_resolution(predicted: np.ndarray, true: np.ndarray) -> float:
+    """sqrt(mean((predicted / true - 1)^2)): the relative error a training history records."""
+    return float(np.sqrt(np.mean((predicted / true - 1.0) ** 2)))
+
+
+class CalibratedSum(ReconstructionModel):
+    """E = sum_l E_l / f_l: the visible energy of every layer divided by its sampling fraction,
+    summed (:func:`calogeo.energy_scale.calibrated_sum`). Nothing is fitted: ``fit`` only
+    records the training resolution. The reference any energy regression must beat."""
+
+    name = "calibrated_sum"
+    description = "calibrated sum: visible energy / sampling fraction, layer by layer (no fit)"
+    kind = ("regress",)
+    view = "flat"
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {"paper": {}, "small": {}}
+
+    def __init__(self, geometry: Any, hparams: Mapping[str, Any]) -> None:
+        super().__init__(geometry, {"task": "regress", **hparams})
+        if self.target != "energy":
+            msg = f"model {self.name!r} estimates the energy only, not --target {self.target!r}"
+            raise CalogeoError(msg)
+
+    def fit(self, train: Any, val: Any = None, **options: Any) -> list[dict[str, float]]:
+        """Nothing to fit: records the RMS relative error on ``train`` (and ``val``)."""
+        record = {"epoch": 1}
+        for key, data in (("train_resolution", train), ("val_resolution", val)):
+            if data is not None:
+                showers = self.read_data(data)
+                record[key] = rms_resolution(calibrated_sum(showers), showers.incident_energy)
+        self.history = [record]
+        return self.history
+
+    def predict(self, showers: Showers, **options: Any) -> Any:
+        self.check_geometry(showers.geometry)
+        return self.make_predictions(showers, None, calibrated_sum(showers))
+
+
 class LinearRegression(ReconstructionModel):
-    """E = sum_g a_g E_g + c over the layer groups g, least squares (Belayneh et al. Eq. 2:
-    E = a E_ECAL + b E_HCAL + c); the same for another ``target`` (e.g. a bunch's
-    multiplicity)."""
+    """The linear calibration E = sum_g a_g E_g + c of the deposited energies E_g of the layer
+    groups (visible energy over each layer's sampling fraction; Belayneh et al. Eq. 2:
+    E = a E_ECAL + b E_HCAL + c), least squares; the same for another ``target`` (e.g. a
+    bunch's multiplicity)."""
 
     name = "linear"
-    description = "linear regression on ECAL/HCAL energy sums (Belayneh et al. Eq. 2)"
+    description = "linear calibration of the layer-group deposited energies (Belayneh et al. Eq. 2)"
     kind = ("regress",)
     view = "flat"
     defaults: ClassVar[dict[str, dict[str, Any]]] = {"paper": {}, "small": {}}
@@ -36,12 +76,14 @@ class LinearRegression(ReconstructionModel):
     def __init__(self, geometry: Any, hparams: Mapping[str, Any]) -> None:
         super().__init__(geometry, {"task": "regress", **hparams})
         self.coefficients: np.ndarray | None = None
+        self.scale = LINEAR_SCALE
 
     def fit(self, train: Any, val: Any = None, **options: Any) -> list[dict[str, float]]:
         """Least squares on all of ``train`` (``val`` is only scored)."""
         showers = self.read_data(train)
+        self.scale = LINEAR_SCALE
         self.coefficients, *_ = np.linalg.lstsq(
-            group_design(showers), self.regression_target(showers), rcond=None
+            group_design(showers, self.scale), self.regression_target(showers), rcond=None
         )
         record = {"epoch": 1, "train_resolution": self._resolution(showers)}
         if val is not None:
@@ -53,22 +95,29 @@ class LinearRegression(ReconstructionModel):
         if self.coefficients is None:
             msg = f"model {self.name!r} is not trained yet (fit it or load a checkpoint)"
             raise CalogeoError(msg)
-        return group_design(showers) @ self.coefficients
+        return group_design(showers, self.scale) @ self.coefficients
 
     def _resolution(self, showers: Showers) -> float:
-        ratio = self._energy(showers) / self.regression_target(showers) - 1.0
-        return float(np.sqrt(np.mean(ratio**2)))
+        return rms_resolution(self._energy(showers), self.regression_target(showers))
+
+    def linear_calibration(self) -> np.ndarray | None:
+        ok = self.target == "energy" and self.scale == LINEAR_SCALE
+        return self.coefficients if ok else None
 
     def predict(self, showers: Showers, **options: Any) -> Any:
         self.check_geometry(showers.geometry)
         return self.make_predictions(showers, None, self._energy(showers))
 
     def get_state(self) -> dict[str, Any]:
-        return {} if self.coefficients is None else {"coefficients": self.coefficients.tolist()}
+        if self.coefficients is None:
+            return {}
+        return {"coefficients": self.coefficients.tolist(), "scale": self.scale}
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         if "coefficients" in state:
             self.coefficients = np.asarray(state["coefficients"], dtype=np.float64)
+            # checkpoints from before the deposited scale hold a fit of the visible energies
+            self.scale = str(state.get("scale", "visible"))
 
 
 def expert_features(
@@ -105,6 +154,10 @@ class BDT(ReconstructionModel):
         self.classifier: Any = None
         self.regressor: Any = None
         self.feature_names: list[str] = []
+        self.calibration: np.ndarray | None = None
+
+    def linear_calibration(self) -> np.ndarray | None:
+        return self.calibration if self.target == "energy" else None
 
     def _estimator(self, kind: str, n_events: int) -> Any:
         try:
@@ -146,14 +199,15 @@ class BDT(ReconstructionModel):
             deposit = np.maximum(showers.total_energy(), MIN_DEPOSIT_GEV)
             self.regressor = self._estimator("regress", len(x)).fit(x, np.log(energy / deposit))
             record["iterations_regress"] = float(self.regressor.n_iter_)
+            # the linear calibration on the same events, carried as a baseline of the predictions
+            self.calibration = np.linalg.lstsq(group_design(showers), energy, rcond=None)[0]
         if val is not None:
             held = self.read_data(val)
             out = self.predict(held)
             if out.score is not None and out.label is not None:
                 record["val_auc"] = rank_auc(out.score, out.label)
             if out.energy is not None:
-                ratio = out.energy / self.regression_target(held) - 1.0
-                record["val_resolution"] = float(np.sqrt(np.mean(ratio**2)))
+                record["val_resolution"] = rms_resolution(out.energy, self.regression_target(held))
         self.history = [record]
         return self.history
 
@@ -178,10 +232,13 @@ class BDT(ReconstructionModel):
             "feature_names": list(self.feature_names),
             "classifier": pickle.dumps(self.classifier) if self.classifier is not None else b"",
             "regressor": pickle.dumps(self.regressor) if self.regressor is not None else b"",
+            **({} if self.calibration is None else {"calibration": self.calibration.tolist()}),
         }
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         self.feature_names = list(state.get("feature_names", []))
+        if "calibration" in state:
+            self.calibration = np.asarray(state["calibration"], dtype=np.float64)
         for key in ("classifier", "regressor"):
             blob = state.get(key, b"")
             setattr(self, key, pickle.loads(blob) if blob else None)
