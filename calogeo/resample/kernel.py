@@ -72,123 +72,12 @@ def _buffer_sizes(dims):  # pragma: no cover
     return max_in, max_tmp, max_out
 
 
-@numba.njit(cache=True, nogil=True)
-def _event(
-    cells,
-    result,
-    z,
-    tmp,
-    u,
-    g_ptr,
-    g_at,
-    g_w,
-    s_ptr,
-    s_at,
-    s_w,
-    table,
-    dims,
-    span,
-    row0,
-    separable,
-    ptr,
-    idx,
-    val,
-):  # pragma: no cover
-    """One event: input cells ``cells`` -> output cells ``result`` (zeroed here)."""
-    result[:] = 0.0
-    for q in range(len(table)):
-        t = table[q]
-        ci, ro, co = dims[t, 1], dims[t, 2], dims[t, 3]
-        r_lo, r_hi, c_lo, c_hi = span[t, 0], span[t, 1], span[t, 2], span[t, 3]
-        for r in range(r_lo, r_hi):  # only the rows and columns the table reads
-            z[r * ci + c_lo : r * ci + c_hi] = 0.0
-        for e in range(g_ptr[q], g_ptr[q + 1]):
-            w = g_w[e]
-            for r in range(r_lo, r_hi):
-                start = g_at[e] + r * ci
-                layer = cells[start + c_lo : start + c_hi]
-                part = z[r * ci + c_lo : r * ci + c_hi]
-                for p in range(c_hi - c_lo):  # slices and range indices: vectorised
-                    part[p] += w * layer[p]
-        r0 = row0[t]
-        if separable[t] == 1:  # columns first: tmp = Z F_x^T, then u = F_y tmp
-            tmp[r_lo * co : r_hi * co] = 0.0
-            for c in range(co):
-                for e in range(ptr[r0 + ro + c], ptr[r0 + ro + c + 1]):
-                    w, s = val[e], idx[e]
-                    for r in range(r_lo, r_hi):  # one weight down a column
-                        tmp[r * co + c] += w * z[r * ci + s]
-            for r in range(ro):
-                row = u[r * co : (r + 1) * co]
-                row[:] = 0.0
-                for e in range(ptr[r0 + r], ptr[r0 + r + 1]):
-                    w, part = val[e], tmp[idx[e] * co : (idx[e] + 1) * co]
-                    for c in range(co):
-                        row[c] += w * part[c]
-        elif separable[t] == 2:  # rows first (whole-row sums): tmp = F_y Z, u = tmp F_x^T
-            for r in range(ro):
-                row = tmp[r * ci + c_lo : r * ci + c_hi]
-                row[:] = 0.0
-                for e in range(ptr[r0 + r], ptr[r0 + r + 1]):
-                    w, part = val[e], z[idx[e] * ci + c_lo : idx[e] * ci + c_hi]
-                    for c in range(c_hi - c_lo):
-                        row[c] += w * part[c]
-            u[: ro * co] = 0.0
-            for c in range(co):
-                for e in range(ptr[r0 + ro + c], ptr[r0 + ro + c + 1]):
-                    w, s = val[e], idx[e]
-                    for r in range(ro):  # one weight down a column: a tight loop
-                        u[r * co + c] += w * tmp[r * ci + s]
-        else:
-            for c in range(co):
-                acc = 0.0
-                for e in range(ptr[r0 + c], ptr[r0 + c + 1]):
-                    acc += val[e] * z[idx[e]]
-                u[c] = acc
-        for e in range(s_ptr[q], s_ptr[q + 1]):
-            dst, w = result[s_at[e] : s_at[e] + ro * co], s_w[e]
-            for p in range(ro * co):
-                dst[p] += w * u[p]
-
-
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _apply(
-    x, out, g_ptr, g_at, g_w, s_ptr, s_at, s_w, table, dims, span, row0, separable, ptr, idx, val
-):  # pragma: no cover
-    max_in, max_tmp, max_out = _buffer_sizes(dims)
-    for n in numba.prange(x.shape[0]):
-        z = np.empty(max_in, dtype=x.dtype)
-        tmp = np.empty(max_tmp, dtype=x.dtype)
-        u = np.empty(max_out, dtype=x.dtype)
-        _event(
-            x[n],
-            out[n],
-            z,
-            tmp,
-            u,
-            g_ptr,
-            g_at,
-            g_w,
-            s_ptr,
-            s_at,
-            s_w,
-            table,
-            dims,
-            span,
-            row0,
-            separable,
-            ptr,
-            idx,
-            val,
-        )
-
-
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _apply_sparse(
+    x,
     offsets,
     index,
     energy,
-    n_in,
     out,
     g_ptr,
     g_at,
@@ -205,35 +94,75 @@ def _apply_sparse(
     idx,
     val,
 ):  # pragma: no cover
+    """Dense rows ``x`` (N, cells_in), or, when ``offsets`` is not empty, the CSR rows
+    (``offsets``, ``index``, ``energy``) of a (N, x.shape[1]) batch (``x`` then has no rows):
+    each event is laid out in a zeroed row that stays in cache."""
+    sparse = len(offsets) > 0
     max_in, max_tmp, max_out = _buffer_sizes(dims)
-    for n in numba.prange(len(offsets) - 1):
-        cells = np.zeros(n_in, dtype=energy.dtype)  # the event's cells, in cache
-        for k in range(offsets[n], offsets[n + 1]):
-            cells[index[k]] = energy[k]
-        z = np.empty(max_in, dtype=energy.dtype)
-        tmp = np.empty(max_tmp, dtype=energy.dtype)
-        u = np.empty(max_out, dtype=energy.dtype)
-        _event(
-            cells,
-            out[n],
-            z,
-            tmp,
-            u,
-            g_ptr,
-            g_at,
-            g_w,
-            s_ptr,
-            s_at,
-            s_w,
-            table,
-            dims,
-            span,
-            row0,
-            separable,
-            ptr,
-            idx,
-            val,
-        )
+    for n in numba.prange(out.shape[0]):
+        if sparse:
+            cells = np.zeros(x.shape[1], dtype=x.dtype)
+            for k in range(offsets[n], offsets[n + 1]):
+                cells[index[k]] = energy[k]
+        else:
+            cells = x[n]
+        z = np.empty(max_in, dtype=x.dtype)
+        tmp = np.empty(max_tmp, dtype=x.dtype)
+        u = np.empty(max_out, dtype=x.dtype)
+        out[n, :] = 0.0
+        for q in range(len(table)):
+            t = table[q]
+            ci, ro, co = dims[t, 1], dims[t, 2], dims[t, 3]
+            r_lo, r_hi, c_lo, c_hi = span[t, 0], span[t, 1], span[t, 2], span[t, 3]
+            for r in range(r_lo, r_hi):  # only the rows and columns the table reads
+                z[r * ci + c_lo : r * ci + c_hi] = 0.0
+            for e in range(g_ptr[q], g_ptr[q + 1]):
+                w = g_w[e]
+                for r in range(r_lo, r_hi):
+                    start = g_at[e] + r * ci
+                    layer = cells[start + c_lo : start + c_hi]
+                    part = z[r * ci + c_lo : r * ci + c_hi]
+                    for p in range(c_hi - c_lo):  # slices and range indices: vectorised
+                        part[p] += w * layer[p]
+            r0 = row0[t]
+            if separable[t] == 1:  # columns first: tmp = Z F_x^T, then u = F_y tmp
+                tmp[r_lo * co : r_hi * co] = 0.0
+                for c in range(co):
+                    for e in range(ptr[r0 + ro + c], ptr[r0 + ro + c + 1]):
+                        w, s = val[e], idx[e]
+                        for r in range(r_lo, r_hi):  # one weight down a column
+                            tmp[r * co + c] += w * z[r * ci + s]
+                for r in range(ro):
+                    row = u[r * co : (r + 1) * co]
+                    row[:] = 0.0
+                    for e in range(ptr[r0 + r], ptr[r0 + r + 1]):
+                        w, part = val[e], tmp[idx[e] * co : (idx[e] + 1) * co]
+                        for c in range(co):
+                            row[c] += w * part[c]
+            elif separable[t] == 2:  # rows first (whole-row sums): tmp = F_y Z, u = tmp F_x^T
+                for r in range(ro):
+                    row = tmp[r * ci + c_lo : r * ci + c_hi]
+                    row[:] = 0.0
+                    for e in range(ptr[r0 + r], ptr[r0 + r + 1]):
+                        w, part = val[e], z[idx[e] * ci + c_lo : idx[e] * ci + c_hi]
+                        for c in range(c_hi - c_lo):
+                            row[c] += w * part[c]
+                u[: ro * co] = 0.0
+                for c in range(co):
+                    for e in range(ptr[r0 + ro + c], ptr[r0 + ro + c + 1]):
+                        w, s = val[e], idx[e]
+                        for r in range(ro):  # one weight down a column: a tight loop
+                            u[r * co + c] += w * tmp[r * ci + s]
+            else:
+                for c in range(co):
+                    acc = 0.0
+                    for e in range(ptr[r0 + c], ptr[r0 + c + 1]):
+                        acc += val[e] * z[idx[e]]
+                    u[c] = acc
+            for e in range(s_ptr[q], s_ptr[q + 1]):
+                dst, w = out[n, s_at[e] : s_at[e] + ro * co], s_w[e]
+                for p in range(ro * co):
+                    dst[p] += w * u[p]
 
 
 @dataclass(frozen=True)
@@ -292,9 +221,11 @@ def apply_terms(
         t.values,
     )
     if isinstance(x, SparseRows):
-        _apply_sparse(x.offsets, x.index, x.energy, x.n_cols, out, *constants)
+        rows = np.empty((0, x.n_cols), dtype=x.dtype)
+        _apply(rows, x.offsets, x.index, x.energy, out, *constants)
     else:
-        _apply(x, out, *constants)
+        none = np.empty(0, dtype=np.int64)
+        _apply(x, none, none, np.empty(0, dtype=x.dtype), out, *constants)
     return out
 
 
