@@ -131,6 +131,7 @@ class GoogLeNet3D(TorchModel):
         "small": {
             "modules": 2,
             "width": 0.0625,
+            "stem_stride": 2,
             "dense_layers": 1,
             "dense_units": 64,
             "dropout": 0.0,
@@ -143,7 +144,13 @@ class GoogLeNet3D(TorchModel):
 
         h = self.hparams
         return branched(
-            [googlenet_trunk(s, int(h["modules"]), float(h["width"])) for s in shapes], shapes
+            [
+                googlenet_trunk(
+                    s, int(h["modules"]), float(h["width"]), int(h.get("stem_stride", 1))
+                )
+                for s in shapes
+            ],
+            shapes,
         )
 
 
