@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from calogeo.device import resolve_device, torch_owns_the_cores
+from calogeo.device import resolve_device, torch_owns_the_cores, torch_threads
 from calogeo.errors import CalogeoError
 from calogeo.geometry import Geometry
 from calogeo.io import ShowerSource, open_showers
@@ -311,7 +311,8 @@ class TrainOptions:
     ``checkpoint`` (path written at each improvement), ``progress`` (tqdm bars on stderr),
     ``max_steps`` (stop after this many optimiser steps in all; None: no limit), ``augment``
     (show every training event as a random one of its transverse mirror images and rotations,
-    :mod:`calogeo.symmetry`)."""
+    :mod:`calogeo.symmetry`), ``threads`` (torch CPU threads; None: ``$CALOGEO_THREADS``, else
+    the cores free at the start of each epoch, :func:`calogeo.device.available_cores`)."""
 
     epochs: int = 10
     batch_size: int = 64
@@ -326,6 +327,7 @@ class TrainOptions:
     progress: bool = True
     max_steps: int | None = None
     augment: bool = False
+    threads: int | None = None
 
 
 @dataclass
@@ -398,7 +400,7 @@ class Trainer:
         The best weights are restored even when interrupted (Ctrl-C); the checkpoint file, if
         any, always holds the last improvement.
         """
-        with torch_owns_the_cores():
+        with torch_owns_the_cores(self.options.threads):
             self._train(train, val)
 
     def _train(self, train: ShowerStream, val: ShowerStream) -> None:
@@ -413,6 +415,8 @@ class Trainer:
         best_loss, best_state, stale, steps = float("inf"), None, 0, 0
         try:
             for epoch in range(1, opts.epochs + 1):
+                if epoch > 1:  # the cores free now: another job may have started or ended
+                    torch.set_num_threads(torch_threads(opts.threads))
                 train_loss = self._epoch(net, optimiser, train, rng, f"epoch {epoch}/{opts.epochs}")
                 steps += train_loss[1]
                 record = {
