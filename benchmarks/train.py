@@ -8,15 +8,15 @@ reconstruction model (small preset, ``--task``) the script times ``--epochs`` tr
 after a one-step warm-up (view building, normalisation, forward, backward, optimiser) and one
 ``predict`` pass. The machine may be shared, so besides wall-clock showers/s it prints the CPU
 time per shower and the 2-core rate that CPU time allows (2 cores / CPU time per shower, the
-rate on 2 idle cores if the threads scale; waiting threads spin, so their waste is counted),
-and a plain matrix-product reference measured in the same run.
+rate on 2 idle cores if the threads scale, from runs on 1 and on 2 threads), and a plain
+matrix-product reference measured in the same run.
 
 The second table measures oversubscription: the same model's epoch alone, then with one
 CPU-bound process started by this script, with the thread count chosen by calogeo (the cores
 free, :func:`calogeo.device.available_cores`) and forced to every usable core (torch's default).
 Target: throughput drops no more than in proportion to the cores the other process takes.
 
-    python benchmarks/train.py [-n 128] [--models cnn3d,dnn] [--threads 2] [--epochs 1]
+    python benchmarks/train.py [-n 128] [--models cnn3d,dnn] [--epochs 1] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -134,33 +134,39 @@ def cpu_hog() -> Iterator[None]:
 
 
 def throughput_table(versions: dict[str, Showers], args: argparse.Namespace) -> None:
-    """Every model's training rate against the target."""
-    threads = args.threads or TARGET_CORES
+    """Every model's training rate against the target, on 1 and on ``TARGET_CORES`` threads.
+
+    On 2 idle cores the rate lies between two bounds computed from the CPU time per shower:
+    2 cores / (CPU time on 1 thread), reached if 2 threads scale perfectly, and 2 cores / (CPU
+    time on 2 threads), which counts what threads waste waiting for each other (spinning), and
+    on a loaded machine also the waits for a thread that another process holds off its core.
+    """
     print(
-        f"\ntraining, small presets, task {args.task}, {threads} torch threads "
-        f"(target {TARGET_PER_S:.0f} showers/s on clic_ecal_rec on {TARGET_CORES} cores)"
+        f"\ntraining, small presets, task {args.task}; target {TARGET_PER_S:.0f} showers/s on "
+        f"clic_ecal_rec on {TARGET_CORES} cores: 'met' if both bounds reach it, '~met' if the "
+        "1-thread one does"
     )
-    head = (
-        f"{'model':<12} {'geometry':<14} {'train/s':>8} {'cores':>6} {'cpu ms':>7} "
-        f"{'2-core/s':>9} {'target':>7} {'infer/s':>8} {'ref GF/s':>9}"
+    print(
+        f"{'model':<12} {'geometry':<14} {'train/s':>8} {'cores':>6} {'ms@1':>6} "
+        f"{'ms@' + str(TARGET_CORES):>6} {'2-core/s':>10} {'target':>7} {'infer/s':>8} "
+        f"{'ref GF/s':>9}"
     )
-    print(head)
     for name in args.models.split(",") if args.models else reconstruction_models():
         for geometry, data in versions.items():
-            reference = matmul_gflops(threads)
-            r = train_rate(name, data, args, threads)
-            shown = len(data) * r["epochs"]
-            cpu_ms = 1000 * r["cpu"] / shown
-            capacity = TARGET_CORES * 1000 / cpu_ms
-            verdict = (
-                ("met" if capacity >= TARGET_PER_S else "MISSED")
-                if geometry == "clic_ecal_rec"
-                else ""
-            )
+            reference = matmul_gflops(TARGET_CORES)
+            runs = [train_rate(name, data, args, t) for t in (1, TARGET_CORES)]
+            cpu_ms = [1000 * r["cpu"] / (len(data) * r["epochs"]) for r in runs]
+            low, high = sorted(TARGET_CORES * 1000 / ms for ms in cpu_ms)
+            verdict = ""
+            if geometry == "clic_ecal_rec":
+                verdict = (
+                    "met" if low >= TARGET_PER_S else "~met" if high >= TARGET_PER_S else "MISSED"
+                )
+            r = runs[-1]
             print(
-                f"{name:<12} {geometry:<14} {shown / r['wall']:8.0f} {r['cpu'] / r['wall']:6.2f} "
-                f"{cpu_ms:7.2f} {capacity:9.0f} {verdict:>7} {r['infer']:8.0f} "
-                f"{reference:9.1f}",
+                f"{name:<12} {geometry:<14} {len(data) * r['epochs'] / r['wall']:8.0f} "
+                f"{r['cpu'] / r['wall']:6.2f} {cpu_ms[0]:6.2f} {cpu_ms[1]:6.2f} "
+                f"{f'{low:.0f}-{high:.0f}':>10} {verdict:>7} {r['infer']:8.0f} {reference:9.1f}",
                 flush=True,
             )
 
@@ -213,7 +219,6 @@ def main() -> None:
     parser.add_argument("--task", default="classify", choices=("classify", "regress", "both"))
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=64, help="training batch size")
-    parser.add_argument("--threads", type=int, help=f"default: {TARGET_CORES}, as the target")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--contend", default="googlenet3d", help="model of the second table")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the second table")
