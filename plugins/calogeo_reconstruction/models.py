@@ -253,7 +253,10 @@ class ResNet10(TorchModel):
             "mse_weight": 1.0,
         },
         "small": {
-            "widths": [8, 16, 32, 64],
+            # twice the channels of [8, 16, 32, 64]: now that the first block halves (Table 1)
+            # held-out AUC 0.983 / 0.965 against 0.969 / 0.985 with full-resolution first block
+            # and 0.937 / 0.969 with 8 channels (2x300 gflash gamma/pi0, 6 epochs, seeds 0 / 1)
+            "widths": [16, 32, 64, 128],
             "dense_layers": 1,
             "dense_units": 64,
             "dropout": 0.0,

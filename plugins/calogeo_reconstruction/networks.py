@@ -267,7 +267,7 @@ def resnet10_trunk(shape: Shape, widths: Sequence[int]) -> nn.Module:
     """3^3 stem conv -> four basic blocks (one per stage, ``widths`` channels) that halve
     every axis still longer than one cell -> global average pool: ResNet10 in 3D. The first
     block halves too, as in seed 004 Table 1 (layer 1 [31, 11, 21] -> block 1 [16, 6, 11]);
-    on a 25^3 CLIC image that makes small-preset training 2.2x faster."""
+    at widths [8, 16, 32, 64] on a 25^3 CLIC image, 2.6x less CPU time a training shower."""
     channels, *extent = shape
     layers: list[nn.Module] = [
         nn.Conv3d(channels, widths[0], 3, padding=1, bias=False),
