@@ -237,3 +237,10 @@ def test_a_bad_thread_count_is_a_clear_error(monkeypatch, value):
         device.torch_threads()
     with pytest.raises(CalogeoError, match="threads=0"):
         device.torch_threads(0)
+
+
+def test_train_command_rejects_a_bad_thread_count_before_any_work(tmp_path, capsys):
+    from calogeo.cli import main
+
+    assert main(["train", "dnn", "--data", str(tmp_path / "none.h5"), "--threads", "0"]) != 0
+    assert "threads=0" in capsys.readouterr().err
