@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
 
-from calogeo import CalogeoError, Showers, geometry_from_spec, get_model, write_showers
+from calogeo import CalogeoError, Showers, device, geometry_from_spec, get_model, write_showers
 from calogeo.model import load_model
 from calogeo.testing import blob_showers, tungsten_grid_spec
 from calogeo.trainer import Part, ShowerStream, rank_auc, split_source, train_val_streams
@@ -160,3 +162,85 @@ class _Source:
         if self.interrupt_after is not None and self.reads > self.interrupt_after:
             raise KeyboardInterrupt
         return self.showers[start:stop]
+
+
+# -- threads ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("cpu_max", "cap"), [("50000 100000", 1), ("150000 100000", 2)])
+def test_usable_cores_follow_a_cgroup_quota(tmp_path, cpu_max, cap):
+    (tmp_path / "cpu.max").write_text(f"{cpu_max}\n")
+    affinity = len(os.sched_getaffinity(0))
+    assert device.usable_cores(tmp_path) == min(affinity, cap)
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert device.usable_cores(tmp_path) == affinity
+
+
+class _LoadAvg:
+    """/proc/loadavg that shows ``runnable`` tasks, one count per read."""
+
+    def __init__(self, *runnable: int) -> None:
+        self.runnable = list(runnable)
+
+    def exists(self) -> bool:
+        return True
+
+    def read_text(self) -> str:
+        return f"1.00 1.00 1.00 {self.runnable.pop(0)}/200 12345\n"
+
+
+def test_busy_cores_count_other_processes_that_stay_runnable(monkeypatch):
+    monkeypatch.setattr(device, "_own_running_threads", lambda: 1)
+    # a job that passes by in one look is not counted; the reader itself is not counted
+    assert device.busy_cores(samples=3, interval_s=0, loadavg=_LoadAvg(4, 2, 5)) == 1
+    assert device.busy_cores(samples=2, interval_s=0, loadavg=_LoadAvg(1, 1)) == 0
+
+
+def test_available_cores_leave_out_the_busy_ones(monkeypatch):
+    n = os.cpu_count()
+    monkeypatch.setattr(device, "usable_cores", lambda: 2)
+    monkeypatch.setattr(device, "busy_cores", lambda: n - 1)  # one core idle
+    assert device.available_cores() == 1
+    monkeypatch.setattr(device, "busy_cores", lambda: n + 5)  # overloaded: still one thread
+    assert device.available_cores() == 1
+    monkeypatch.setattr(device, "busy_cores", lambda: 0)
+    assert device.available_cores() == min(2, n)
+
+
+def _threads_seen(model, data, **options):
+    """torch's thread counts seen by the network's forward passes during ``fit``."""
+    seen = set()
+    model.network.register_forward_hook(lambda *_: seen.add(torch.get_num_threads()))
+    model.fit(data, progress=False, device="cpu", epochs=2, **options)
+    return seen
+
+
+def test_training_threads_follow_the_free_cores_and_are_overridable(
+    geometry, gammas, pions, monkeypatch
+):
+    data = Showers.concatenate([gammas, pions])
+    before = torch.get_num_threads()
+    monkeypatch.delenv(device.THREADS_ENV, raising=False)
+    monkeypatch.setattr(device, "available_cores", lambda: 1)
+    model = get_model("dnn").build(geometry, size="small")
+    assert _threads_seen(model, data) == {1}
+    monkeypatch.setenv(device.THREADS_ENV, "3")
+    assert _threads_seen(model, data) == {3}
+    assert _threads_seen(model, data, threads=2) == {2}  # the option wins over the variable
+    assert torch.get_num_threads() == before  # restored after training
+
+
+@pytest.mark.parametrize("value", ["0", "two"])
+def test_a_bad_thread_count_is_a_clear_error(monkeypatch, value):
+    monkeypatch.setenv(device.THREADS_ENV, value)
+    with pytest.raises(CalogeoError, match="CALOGEO_THREADS"):
+        device.torch_threads()
+    with pytest.raises(CalogeoError, match="threads=0"):
+        device.torch_threads(0)
+
+
+def test_train_command_rejects_a_bad_thread_count_before_any_work(tmp_path, capsys):
+    from calogeo.cli import main
+
+    assert main(["train", "dnn", "--data", str(tmp_path / "none.h5"), "--threads", "0"]) != 0
+    assert "threads=0" in capsys.readouterr().err

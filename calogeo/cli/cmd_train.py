@@ -47,6 +47,12 @@ def add_parser(subparsers: Any) -> None:
         "--size", choices=SIZES, default="paper", help="hyper-parameter preset (default: paper)"
     )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads (default: $CALOGEO_THREADS, else the cores not busy with other "
+        "processes at the start of each epoch)",
+    )
     parser.add_argument("--epochs", type=int, help="maximum epochs (default: the preset's)")
     parser.add_argument("--batch-size", type=int, help="events per batch")
     parser.add_argument("--lr", type=float, help="learning rate")
@@ -84,13 +90,14 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calogeo.device import resolve_device
+    from calogeo.device import resolve_device, torch_threads
     from calogeo.io import open_showers
     from calogeo.model import TorchModel
     from calogeo.registry import get_model
 
     cls = get_model(args.model)
     resolve_device(args.device)  # an unusable --device fails before any work
+    torch_threads(args.threads)  # and so does a bad --threads or $CALOGEO_THREADS
     output = args.output or Path(f"{args.model}.pt")
     sources = [open_showers(path) for path in args.data]
     val = [open_showers(path) for path in args.val] if args.val else None
@@ -118,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         if isinstance(model, TorchModel):
-            model.fit(sources, val, device=args.device, checkpoint=output)
+            model.fit(sources, val, device=args.device, checkpoint=output, threads=args.threads)
         else:
             model.fit(sources, val)
     except KeyboardInterrupt:
