@@ -369,7 +369,7 @@ class ReconstructionModel(Model):
                 None if coefficients is None else group_design(showers) @ coefficients
             )
         return Predictions(
-            **baselines,  # type: ignore[arg-type]
+            **baselines,
             incident_energy=truth,
             energy=energy,
             label=label,

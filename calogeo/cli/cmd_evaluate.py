@@ -336,9 +336,12 @@ def evaluate_fidelity(
     threshold_gev = cell_threshold_gev(args, geometry)
     per_layer = True if any(map(is_per_layer, chosen or [])) else args.per_layer
     ranges = parse_ranges(args.range)
-    options = {"per_layer": per_layer, "threshold_gev": threshold_gev}
-    options["empty_layer"] = args.empty_layers
-    options["cell_centres"] = args.cell_centres
+    options: dict[str, Any] = {
+        "per_layer": per_layer,
+        "threshold_gev": threshold_gev,
+        "empty_layer": args.empty_layers,
+        "cell_centres": args.cell_centres,
+    }
     # the one computation of the observables per file: the metrics find it in the cache
     tables = {
         "reference": cached_table(reference, **options),

@@ -162,6 +162,7 @@ def _observables(args: argparse.Namespace) -> Any:
         msg = f"--observables: unknown {', '.join(unknown)}; known: {', '.join(known)}"
         raise CalogeoError(msg)
     reference, other = samples[next(iter(samples))], list(samples.values())[-1]
+    assert geometry is not None  # argparse requires at least one file
     edges = {
         n: observable_binning(n, reference[n], other[n], geometry, 0.0, args.bins).edges
         for n in names

@@ -27,6 +27,7 @@ from calogeo.showers import Showers
 from calogeo.sparse import SparseShowers
 
 if TYPE_CHECKING:
+    from calogeo.resample.groups import GroupResampler
     from calogeo.resample.resampler import Resampler
 
 __all__ = ["gather_cells", "pipeline", "resample_stream"]
@@ -153,7 +154,7 @@ class _Buffers:
 
 
 def resample_stream(
-    resampler: Resampler,
+    resampler: Resampler | GroupResampler,
     batches: Iterable[Showers] | Iterable[SparseShowers],
     sink: Callable[[Showers, dict[str, np.ndarray]], None],
     *,
@@ -179,7 +180,11 @@ def resample_stream(
     ) -> tuple[Showers, Any, np.ndarray]:
         batch, cells = item
         if cells is None:
-            assert isinstance(batch, SparseShowers)
+            from calogeo.resample.resampler import Resampler
+
+            if not isinstance(resampler, Resampler) or not isinstance(batch, SparseShowers):
+                msg = "sparse batches are resampled by a whole-geometry Resampler only"
+                raise TypeError(msg)
             books = resampler.bookkeeping_sparse(batch)
             out = resampler.apply_sparse(batch, out=outputs.take(len(batch)))
         else:
