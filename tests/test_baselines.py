@@ -15,7 +15,7 @@ from calogeo.energy_scale import calibrated_sum, layer_sampling_fractions
 from calogeo.model import group_design
 from calogeo.predictions import Predictions
 from calogeo.registry import get_metric, get_model
-from calogeo.testing import blob_showers, tungsten_grid_spec
+from calogeo.testing import TWO_LAYER_SPEC, blob_showers, tungsten_grid_spec
 
 
 def sampling_spec(name: str, back_si_mm: float, hcal: bool = False) -> str:
@@ -245,3 +245,18 @@ def test_energy_loss_is_weighted_by_the_reference_spread(monkeypatch):
     model.fit(showers, mse_weight=2.0)
     assert model.log_ratio_variance(showers) == pytest.approx(0.03**2, rel=0.2)
     assert seen["mse_weight"] == pytest.approx(2.0 / 0.03**2, rel=0.2)
+
+
+def test_expert_features_read_the_column_names_of_older_checkpoints():
+    """A BDT saved before the per-layer rename asks for ``e_layer0`` / ``x_width_layer1_mm``:
+    it gets today's ``e_layer[0]`` / ``x_width_mm[1]`` columns, without a warning."""
+    from calogeo_reconstruction.baselines import expert_features
+
+    geometry = geometry_from_spec(TWO_LAYER_SPEC)
+    rng = np.random.default_rng(4)
+    flat = rng.exponential(1.0, (6, geometry.n_cells)).astype(np.float32)
+    showers = Showers.from_flat(geometry, flat, np.full(6, 10.0))
+    names, values = expert_features(showers, ["e_layer0", "x_width_layer1_mm"])
+    assert names == ["e_layer[0]", "x_width_mm[1]"]
+    _, expected = expert_features(showers, ["e_layer[0]", "x_width_mm[1]"])
+    np.testing.assert_array_equal(values, expected)

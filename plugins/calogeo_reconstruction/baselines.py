@@ -5,6 +5,7 @@ Eq. 2 and App. D)."""
 from __future__ import annotations
 
 import pickle
+import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -126,12 +127,17 @@ def expert_features(
     """(names, (N, F) float64) of the shower-shape observables of :func:`calogeo.observables.table`
     (sums, widths, moments, R9, depth, shower start...) without the truth-derived ones; NaN where
     undefined (the tree handles missing values). Without ``names``, columns that are undefined
-    for every event are left out; with them, exactly those columns are returned."""
-    from calogeo.observables import table
+    for every event are left out; with them, exactly those columns are returned (names saved
+    by an older calogeo, such as ``e_layer0``, are read as today's, ``e_layer[0]``)."""
+    from calogeo.observables import resolve_names, table
 
     columns = {k: v for k, v in table(showers).items() if k not in TRUTH_OBSERVABLES}
     if names is None:
         names = [k for k, v in columns.items() if np.isfinite(v).any()]
+    else:
+        with warnings.catch_warnings():  # a checkpoint's names: nothing for its user to rename
+            warnings.simplefilter("ignore", FutureWarning)
+            names = resolve_names(list(names), showers.geometry)
     return names, np.stack([columns[k] for k in names], axis=1)
 
 
