@@ -48,6 +48,7 @@ _LAZY = {
     ),
     "calogeo.resample": ("Resampler",),
     "calogeo.showers": ("Showers",),
+    "calogeo.sparse": ("SparseShowers",),
     "calogeo.spec": ("geometry_from_spec", "geometry_to_spec_text", "load_geometry"),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
     )
     from calogeo.resample import Resampler
     from calogeo.showers import Showers
+    from calogeo.sparse import SparseShowers
     from calogeo.spec import geometry_from_spec, geometry_to_spec_text, load_geometry
 
 
@@ -124,6 +126,7 @@ __all__ = [
     "ShowerFileError",
     "ShowerWriter",
     "Showers",
+    "SparseShowers",
     "SpecError",
     "UnknownFormatError",
     "UnknownGeometryError",
