@@ -120,6 +120,12 @@ class ShowerReader(ABC):
     def close(self) -> None:
         """Close the underlying file."""
 
+    @property
+    def stores_sparse(self) -> bool:
+        """Whether the file holds each event's non-zero cells, so that sparse reads
+        (``iter_batches(..., sparse=True)``) cost less than dense ones."""
+        return False
+
     def _read_sparse(self, start: int, stop: int) -> SparseShowers:
         """Events ``start:stop`` (already clipped) as their non-zero cells; files that store
         images override this to skip them."""
@@ -406,6 +412,11 @@ class ShowerFile(ShowerReader):
         energy = self._get("incident_energy", start, stop)
         layers = [self._get(f"layers/{layer.name}", start, stop) for layer in self.geometry.layers]
         return Showers(self.geometry, layers, energy, self._labels(start, stop))
+
+    @property
+    def stores_sparse(self) -> bool:
+        """Version-2 files hold the non-zero cells themselves."""
+        return self.format_version >= 2
 
     def _read_sparse(self, start: int, stop: int) -> SparseShowers:
         if self.format_version == 1:

@@ -103,6 +103,7 @@ def test_round_trip_keeps_energies_labels_and_geometry(tmp_path, geometry, versi
     assert_same(showers, back)
     with ShowerFile(path) as f:
         assert f.format_version == version
+        assert f.stores_sparse == (version >= 2)
         assert f.metadata == {"particle": "gamma", "seed": 3}
         assert f.label_names == ["converted", "overflow", "pdg", "theta"]
         assert f.geometry.spec_text == geometry.spec_text

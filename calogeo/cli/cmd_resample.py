@@ -115,9 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
             # a version-2 file's non-zero cells go straight to the kernel (CPU, whole geometry)
             sparse = (
-                args.device == "cpu"
-                and isinstance(resampler, Resampler)
-                and getattr(source, "format_version", 1) >= 2
+                args.device == "cpu" and isinstance(resampler, Resampler) and source.stores_sparse
             )
             batches = source.iter_batches(args.batch_size, sparse=sparse)
             resample_stream(resampler, batches, write, device=args.device)

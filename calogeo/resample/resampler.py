@@ -184,9 +184,7 @@ class Resampler:
     def bookkeeping_sparse(self, batch: SparseShowers) -> dict[str, np.ndarray]:
         """:meth:`bookkeeping` of a batch given by its non-zero cells, summed over those."""
         self._check(batch)
-        sums = np.zeros((len(batch), 3))
-        weighted_sums(self._rows(batch), self._book_weights, sums)
-        return _books(sums)
+        return self._book_sums(self._rows(batch))
 
     def _rows(self, batch: SparseShowers) -> SparseRows:
         energy = batch.energy.astype(np.float32, copy=False)
@@ -209,7 +207,10 @@ class Resampler:
 
     def bookkeeping_dense(self, cells: np.ndarray) -> dict[str, np.ndarray]:
         """:meth:`bookkeeping` of a dense (N, source cells) batch in GeV."""
-        sums = np.zeros((len(cells), 3))
+        return self._book_sums(cells)
+
+    def _book_sums(self, cells: np.ndarray | SparseRows) -> dict[str, np.ndarray]:
+        sums = np.zeros((cells.shape[0], 3))
         weighted_sums(cells, self._book_weights, sums)
         return _books(sums)
 
