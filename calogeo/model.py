@@ -32,6 +32,7 @@ from calogeo.presets import SIZES, TASKS  # noqa: F401 - SIZES stays importable 
 from calogeo.showers import Showers
 
 if TYPE_CHECKING:
+    from calogeo.energy_scale import EnergyScale
     from calogeo.predictions import Predictions
 
 __all__ = [
@@ -49,8 +50,9 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "calogeo-model"
 CHECKPOINT_VERSION = 1
-LINEAR_SCALE = "deposited"  # energy scale of the linear calibration the networks refer to
-INPUT_SCALE = "deposited"  # energy scale of the cells and group sums the networks see
+# energy scales of the linear calibration the networks refer to, and of what they see
+LINEAR_SCALE: EnergyScale = "deposited"
+INPUT_SCALE: EnergyScale = "deposited"
 
 PARTICLE_PDG: dict[str, int] = {
     "gamma": 22,
@@ -384,7 +386,7 @@ class ReconstructionModel(Model):
         )
 
 
-def group_design(showers: Showers, scale: str = "deposited") -> np.ndarray:
+def group_design(showers: Showers, scale: EnergyScale = "deposited") -> np.ndarray:
     """(N, n_groups + 1) float64: the energy of every layer group (GeV) on ``scale`` (see
     :func:`calogeo.energy_scale.group_energies`), then ones: the design matrix of the linear
     energy calibration E = sum_g a_g E_g + b. Deposited energy by default: a group whose layers
@@ -392,18 +394,18 @@ def group_design(showers: Showers, scale: str = "deposited") -> np.ndarray:
     the incident energy on that scale."""
     from calogeo.energy_scale import group_energies
 
-    sums = group_energies(showers, scale)  # type: ignore[arg-type]
+    sums = group_energies(showers, scale)
     return np.concatenate([sums, np.ones((len(showers), 1))], axis=1)
 
 
-def on_scale(showers: Showers, scale: str) -> Showers:
+def on_scale(showers: Showers, scale: EnergyScale) -> Showers:
     """``showers`` with their cells on energy ``scale`` (``"visible"``: as stored, the same
     object; ``"deposited"``: each layer divided by its sampling fraction)."""
     from calogeo.energy_scale import convert_layers
 
     if scale == "visible":
         return showers
-    layers = convert_layers(showers.geometry, showers.layers, "visible", scale)  # type: ignore[arg-type]
+    layers = convert_layers(showers.geometry, showers.layers, "visible", scale)
     return Showers(showers.geometry, layers, showers.incident_energy, showers.labels)
 
 
