@@ -76,6 +76,7 @@ def geometry_warnings(geometry: Geometry) -> list[str]:
                 "a sampling calorimeter: their stored energy counts as deposited (give "
                 "`active` or `sampling_fraction`)"
             )
+        jumps: dict[tuple[str, str, str], list[tuple[int, int, float]]] = {}
         for i, j in itertools.pairwise(in_group):
             if j != i + 1:
                 continue
@@ -83,12 +84,19 @@ def geometry_warnings(geometry: Geometry) -> list[str]:
             for what, va, vb in (("X0", a.x0_mm, b.x0_mm), ("R_M", a.rm_mm, b.rm_mm)):
                 ratio = max(va, vb) / min(va, vb)
                 if ratio > JUMP_FACTOR:
-                    warnings.append(
-                        f"{group}: {what} jumps by x{ratio:.2f} from {layers[i].name} "
-                        f"({va:.2f} mm) to {layers[j].name} ({vb:.2f} mm): the resampler and "
-                        "the simulator take each layer's medium as it is; check that the "
-                        "layers are meant to differ"
-                    )
+                    key = (what, *sorted((a.name, b.name)))
+                    jumps.setdefault(key, []).append((i, j, ratio))
+        for (what, _, _), pairs in jumps.items():
+            i, j, ratio = pairs[0]
+            a, b = layers[i].material, layers[j].material
+            va, vb = (a.x0_mm, b.x0_mm) if what == "X0" else (a.rm_mm, b.rm_mm)
+            more = f" and {len(pairs) - 1} more neighbouring pairs" if len(pairs) > 1 else ""
+            warnings.append(
+                f"{group}: {what} jumps by x{ratio:.2f} from {layers[i].name} ({a.name}, "
+                f"{va:.2f} mm) to {layers[j].name} ({b.name}, {vb:.2f} mm){more}: the resampler "
+                "and the simulator take each layer's medium as it is; check that the layers "
+                "are meant to differ"
+            )
     ax, ay = geometry.anchor_mm
     narrow = []
     for i, layer in enumerate(layers):
