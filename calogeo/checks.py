@@ -84,7 +84,8 @@ def geometry_warnings(geometry: Geometry) -> list[str]:
             for what, va, vb in (("X0", a.x0_mm, b.x0_mm), ("R_M", a.rm_mm, b.rm_mm)):
                 ratio = max(va, vb) / min(va, vb)
                 if ratio > JUMP_FACTOR:
-                    key = (what, *sorted((a.name, b.name)))
+                    first, second = sorted((a.name, b.name))
+                    key = (what, first, second)
                     jumps.setdefault(key, []).append((i, j, ratio))
         for (what, _, _), pairs in jumps.items():
             i, j, ratio = pairs[0]

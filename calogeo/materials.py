@@ -420,11 +420,11 @@ def _pdg(
 ) -> Material:
     """A compound with its PDG page's tabulated numbers, plus the loss data of
     :data:`calogeo._pdg_elements.COMPOUNDS` where the PDG gives them."""
-    loss = {}
-    if name in pdg.COMPOUNDS:
-        _, i_ev, z_over_a, density_effect, _ = pdg.COMPOUNDS[name]
-        loss = {"i_ev": i_ev, "z_over_a": z_over_a, "density_effect": density_effect}
-    return Material(name, rho, x0, lam, ec, z, dedx, source=f"{_PDG}{note}", **loss)
+    medium = Material(name, rho, x0, lam, ec, z, dedx, source=f"{_PDG}{note}")
+    if name not in pdg.COMPOUNDS:
+        return medium
+    _, i_ev, z_over_a, density_effect, _ = pdg.COMPOUNDS[name]
+    return replace(medium, i_ev=i_ev, z_over_a=z_over_a, density_effect=density_effect)
 
 
 def _tabulated() -> Iterator[Material]:

@@ -11,6 +11,7 @@ import json
 import math
 from collections import ChainMap
 from collections.abc import Iterator, MutableMapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +61,18 @@ _MATERIAL_KEYS = {
     "lambda_i_mm",
     "z",
     "dedx_min_mev_cm2_g",
+    "z_over_a",
+    "mean_excitation_ev",
+    "density_effect",
     "source",
 }
 _Z_TOLERANCE_MM = 1e-6
 """Layers may touch within this (rounding of written specs); closer is an overlap."""
 _THICKNESS_KEYS = ("thickness_mm", "thickness_x0", "thickness_lambda")
 _DIRECT_KEYS = ("x0_mm", "rm_mm", "lambda_i_mm", "density_g_cm3", "z", "dedx_min_mev_cm2_g")
+_LOSS_KEYS = ("z_over_a", "mean_excitation_ev")
+"""Optional direct-material keys for the MIP scale (<Z/A> mol/g, I eV), with ``density_effect``
+(Sternheimer Cbar, x0, x1, a, k, delta0)."""
 _LAYOUT_KEYS = {
     "grid": {"pitch_mm", "shape"},
     "eta_phi": {"d_eta", "d_phi", "shape", "radius_mm", "eta_centre"},
@@ -283,7 +290,7 @@ class _Builder:
         if any(v is None for v in values):
             return None
         x0, rm, lam, rho, z, dedx = (float(v) for v in values)  # type: ignore[arg-type]
-        return Material.from_lengths(
+        medium = Material.from_lengths(
             name,
             x0_mm=x0,
             rm_mm=rm,
@@ -292,6 +299,30 @@ class _Builder:
             z=z,
             dedx_min_mev_cm2_g=dedx,
             source=source,
+        )
+        return self.loss_data(medium, table, where)
+
+    def loss_data(self, medium: Material, table: dict[str, Any], where: str) -> Material | None:
+        """``medium`` with the optional energy-loss keys of a direct material table."""
+        given = [k for k in (*_LOSS_KEYS, "density_effect") if k in table]
+        if not given:
+            return medium
+        if not all(k in table for k in _LOSS_KEYS):
+            self.fail(f"{where}{given[0]}", f"give {' and '.join(_LOSS_KEYS)} together")
+            return None
+        z_over_a, i_ev = (self.number(table, k, where) for k in _LOSS_KEYS)
+        effect = table.get("density_effect", [])
+        if not (
+            isinstance(effect, list)
+            and len(effect) in (0, 6)
+            and all(isinstance(v, (int, float)) and math.isfinite(v) for v in effect)
+        ):
+            self.fail(f"{where}density_effect", "must be [Cbar, x0, x1, a, k, delta0]")
+            return None
+        if z_over_a is None or i_ev is None:
+            return None
+        return replace(
+            medium, z_over_a=z_over_a, i_ev=i_ev, density_effect=tuple(float(v) for v in effect)
         )
 
     # -- layers ------------------------------------------------------------------------------
@@ -377,8 +408,11 @@ class _Builder:
         materials: MutableMapping[str, Material],
         where: str,
     ) -> float | None:
-        """Explicit ``sampling_fraction``, or the MIP visible fraction of the ``active`` slices."""
+        """Explicit ``sampling_fraction``, or the MIP visible fraction of the ``active`` slices
+        (both may be given: the quoted fraction wins, ``active`` still names the MIP medium)."""
         if "sampling_fraction" in table:
+            if "active" in table:
+                self.sampling_fraction({"active": table["active"]}, material_name, materials, where)
             value = self.number(table, "sampling_fraction", where)
             if value is not None and value > 1:
                 self.fail(f"{where}sampling_fraction", f"must be in (0, 1], got {value!r}")
@@ -507,7 +541,7 @@ class _Builder:
         """The layer's medium with its ``active`` slice marked (for the MIP scale), if any."""
         active = table.get("active")
         names = [n for n, _ in getattr(self, "slices_of", {}).get(material_name, [])]
-        if material is None or "sampling_fraction" in table or active not in names:
+        if material is None or active not in names:
             return material  # a bad ``active`` is reported by sampling_fraction
         return material.with_active(material.slices[names.index(active)][0].name)
 
@@ -581,18 +615,7 @@ def geometry_to_spec_text(geometry: Geometry) -> str:
     ]
     if geometry.stochastic_term is not None:
         lines.append(f"stochastic_term = {_toml(geometry.stochastic_term)}")
-    materials = {layer.material.name: layer.material for layer in geometry.layers}
-    for name, m in materials.items():
-        lines += [
-            "",
-            f"[materials.{_toml_key(name)}]",
-            f"x0_mm = {_toml(m.x0_mm)}",
-            f"rm_mm = {_toml(m.rm_mm)}",
-            f"lambda_i_mm = {_toml(m.lambda_i_mm)}",
-            f"density_g_cm3 = {_toml(m.density_g_cm3)}",
-            f"z = {_toml(float(m.z))}",
-            f"dedx_min_mev_cm2_g = {_toml(m.dedx_min_mev_cm2_g)}",
-        ]
+    lines += _material_lines(geometry)
     for layer in geometry.layers:
         lines += [
             "",
@@ -606,7 +629,42 @@ def geometry_to_spec_text(geometry: Geometry) -> str:
         ]
         if layer.sampling_fraction is not None:
             lines.append(f"sampling_fraction = {_toml(layer.sampling_fraction)}")
+        if layer.material.active is not None:
+            lines.append(f"active = {_toml(layer.material.active)}")
     return "\n".join(lines) + "\n"
+
+
+def _material_lines(geometry: Geometry) -> list[str]:
+    """Spec tables of the layers' materials: direct lengths (with the energy-loss data that the
+    MIP scale needs), and sampling structures as ``slices`` of direct materials written first,
+    so that a layer keeps its active medium."""
+    written: dict[str, Material] = {}
+    for layer in geometry.layers:
+        for m in [s for s, _ in layer.material.slices] + [layer.material]:
+            written.setdefault(m.name, m)
+    lines: list[str] = []
+    for name, m in written.items():
+        lines += ["", f"[materials.{_toml_key(name)}]"]
+        if m.slices:
+            pairs = [[s.name, t] for s, t in m.slices]
+            lines.append(f"slices = {_toml(pairs)}")
+            continue
+        lines += [
+            f"x0_mm = {_toml(m.x0_mm)}",
+            f"rm_mm = {_toml(m.rm_mm)}",
+            f"lambda_i_mm = {_toml(m.lambda_i_mm)}",
+            f"density_g_cm3 = {_toml(m.density_g_cm3)}",
+            f"z = {_toml(float(m.z))}",
+            f"dedx_min_mev_cm2_g = {_toml(m.dedx_min_mev_cm2_g)}",
+        ]
+        if m.z_over_a > 0 and m.i_ev > 0:
+            lines += [
+                f"z_over_a = {_toml(float(m.z_over_a))}",
+                f"mean_excitation_ev = {_toml(float(m.i_ev))}",
+            ]
+            if m.density_effect:
+                lines.append(f"density_effect = {_toml([float(v) for v in m.density_effect])}")
+    return lines
 
 
 def _toml(value: Any) -> str:

@@ -151,3 +151,53 @@ def test_simulate_threshold_options_exclude_each_other(tmp_path: Path) -> None:
         main(["simulate", "--geometry", "x.toml", "--particle", "e-", "--energy", "5",
               "--threshold-mev", "1", "--threshold-mip", "1", "-o", str(tmp_path / "x.h5")])  # fmt: skip
     assert exc.value.code == 2
+
+
+def test_a_written_spec_keeps_the_mip_scale() -> None:
+    # Geometries built in Python are stored with a generated spec: sampling structures stay
+    # slices of direct materials that carry <Z/A>, I and the density effect, so the MIP scale
+    # (and X0, R_M, sampling fractions) come back the same.
+    g = geometry_from_spec(SPEC)
+    built = calogeo.Geometry("copy", g.layers, distance_from_ip_mm=2000.0)
+    back = geometry_from_spec(built.spec_text)
+    np.testing.assert_allclose(mip_energy_gev(back), mip_energy_gev(g), rtol=1e-9)
+    for a, b in zip(g.layers, back.layers, strict=True):
+        assert b.material.x0_mm == pytest.approx(a.material.x0_mm, rel=1e-9)
+        assert b.material.rm_mm == pytest.approx(a.material.rm_mm, rel=1e-9)
+        assert (b.sampling_fraction or 0) == pytest.approx(a.sampling_fraction or 0, rel=1e-9)
+        assert b.material.active == a.material.active
+    assert back.layers[0].material.active == "polystyrene"
+
+
+def test_direct_materials_take_loss_data_and_active_with_a_quoted_fraction() -> None:
+    text = (
+        SPEC.replace('name = "quoted"', 'name = "quoted"\nactive = "LAr"')
+        + """
+[materials.crystal]
+x0_mm = 8.9
+rm_mm = 21.9
+lambda_i_mm = 203.0
+density_g_cm3 = 8.28
+z = 68.4
+dedx_min_mev_cm2_g = 1.229
+z_over_a = 0.4130535
+mean_excitation_ev = 600.7
+[[layers]]
+name = "cms_like"
+thickness_mm = 230.0
+material = "crystal"
+layout = { type = "grid", pitch_mm = [22.0, 22.0], shape = [3, 3] }
+"""
+    )
+    g = geometry_from_spec(text)
+    quoted = g.layers[4]
+    assert quoted.sampling_fraction == 0.2
+    assert mip_energy_gev(g)[4] == pytest.approx(landau_mpv_mev(S["LAr"], 10.0 * 4.0 / 6.0) * 1e-3)
+    scale = mip_scale(g.layers[5].material, 230.0)
+    assert scale.method == "landau"
+    assert scale.visible_mev == pytest.approx(
+        landau_mpv_mev(S["PbWO4"], 230.0 * 8.28 / 8.30), rel=0.02
+    )
+    bad = text.replace("mean_excitation_ev = 600.7\n", "")
+    with pytest.raises(calogeo.errors.SpecError, match="give z_over_a and mean_excitation_ev"):
+        geometry_from_spec(bad)
