@@ -45,6 +45,7 @@ from functools import lru_cache
 import numpy as np
 
 from calogeo.geometry import Geometry
+from calogeo.materials import mip_scale
 from calogeo.showers import Showers
 
 __all__ = [
@@ -448,13 +449,12 @@ def _depth_edges(geometry: Geometry, unit: str) -> np.ndarray:
 
 
 def mip_energy_gev(geometry: Geometry) -> np.ndarray:
-    """(n_layers,) visible energy of a minimum-ionising particle crossing each layer at normal
-    incidence, in GeV: dE/dx_min x thickness x sampling fraction (1 if homogeneous)."""
+    """(n_layers,) most probable visible energy of a minimum-ionising particle crossing each
+    layer at normal incidence, in GeV (:func:`calogeo.materials.mip_scale`: the Landau-Vavilov
+    most probable loss in the layer's active medium, PDG Eq. 34.12)."""
     return np.array(
         [
-            layer.material.mip_mev_per_mm
-            * layer.thickness_mm
-            * (1.0 if layer.sampling_fraction is None else layer.sampling_fraction)
+            mip_scale(layer.material, layer.thickness_mm, layer.sampling_fraction).visible_mev
             * 1e-3
             for layer in geometry.layers
         ]

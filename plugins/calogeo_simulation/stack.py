@@ -66,11 +66,10 @@ def sampling_structure(geometry: Geometry, layer: Layer) -> SamplingStructure | 
     materials_spec = geometry.spec.get("materials", {})
     name = layer.material.name
     slices = materials_spec.get(name, {}).get("slices")
+    tables = [t for entry in geometry.spec.get("layers", []) for t in entry.get("block", [entry])]
     active = next(
-        (t["active"] for t in geometry.spec.get("layers", []) if t.get("material") == name
-         and "active" in t),
-        None,
-    )  # fmt: skip
+        (t["active"] for t in tables if t.get("material") == name and "active" in t), None
+    )
     if not isinstance(slices, list) or not slices or active is None:
         return None
     passive = max(
