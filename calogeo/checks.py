@@ -7,23 +7,17 @@ and the places where a spec looks unlike a calorimeter (``calogeo check`` prints
 from __future__ import annotations
 
 import itertools
-import math
 
 from calogeo.geometry import Geometry, Layer
-from calogeo.materials import mip_scale
+from calogeo.materials import AMALDI_COEFFICIENT, amaldi_stochastic_term, mip_scale
 
 __all__ = [
-    "AMALDI_COEFFICIENT",
     "ECAL_MIN_DEPTH_X0",
     "JUMP_FACTOR",
     "WINDOW_MIN_RM",
     "geometry_warnings",
 ]
 
-AMALDI_COEFFICIENT = 0.027
-"""a = 2.7% sqrt(d / f_samp), d the active thickness per period in mm, f_samp the MIP sampling
-fraction (U. Amaldi, Phys. Scripta 23 (1981) 409, as quoted in the PDG Review "Calorimetry"):
-the estimate the simulator falls back to without a ``stochastic_term``."""
 JUMP_FACTOR = 1.5
 """Neighbouring layers of one group whose X0 or R_M differ by more than this are reported."""
 WINDOW_MIN_RM = 2.0
@@ -43,7 +37,7 @@ def _amaldi(layer: Layer) -> float | None:
     if not layer.sampling_fraction or material.active is None:
         return None
     active_mm = sum(t for m, t in material.slices if m.name == material.active)
-    return AMALDI_COEFFICIENT * math.sqrt(active_mm / layer.sampling_fraction)
+    return amaldi_stochastic_term(active_mm, layer.sampling_fraction)
 
 
 def geometry_warnings(geometry: Geometry) -> list[str]:

@@ -24,10 +24,12 @@ from functools import cache, lru_cache
 from calogeo import _pdg_elements as pdg
 
 __all__ = [
+    "AMALDI_COEFFICIENT",
     "E_S_MEV",
     "STANDARD_MATERIALS",
     "Material",
     "MipScale",
+    "amaldi_stochastic_term",
     "bethe_dedx_mev_cm2_g",
     "element",
     "landau_mpv_mev",
@@ -338,6 +340,19 @@ def mip_scale(
 
 
 # -- radiation length, critical energy, interaction length of an element ------------------------
+
+
+AMALDI_COEFFICIENT = 0.027
+"""Sampling term of an EM sampling calorimeter, a = 2.7% sqrt(d / f_samp) with d the active
+layer thickness in mm and f_samp the MIP sampling fraction (U. Amaldi, Phys. Scripta 23 (1981)
+409, as quoted in the PDG Review "Calorimetry")."""
+
+
+def amaldi_stochastic_term(active_mm: float, sampling_fraction: float) -> float:
+    """The Amaldi estimate of an EM sampling calorimeter's stochastic term a (sigma/E =
+    a / sqrt(E/GeV)) for an active layer of ``active_mm`` mm at MIP sampling fraction
+    ``sampling_fraction``: :data:`AMALDI_COEFFICIENT` x sqrt(d / f_samp)."""
+    return AMALDI_COEFFICIENT * math.sqrt(active_mm / sampling_fraction)
 
 
 def tsai_x0_g_cm2(z: int, a_g_mol: float) -> float:
