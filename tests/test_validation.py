@@ -181,6 +181,20 @@ def test_a_wrong_response_shows_in_mu90_and_the_spectrum(calogan_samples) -> Non
     assert {"hist:shape:e_frac[2]", "hist:shape:x_width_cell[0]", "hist:shape:e_ratio[1]"} <= tables
 
 
+def test_the_observables_are_computed_once_per_file(calogan_samples, monkeypatch) -> None:
+    reference, other = calogan_samples
+    hot = scaled(other, 1.1)
+    calls = []
+    table = observables.table
+    monkeypatch.setattr(observables, "table", lambda s, **kw: calls.append(s) or table(s, **kw))
+    metric = get_metric("validation")(threshold_gev=1e-4)
+    metric.compute_many(reference, {"a": other, "b": hot})
+    assert len(calls) == 3  # one table per file for all fifteen figures
+    get_metric("correlations")(threshold_gev=1e-4).compute(reference, hot)
+    metric.compute(reference, other)
+    assert len(calls) == 3  # shared with the other fidelity metrics through the cache
+
+
 def test_energies_without_events_are_skipped(calogan_samples) -> None:
     reference, other = calogan_samples
     result = get_metric("validation")(energies=[20, 35], energy_tolerance=0.0).compute(

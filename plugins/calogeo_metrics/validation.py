@@ -424,7 +424,9 @@ class _Suite:
                     else {label: tables[label][column][c] for label, c in chosen.items()}
                 )
                 pooled = np.concatenate([values[label] for label in self.labels[1:]])
-                edges = quantile_edges(values[self.labels[0]], pooled, 30)
+                fewest = min(len(v) for v in values.values())
+                bins = int(np.clip(math.sqrt(fewest), 5, 30))  # no empty-bin noise
+                edges = quantile_edges(values[self.labels[0]], pooled, bins)
                 panels.append(
                     self._histogram_panel(
                         f"{column}@{energy:g}GeV",
