@@ -315,10 +315,8 @@ def mean_profiles(
         blocks.append(_overlap_matrix(lo / scale, hi / scale, bins))
     matrix = np.concatenate(blocks, axis=1)
     cut = _zero_below(geometry, threshold_gev)
-    total = np.zeros(matrix.shape[1])
-    for e in _flat_batches(showers):
-        total += (cut(e) @ matrix).sum(axis=0)
-    mean = total / max(len(showers), 1)
+    cells = sum(cut(e).sum(axis=0) for e in _flat_batches(showers))  # summed before binning
+    mean = (cells @ matrix) / max(len(showers), 1)
     sizes = np.cumsum([0, *(b.shape[1] for b in blocks)])
     out = {"layer": mean[: sizes[1]]}
     for k, key in enumerate(edges):
