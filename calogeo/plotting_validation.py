@@ -101,6 +101,11 @@ def _draw_hist(
     if panel.get("shade_below"):
         for ax in (top, bottom):
             ax.axvspan(edges[0], panel["shade_below"], color="0.85", hatch="//", zorder=0)
+    if panel.get("top_axis_scale"):  # e.g. MIPs -> MeV where every layer has the same MIP
+        scale = float(panel["top_axis_scale"])
+        secondary = top.secondary_xaxis("top", functions=(lambda x: x * scale, lambda x: x / scale))
+        secondary.set_xlabel(panel.get("top_axis_label", ""), fontsize=8)
+        secondary.tick_params(labelsize=7)
     if panel.get("xscale") == "log":
         from matplotlib.ticker import NullFormatter
 

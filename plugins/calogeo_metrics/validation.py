@@ -283,6 +283,11 @@ class _Suite:
                     "yscale": "log",
                     "marks": marks,
                     "shade_below": marks[0] if marks else None,
+                    **(
+                        {"top_axis_scale": mip[0] * 1e3, "top_axis_label": "cell energy [MeV]"}
+                        if np.allclose(mip, mip[0])
+                        else {}
+                    ),
                 }
             ],
         )
