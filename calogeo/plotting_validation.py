@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from calogeo.plotting import SAMPLE_COLOURS, _pyplot, plain_log_ticks, save_figure
 
@@ -103,7 +104,14 @@ def _draw_hist(
             ax.axvspan(edges[0], panel["shade_below"], color="0.85", hatch="//", zorder=0)
     if panel.get("top_axis_scale"):  # e.g. MIPs -> MeV where every layer has the same MIP
         scale = float(panel["top_axis_scale"])
-        secondary = top.secondary_xaxis("top", functions=(lambda x: x * scale, lambda x: x / scale))
+
+        def to_top(x: ArrayLike) -> ArrayLike:
+            return np.multiply(x, scale)
+
+        def from_top(x: ArrayLike) -> ArrayLike:
+            return np.divide(x, scale)
+
+        secondary = top.secondary_xaxis("top", functions=(to_top, from_top))
         secondary.set_xlabel(panel.get("top_axis_label", ""), fontsize=8)
         secondary.tick_params(labelsize=7)
     if panel.get("xscale") == "log":
