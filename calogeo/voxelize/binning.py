@@ -28,6 +28,7 @@ from calogeo.voxelize.axis import (
     transverse_basis,
     unit_vectors,
 )
+from calogeo.voxelize.kernels import sum_cells, window_coordinates
 
 __all__ = ["BatchBooks", "HitBinner", "VoxelizeSettings"]
 
@@ -130,7 +131,7 @@ class HitBinner:
             direction = barycentre_directions(position, energy, event, origin)
         else:
             direction = np.broadcast_to(unit_vectors(np.array([s.direction]))[0], (n, 3))
-        return origin, direction
+        return np.ascontiguousarray(origin), np.ascontiguousarray(direction)
 
     @property
     def _length(self) -> float:
@@ -150,68 +151,45 @@ class HitBinner:
         t0 = front_distances(
             u, geometry.distance_from_ip_mm if front is None else front, self.settings.surface
         )
-        rel = position - origin[event]
-        depth = np.einsum("ij,ij->i", rel, u[event]) - t0[event]
-        x = np.einsum("ij,ij->i", rel, ex[event]) + geometry.anchor_mm[0]
-        y = np.einsum("ij,ij->i", rel, ey[event]) + geometry.anchor_mm[1]
-        cell = geometry.locate(x, y, depth)
+        x, y, depth = window_coordinates(
+            position, batch.offsets.astype(np.int64), origin, u, ex, ey, t0, *geometry.anchor_mm
+        )
+        layer = geometry.layer_at_depth(depth)
+        cell = geometry.locate(x, y, depth, layer=layer)
         inside = cell >= 0
-        visible = energy[inside] * self._cell_factor[cell[inside]]
         labels = self._labels(batch, origin, u, ex, ey, t0)
-        books = self._books(n, event, energy, inside, depth)
+        books = self._books(n, event, energy, inside, depth, layer)
         labels["loss"] = books.loss.astype(np.float32)
         with np.errstate(invalid="ignore", divide="ignore"):
             labels["loss_fraction"] = np.where(
                 books.energy_in > 0, books.loss / books.energy_in, 0.0
             ).astype(np.float32)
         incident = batch.events.get("incident_energy")
-        showers = self._sum_cells(
-            n,
-            event[inside],
-            cell[inside],
-            visible,
-            np.full(n, np.nan) if incident is None else incident,
+        visible = np.where(inside, energy * self._cell_factor[np.maximum(cell, 0)], 0.0)
+        offsets, index, sums = sum_cells(
+            batch.offsets.astype(np.int64), cell, visible, geometry.n_cells
+        )
+        showers = SparseShowers(
+            geometry,
+            offsets,
+            index.astype(index_dtype(geometry.n_cells)),
+            sums.astype(np.float32),
+            np.asarray(np.full(n, np.nan) if incident is None else incident, dtype=np.float32),
             labels,
         )
         return showers, books
 
-    def _sum_cells(
+    def _books(
         self,
         n: int,
         event: np.ndarray,
-        cell: np.ndarray,
         energy: np.ndarray,
-        incident: np.ndarray,
-        labels: dict[str, np.ndarray],
-    ) -> SparseShowers:
-        """Sum the energies of hits in the same (event, cell), in float64, into CSR rows."""
-        n_cells = self.geometry.n_cells
-        key = event * n_cells + cell
-        order = np.argsort(key, kind="stable")
-        key = key[order]
-        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else key[:0]
-        sums = np.add.reduceat(energy[order], first) if len(key) else energy[:0]
-        key = key[first]
-        keep = sums != 0
-        key, sums = key[keep], sums[keep]
-        ev, index = np.divmod(key, n_cells)
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(ev, minlength=n), out=offsets[1:])
-        return SparseShowers(
-            self.geometry,
-            offsets,
-            index.astype(index_dtype(n_cells)),
-            sums.astype(np.float32),
-            np.asarray(incident, dtype=np.float32),
-            labels,
-        )
-
-    def _books(
-        self, n: int, event: np.ndarray, energy: np.ndarray, inside: np.ndarray, depth: np.ndarray
+        inside: np.ndarray,
+        depth: np.ndarray,
+        layer: np.ndarray,
     ) -> BatchBooks:
         layers = self.geometry.n_layers
         missed = ~inside
-        layer = self.geometry.layer_at_depth(depth)
         in_layer = layer >= 0
         out = missed & in_layer
         gap = np.searchsorted(self.geometry.z_edges_mm[:, 0], depth[~in_layer], side="right")
