@@ -9,19 +9,20 @@ batch after event batch with the vertices jittered, to an uncompressed HDF5 hit 
 - ``read``: the ``table`` reader's batches are read and their hits counted (the time to read
   the hits alone);
 - ``voxelize``: the whole ``calogeo.voxelize`` (read, place each event's window on its truth
-  axis, bin, write the native file).
+  axis, bin, write the native file);
+- ``idle``: the imports, the compiled kernels and one batch of 1,000 hits binned: the
+  baseline of the memory figures.
 
 Printed: hits/s of each, their ratio (measured in the same run), and every process's peak
 resident memory against the file's size (the bounded-memory figure).
 
-    python benchmarks/voxelize.py [--gb 1.0] [--geometry clic_ecal_rec] [--chunk-hits 1048576]
+    python benchmarks/voxelize.py [--gb 1.0] [--geometry clic_ecal_rec] [--chunk-hits 262144]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -88,14 +89,29 @@ from calogeo.voxelize import voxelize
 mode, path, geometry, chunk = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 geo = get_geometry(geometry)
 start = time.perf_counter()
-if mode == "read":
+if mode == "open":
+    with open_hits(path) as reader:
+        hits = 0
+elif mode == "idle":  # every module and kernel loaded, one small batch binned
+    import calogeo.io, calogeo.resample.stream
+    from calogeo.voxelize import HitBinner
+    with open_hits(path) as reader:
+        hits = HitBinner(geo)(next(reader.iter_batches(1000)))[0].index.size * 0
+elif mode == "read":
     with open_hits(path) as reader:
         hits = sum(b.n_hits for b in reader.iter_batches(chunk))
 else:
     hits = voxelize(path, geo, path + ".out.h5", chunk_hits=chunk).hits
 seconds = time.perf_counter() - start
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"hits": hits, "seconds": seconds, "rss": rss}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu = usage.ru_utime + usage.ru_stime
+rss = usage.ru_maxrss * 1024  # kept across exec on Linux: it includes the parent at the fork
+try:  # the peak of this process image alone
+    status = open("/proc/self/status").read()
+    rss = int(status.split("VmHWM:")[1].split()[0]) * 1024
+except (OSError, IndexError):
+    pass
+print(json.dumps({"hits": hits, "seconds": seconds, "cpu": cpu, "rss": rss}))
 """
 
 
@@ -124,19 +140,28 @@ def main() -> None:
             f"hit file: {n_hits:,} hits, {size / 1e9:.2f} GB ({time.perf_counter() - start:.0f} s to make)"
         )
         child("read", path, args.geometry, args.chunk_hits)  # warm the page cache and Numba
+        base = {m: child(m, path, args.geometry, args.chunk_hits) for m in ("open", "idle")}
         read = child("read", path, args.geometry, args.chunk_hits)
         vox = child("voxelize", path, args.geometry, args.chunk_hits)
-        for name, run in (("read only", read), ("voxelize", vox)):
+        print(
+            f"baselines: imports and the file opened {base['open']['rss'] / 1e6:.0f} MB; "
+            f"+ kernels and 1,000 hits binned {base['idle']['rss'] / 1e6:.0f} MB (peak RSS)"
+        )
+        cpu = {}
+        for name, run, zero in (("read only", read, "open"), ("voxelize", vox, "idle")):
+            cpu[name] = run["cpu"] - base[zero]["cpu"]
+            above = run["rss"] - base[zero]["rss"]
             print(
                 f"{name:>10}: {run['hits'] / run['seconds'] / 1e6:6.2f} M hits/s "
-                f"({run['seconds']:.1f} s), peak RSS {run['rss'] / 1e6:.0f} MB "
-                f"({run['rss'] / size:.1%} of the file)"
+                f"({run['seconds']:.1f} s wall, {cpu[name]:.1f} s CPU), peak RSS "
+                f"{run['rss'] / 1e6:.0f} MB, {above / 1e6:.0f} MB above its baseline "
+                f"({above / size:.1%} of the file)"
             )
-        print(f"voxelize takes {vox['seconds'] / read['seconds']:.2f}x the time to read the hits")
         print(
-            f"chunk: {args.chunk_hits:,} hits; this process: peak RSS "
-            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:.0f} MB (making the file)"
+            f"voxelize takes {vox['seconds'] / read['seconds']:.1f}x the wall time and "
+            f"{cpu['voxelize'] / cpu['read only']:.1f}x the CPU time of reading the hits alone"
         )
+        print(f"chunk: {args.chunk_hits:,} hits")
 
 
 if __name__ == "__main__":

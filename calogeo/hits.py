@@ -39,10 +39,12 @@ EVENT_COLUMNS: dict[str, str] = {
     "pdg": "(N,) PDG id of the incident particle",
     "multiplicity": "(N,) number of incident particles",
     "vertex_mm": "(N, 3) where the incident particle starts, mm (the truth axis' origin)",
-    "direction": "(N, 3) unit vector of the incident particle's momentum (the truth axis)",
+    "direction": "(N, 3) the incident particle's momentum direction, any length (the truth axis)",
+    "event_id": "(N,) the event's number in the input (tables with an event-id column)",
 }
-"""Per-event columns a reader may fill (name -> shape, meaning, unit); the last two are the
-MC truth the voxelizer places the window on with ``axis="truth"``."""
+"""Per-event columns a reader may fill (name -> shape, meaning, unit): ``vertex_mm`` and
+``direction`` are the MC truth the voxelizer places the window on with ``axis="truth"``; every
+column but those and ``incident_energy`` becomes a label of the output."""
 
 
 @dataclass(frozen=True)
@@ -93,23 +95,6 @@ class HitBatch:
     def has_truth(self) -> bool:
         """Whether every event carries the incident particle's vertex and direction."""
         return "vertex_mm" in self.events and "direction" in self.events
-
-    @classmethod
-    def from_event_ids(
-        cls,
-        event: np.ndarray,
-        position: np.ndarray,
-        energy: np.ndarray,
-        n_events: int,
-        events: Mapping[str, np.ndarray] | None = None,
-    ) -> HitBatch:
-        """Hits given an ascending event number per hit (0..n_events-1 within the batch)."""
-        event = np.asarray(event, dtype=np.int64)
-        if len(event) and (np.any(np.diff(event) < 0) or event[0] < 0 or event[-1] >= n_events):
-            msg = "hit table: the event-id column must be ascending (hits grouped by event)"
-            raise CalogeoError(msg)
-        offsets = np.searchsorted(event, np.arange(n_events + 1), side="left").astype(np.int64)
-        return cls(offsets, position, energy, dict(events or {}))
 
 
 class HitReader(ABC):
@@ -199,4 +184,4 @@ def open_hits(
             msg = f"{paths[0]}: no hit reader recognises this file (readers: {names}); name one"
             raise CalogeoError(msg)
         cls = matching[0]
-    return cls(paths, **options)  # type: ignore[no-any-return]
+    return cls(paths, **options)

@@ -89,9 +89,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--chunk-hits",
         type=int,
-        default=1 << 20,
+        default=1 << 18,
         metavar="N",
-        help="hits read per batch (memory is bounded by a few batches; default 1048576)",
+        help="hits read per batch (memory is bounded by a few batches; default 262144)",
     )
     parser.set_defaults(func=run)
 

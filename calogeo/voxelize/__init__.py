@@ -41,7 +41,7 @@ __all__ = [
     "voxelize_batch",
 ]
 
-CHUNK_HITS = 1 << 20  # hits per batch read (about 32 MB of float64 positions and energies)
+CHUNK_HITS = 1 << 18  # hits per batch read (6 MB of float64 positions, about 25 MB in work)
 
 
 def voxelize_batch(
