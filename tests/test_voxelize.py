@@ -165,11 +165,18 @@ def test_deposited_hits_become_visible_energy_with_the_layer_sampling_fraction()
 def test_units_of_the_input_are_converted():
     geometry = calogeo.get_geometry("clic_ecal_rec")
     showers = simulated(geometry, n=2)
-    hits = showers_to_hits(showers, seed=4)
-    in_cm_mev = HitBatch(hits.offsets, hits.position / 10.0, hits.energy * 1e3, hits.events)
+    vertex, direction = random_axes(len(showers))
+    hits = showers_to_hits(showers, vertex_mm=vertex, direction=direction, seed=4)
+    events = {
+        "incident_energy": hits.events["incident_energy"] * 1e3,
+        "vertex_mm": vertex / 10.0,
+        "direction": direction,
+    }
+    in_cm_mev = HitBatch(hits.offsets, hits.position / 10.0, hits.energy * 1e3, events)
     settings = VoxelizeSettings(length_unit="cm", energy_unit="MeV")
     out = voxelize_batch(in_cm_mev, geometry, settings)
     np.testing.assert_allclose(out.flat(), showers.flat(), rtol=2e-6)
+    np.testing.assert_allclose(out.incident_energy, showers.incident_energy, rtol=1e-6)
 
 
 def test_truth_axis_without_truth_is_an_error():
@@ -220,13 +227,16 @@ def test_kernels_match_their_numpy_references():
     u = rng.normal(size=(n, 3))
     u /= np.linalg.norm(u, axis=1, keepdims=True)
     ex, ey = transverse_basis(u)
-    frame = (offsets, rng.normal(size=(n, 3)), u, ex, ey, rng.uniform(10, 20, n), 1.5, -2.0)
+    geometry = calogeo.get_geometry("atlas")  # three layers, 0-446 mm
+    t0 = rng.uniform(-200.0, 0.0, n)  # depths from before the front to behind the back
+    frame = (offsets, rng.normal(size=(n, 3)), u, ex, ey, t0, 1.5, -2.0)
+    *coordinates, layer = kernels.window_coordinates(position, *frame, geometry.z_edges_mm)
     for got, want in zip(
-        kernels.window_coordinates(position, *frame),
-        kernels.window_coordinates_numpy(position, *frame),
-        strict=True,
+        coordinates, kernels.window_coordinates_numpy(position, *frame), strict=True
     ):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(layer, geometry.layer_at_depth(coordinates[2]))
+    assert set(np.unique(layer)) == {-1, 0, 1, 2}
     cell = rng.integers(-1, n_cells, size=m)
     energy = rng.normal(size=m)
     energy[:2], cell[:2] = [1.0, -1.0], cell[0]  # two hits cancelling: no zero cell is kept

@@ -48,7 +48,8 @@ class VoxelizeSettings:
     (``"sphere"``, ``"barrel"``, ``"endcap"``); ``energy_scale`` what the hits' energies are
     (``"visible"``: what the active medium saw, as stored by calogeo; ``"deposited"``: the
     energy left in the whole layer, turned into visible energy with the layer's sampling
-    fraction); ``length_unit`` and ``energy_unit`` those of the input.
+    fraction); ``length_unit`` and ``energy_unit`` those of the input (positions and
+    vertices; hit and incident energies).
     """
 
     axis: Axis | None = None
@@ -141,9 +142,8 @@ class HitBinner:
         """The batch's events on the geometry (visible energy, GeV) and its bookkeeping."""
         geometry, n = self.geometry, len(batch)
         position = np.asarray(batch.position, dtype=np.float64) * self._length
-        energy = (
-            np.asarray(batch.energy, dtype=np.float64) * ENERGY_UNITS[self.settings.energy_unit]
-        )
+        energy_unit = ENERGY_UNITS[self.settings.energy_unit]
+        energy = np.asarray(batch.energy, dtype=np.float64) * energy_unit
         event = np.repeat(np.arange(n, dtype=np.int64), batch.counts)
         origin, u = self._frame(batch, position, energy, event)
         ex, ey = transverse_basis(u)
@@ -151,10 +151,17 @@ class HitBinner:
         t0 = front_distances(
             u, geometry.distance_from_ip_mm if front is None else front, self.settings.surface
         )
-        x, y, depth = window_coordinates(
-            position, batch.offsets.astype(np.int64), origin, u, ex, ey, t0, *geometry.anchor_mm
+        x, y, depth, layer = window_coordinates(
+            position,
+            batch.offsets.astype(np.int64),
+            origin,
+            u,
+            ex,
+            ey,
+            t0,
+            *geometry.anchor_mm,
+            geometry.z_edges_mm,
         )
-        layer = geometry.layer_at_depth(depth)
         cell = geometry.locate(x, y, depth, layer=layer)
         inside = cell >= 0
         labels = self._labels(batch, origin, u, ex, ey, t0)
@@ -165,6 +172,7 @@ class HitBinner:
                 books.energy_in > 0, books.loss / books.energy_in, 0.0
             ).astype(np.float32)
         incident = batch.events.get("incident_energy")
+        incident = np.full(n, np.nan) if incident is None else incident * energy_unit
         visible = np.where(inside, energy * self._cell_factor[np.maximum(cell, 0)], 0.0)
         offsets, index, sums = sum_cells(
             batch.offsets.astype(np.int64), cell, visible, geometry.n_cells
@@ -174,7 +182,7 @@ class HitBinner:
             offsets,
             index.astype(index_dtype(geometry.n_cells)),
             sums.astype(np.float32),
-            np.asarray(np.full(n, np.nan) if incident is None else incident, dtype=np.float32),
+            np.asarray(incident, dtype=np.float32),
             labels,
         )
         return showers, books
@@ -225,11 +233,13 @@ class HitBinner:
             d = unit_vectors(batch.events["direction"])
             vertex = np.asarray(batch.events["vertex_mm"], dtype=np.float64) * self._length
             cosine = np.einsum("ij,ij->i", d, u)
-            labels["theta"] = np.arccos(np.clip(cosine, -1.0, 1.0))
-            labels["phi"] = np.arctan2(np.einsum("ij,ij->i", d, ey), np.einsum("ij,ij->i", d, ex))
+            theta = np.arccos(np.clip(cosine, -1.0, 1.0))
+            phi = np.arctan2(np.einsum("ij,ij->i", d, ey), np.einsum("ij,ij->i", d, ex))
             with np.errstate(invalid="ignore", divide="ignore"):
                 s = (t0 - np.einsum("ij,ij->i", vertex - origin, u)) / cosine
             entry = vertex + s[:, None] * d - origin
-            labels["impact_x"] = np.einsum("ij,ij->i", entry, ex) + self.geometry.anchor_mm[0]
-            labels["impact_y"] = np.einsum("ij,ij->i", entry, ey) + self.geometry.anchor_mm[1]
+            ax, ay = self.geometry.anchor_mm
+            labels["theta"], labels["phi"] = theta.astype(np.float32), phi.astype(np.float32)
+            labels["impact_x"] = (np.einsum("ij,ij->i", entry, ex) + ax).astype(np.float32)
+            labels["impact_y"] = (np.einsum("ij,ij->i", entry, ey) + ay).astype(np.float32)
         return labels

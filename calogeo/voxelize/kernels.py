@@ -1,7 +1,7 @@
 """The voxelizer's per-hit loops in Numba, each with the numpy reference it is tested against.
 
-- :func:`window_coordinates`: every hit's (x, y) in the layer plane and depth behind the
-  window's front, in its event's frame (:mod:`calogeo.voxelize.axis`);
+- :func:`window_coordinates`: every hit's (x, y) in the layer plane, depth behind the
+  window's front and layer, in its event's frame (:mod:`calogeo.voxelize.axis`);
 - :func:`sum_cells`: the energies of each event's hits summed per cell (float64), as CSR rows
   with ascending cell indices and no zeros.
 
@@ -20,25 +20,39 @@ __all__ = ["sum_cells", "sum_cells_numpy", "window_coordinates", "window_coordin
 
 @njit(nogil=True)
 def window_coordinates(
-    position, offsets, origin, u, ex, ey, t0, anchor_x, anchor_y
+    position, offsets, origin, u, ex, ey, t0, anchor_x, anchor_y, z_edges
 ):  # pragma: no cover - numba
-    """(x, y, depth) (M,) float64 mm of every hit (``position`` (M, 3), rows of event i at
-    ``offsets[i]:offsets[i + 1]``) in its event's frame: origin (N, 3), axis u, transverse
-    basis ex, ey (N, 3), front distance t0 (N,); x and y shifted by the anchor."""
+    """(x, y, depth) (M,) float64 mm and layer (M,) int64 of every hit (``position`` (M, 3),
+    rows of event i at ``offsets[i]:offsets[i + 1]``) in its event's frame: origin (N, 3),
+    axis u, transverse basis ex, ey (N, 3), front distance t0 (N,); x and y shifted by the
+    anchor; the layer is the one of ``z_edges`` (n_layers, 2) holding the depth, else -1
+    (:meth:`~calogeo.geometry.Geometry.layer_at_depth`)."""
     m = position.shape[0]
+    n_layers = z_edges.shape[0]
     x = np.empty(m)
     y = np.empty(m)
     depth = np.empty(m)
+    layer = np.empty(m, dtype=np.int64)
     for i in range(len(offsets) - 1):
         ox, oy, oz = origin[i, 0], origin[i, 1], origin[i, 2]
         for j in range(offsets[i], offsets[i + 1]):
             rx = position[j, 0] - ox
             ry = position[j, 1] - oy
             rz = position[j, 2] - oz
-            depth[j] = rx * u[i, 0] + ry * u[i, 1] + rz * u[i, 2] - t0[i]
+            d = rx * u[i, 0] + ry * u[i, 1] + rz * u[i, 2] - t0[i]
+            depth[j] = d
             x[j] = rx * ex[i, 0] + ry * ex[i, 1] + rz * ex[i, 2] + anchor_x
             y[j] = rx * ey[i, 0] + ry * ey[i, 1] + rz * ey[i, 2] + anchor_y
-    return x, y, depth
+            lo, hi = 0, n_layers  # the last layer whose front is <= d
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if z_edges[mid, 0] <= d:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            k = lo - 1
+            layer[j] = k if k >= 0 and d < z_edges[k, 1] else -1
+    return x, y, depth, layer
 
 
 def window_coordinates_numpy(
@@ -52,7 +66,8 @@ def window_coordinates_numpy(
     anchor_x: float,
     anchor_y: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Reference of :func:`window_coordinates` in numpy."""
+    """Reference of the (x, y, depth) of :func:`window_coordinates` in numpy (the layer's
+    reference is :meth:`~calogeo.geometry.Geometry.layer_at_depth`)."""
     event = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     rel = np.asarray(position, dtype=np.float64) - origin[event]
     depth = np.einsum("ij,ij->i", rel, u[event]) - t0[event]

@@ -5,7 +5,7 @@ A dataset of shape (N, n_points, 4): event i's points are ``data[i, :, :]``, eac
 units given to ``calogeo voxelize`` (``--length-unit``, ``--energy-unit``; mm and GeV by
 default). The dataset is the one named by the reader option ``dataset``, else the only
 three-dimensional dataset of the file whose last axis has length 4. An ``incident_energy`` or
-``energy`` dataset of N values (shape (N,) or (N, 1), GeV) beside it gives the incident
+``energy`` dataset of N values (shape (N,) or (N, 1), in the energy unit) beside it gives the incident
 energies. Point clouds carry no truth axis: they are usually in a local frame (z along the
 depth), placed with ``--axis fixed --direction 0,0,1 --front-mm Z_FRONT``, or in the detector
 frame, placed with ``--axis barycentre``.

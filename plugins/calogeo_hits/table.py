@@ -9,7 +9,7 @@ given by the reader option ``dataset``:
   ``offsets[i]:offsets[i + 1]`` (offsets[0] = 0, offsets[N] = M), or ``event`` (M,) an
   ascending event id per hit (events are the distinct ids, in order; events with no hit are
   absent);
-- optionally, with ``offsets``, per-event truth (N,): ``incident_energy`` (GeV), ``pdg``,
+- optionally, with ``offsets``, per-event truth (N,): ``incident_energy`` (energy unit, GeV by default), ``pdg``,
   ``vertex_x``, ``vertex_y``, ``vertex_z`` (mm) and ``direction_x``, ``direction_y``,
   ``direction_z`` (any length; ``momentum_x/y/z`` are accepted instead).
 
