@@ -229,7 +229,8 @@ def test_kernels_match_their_numpy_references():
     ex, ey = transverse_basis(u)
     geometry = calogeo.get_geometry("atlas")  # three layers, 0-446 mm
     t0 = rng.uniform(-200.0, 0.0, n)  # depths from before the front to behind the back
-    frame = (offsets, rng.normal(size=(n, 3)), u, ex, ey, t0, 1.5, -2.0)
+    frame = (10.0, offsets, rng.normal(size=(n, 3)), u, ex, ey, t0, 1.5, -2.0)  # cm to mm
+    position = (position / 10.0).astype(np.float32)
     *coordinates, layer = kernels.window_coordinates(position, *frame, geometry.z_edges_mm)
     for got, want in zip(
         coordinates, kernels.window_coordinates_numpy(position, *frame), strict=True

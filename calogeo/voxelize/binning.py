@@ -114,7 +114,7 @@ class HitBinner:
         return np.repeat(per_layer, np.diff(self.geometry.layer_offsets))
 
     def _frame(
-        self, batch: HitBatch, position: np.ndarray, energy: np.ndarray, event: np.ndarray
+        self, batch: HitBatch, energy: np.ndarray, event: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """(origin (N, 3) mm, direction (N, 3)) of every event's window axis."""
         s, n = self.settings, len(batch)
@@ -129,6 +129,7 @@ class HitBinner:
         if axis == "truth":
             direction = unit_vectors(batch.events["direction"])
         elif axis == "barycentre":
+            position = np.asarray(batch.position, dtype=np.float64) * self._length
             direction = barycentre_directions(position, energy, event, origin)
         else:
             direction = np.broadcast_to(unit_vectors(np.array([s.direction]))[0], (n, 3))
@@ -141,11 +142,13 @@ class HitBinner:
     def __call__(self, batch: HitBatch) -> tuple[SparseShowers, BatchBooks]:
         """The batch's events on the geometry (visible energy, GeV) and its bookkeeping."""
         geometry, n = self.geometry, len(batch)
-        position = np.asarray(batch.position, dtype=np.float64) * self._length
+        position = np.ascontiguousarray(batch.position)  # float32 or float64, file units
+        if position.dtype not in (np.float32, np.float64):
+            position = position.astype(np.float64)
         energy_unit = ENERGY_UNITS[self.settings.energy_unit]
         energy = np.asarray(batch.energy, dtype=np.float64) * energy_unit
         event = np.repeat(np.arange(n, dtype=np.int64), batch.counts)
-        origin, u = self._frame(batch, position, energy, event)
+        origin, u = self._frame(batch, energy, event)
         ex, ey = transverse_basis(u)
         front = self.settings.front_mm
         t0 = front_distances(
@@ -153,6 +156,7 @@ class HitBinner:
         )
         x, y, depth, layer = window_coordinates(
             position,
+            self._length,
             batch.offsets.astype(np.int64),
             origin,
             u,

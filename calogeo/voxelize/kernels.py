@@ -20,10 +20,11 @@ __all__ = ["sum_cells", "sum_cells_numpy", "window_coordinates", "window_coordin
 
 @njit(nogil=True)
 def window_coordinates(
-    position, offsets, origin, u, ex, ey, t0, anchor_x, anchor_y, z_edges
+    position, scale, offsets, origin, u, ex, ey, t0, anchor_x, anchor_y, z_edges
 ):  # pragma: no cover - numba
-    """(x, y, depth) (M,) float64 mm and layer (M,) int64 of every hit (``position`` (M, 3),
-    rows of event i at ``offsets[i]:offsets[i + 1]``) in its event's frame: origin (N, 3),
+    """(x, y, depth) (M,) float64 mm and layer (M,) int64 of every hit (``position`` (M, 3)
+    float32 or float64, times ``scale`` in mm; rows of event i at ``offsets[i]:offsets[i +
+    1]``) in its event's frame: origin (N, 3) mm,
     axis u, transverse basis ex, ey (N, 3), front distance t0 (N,); x and y shifted by the
     anchor; the layer is the one of ``z_edges`` (n_layers, 2) holding the depth, else -1
     (:meth:`~calogeo.geometry.Geometry.layer_at_depth`)."""
@@ -36,9 +37,9 @@ def window_coordinates(
     for i in range(len(offsets) - 1):
         ox, oy, oz = origin[i, 0], origin[i, 1], origin[i, 2]
         for j in range(offsets[i], offsets[i + 1]):
-            rx = position[j, 0] - ox
-            ry = position[j, 1] - oy
-            rz = position[j, 2] - oz
+            rx = position[j, 0] * scale - ox
+            ry = position[j, 1] * scale - oy
+            rz = position[j, 2] * scale - oz
             d = rx * u[i, 0] + ry * u[i, 1] + rz * u[i, 2] - t0[i]
             depth[j] = d
             x[j] = rx * ex[i, 0] + ry * ex[i, 1] + rz * ex[i, 2] + anchor_x
@@ -57,6 +58,7 @@ def window_coordinates(
 
 def window_coordinates_numpy(
     position: np.ndarray,
+    scale: float,
     offsets: np.ndarray,
     origin: np.ndarray,
     u: np.ndarray,
@@ -69,7 +71,7 @@ def window_coordinates_numpy(
     """Reference of the (x, y, depth) of :func:`window_coordinates` in numpy (the layer's
     reference is :meth:`~calogeo.geometry.Geometry.layer_at_depth`)."""
     event = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    rel = np.asarray(position, dtype=np.float64) - origin[event]
+    rel = np.asarray(position, dtype=np.float64) * scale - origin[event]
     depth = np.einsum("ij,ij->i", rel, u[event]) - t0[event]
     x = np.einsum("ij,ij->i", rel, ex[event]) + anchor_x
     y = np.einsum("ij,ij->i", rel, ey[event]) + anchor_y
