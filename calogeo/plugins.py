@@ -32,6 +32,7 @@ from calogeo.errors import (
     PluginError,
     UnknownFormatError,
     UnknownGeometryError,
+    UnknownHitReaderError,
     UnknownMetricError,
     UnknownModelError,
     UnknownNameError,
@@ -245,7 +246,7 @@ class PluginManager:
             self.pm.register(plugin, name=name)
         except Exception as exc:  # noqa: BLE001 - reported by plugin name
             self._report(self.reports[name], f"invalid plugin: {type(exc).__name__}: {exc}", exc)
-        for category in ("geometries", "models", "metrics", "formats"):
+        for category in ("geometries", "models", "metrics", "formats", "hit_readers"):
             self.__dict__.pop(category, None)  # registries are rebuilt with the new plugin
 
     def _report(self, report: PluginReport, message: str, exc: BaseException) -> None:
@@ -313,10 +314,19 @@ class PluginManager:
             partial(_class_entry, category="format"),
         )
 
+    @cached_property
+    def hit_readers(self) -> Registry[Any]:
+        """Registered readers of simulated hits."""
+        return self._collect(
+            "calogeo_register_hit_readers",
+            Registry("hit reader", UnknownHitReaderError),
+            partial(_class_entry, category="hit reader"),
+        )
+
     def load_all(self, *, resolve: bool = False) -> None:
         """Fill every registry (so every plugin's errors are reported); ``resolve`` also imports
         every lazily registered model, metric and format and reports those that fail."""
-        for category in ("geometries", "models", "metrics", "formats"):
+        for category in ("geometries", "models", "metrics", "formats", "hit_readers"):
             registry = getattr(self, category)
             if not resolve or category == "geometries":
                 continue

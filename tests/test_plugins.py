@@ -125,6 +125,7 @@ CATEGORY = {
     "calogeo_register_models": "models",
     "calogeo_register_metrics": "metrics",
     "calogeo_register_formats": "formats",
+    "calogeo_register_hit_readers": "hit_readers",
 }
 
 
