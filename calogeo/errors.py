@@ -12,6 +12,7 @@ from collections.abc import Iterable
 __all__ = [
     "CalogeoError",
     "GeometryMismatchError",
+    "Interrupted",
     "MissingDependencyError",
     "PluginError",
     "ShowerFileError",
@@ -87,3 +88,14 @@ class GeometryMismatchError(CalogeoError, ValueError):
 
 class MissingDependencyError(CalogeoError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The process was told to stop (Ctrl-C, SIGTERM, SIGHUP) while the command line ran;
+    ``signum`` is the signal. A KeyboardInterrupt, so cleanup written for Ctrl-C applies."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
