@@ -15,6 +15,7 @@ __all__ = [
     "Interrupted",
     "MissingDependencyError",
     "PluginError",
+    "ShowerDataError",
     "ShowerFileError",
     "SpecError",
     "UnknownFormatError",
@@ -47,7 +48,8 @@ class UnknownNameError(CalogeoError, KeyError):
     def __init__(self, name: str, known: Iterable[str]) -> None:
         self.name = name
         self.known = sorted(known)
-        close = difflib.get_close_matches(name, self.known, n=3, cutoff=0.5)
+        lower = {k.lower(): k for k in self.known}  # 'ATLAS' -> 'atlas'
+        close = [lower[k] for k in difflib.get_close_matches(name.lower(), lower, n=3, cutoff=0.5)]
         if not close:
             close = [k for k in self.known if k.startswith(name) or name in k][:3]
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -80,6 +82,10 @@ class PluginError(CalogeoError):
 
 class ShowerFileError(CalogeoError, OSError):
     """A shower file cannot be read or written; the message names the file and dataset."""
+
+
+class ShowerDataError(CalogeoError, ValueError):
+    """Shower energies or labels calogeo refuses: non-finite, complex or non-numeric values."""
 
 
 class GeometryMismatchError(CalogeoError, ValueError):

@@ -53,7 +53,7 @@ import h5py
 import numpy as np
 
 from calogeo._version import __version__
-from calogeo.errors import CalogeoError, ShowerFileError
+from calogeo.errors import CalogeoError, ShowerDataError, ShowerFileError
 from calogeo.geometry import Geometry
 from calogeo.outputs import AtomicOutput, os_error_reason, partial_path
 from calogeo.showers import Showers
@@ -136,16 +136,28 @@ class ShowerReader(ABC):
 
     def _clip(self, start: int, stop: int | None) -> tuple[int, int]:
         n = len(self)
-        stop = n if stop is None else min(stop, n)
+        stop = n if stop is None else min(max(stop, 0), n)
         return min(max(start, 0), stop), stop
+
+    def _checked(self, batch: Any, start: int) -> Any:
+        """``batch`` (events from ``start``) if every energy in it is finite; a NaN or an
+        infinity is refused with a one-line error naming the file and the event."""
+        energies = [batch.energy] if isinstance(batch, SparseShowers) else batch.layers
+        if all(np.isfinite(np.sum(a, dtype=np.float64)) for a in energies) and np.isfinite(
+            np.sum(batch.incident_energy, dtype=np.float64)
+        ):
+            return batch
+        raise non_finite_error(self.path, batch, start)
 
     def read(self, start: int = 0, stop: int | None = None) -> Showers:
         """Events ``start:stop`` (clipped to the file) as an in-memory Showers in GeV."""
-        return self._read(*self._clip(start, stop))
+        start, stop = self._clip(start, stop)
+        return self._checked(self._read(start, stop), start)
 
     def read_sparse(self, start: int = 0, stop: int | None = None) -> SparseShowers:
         """Events ``start:stop`` (clipped to the file) as their non-zero cells (GeV)."""
-        return self._read_sparse(*self._clip(start, stop))
+        start, stop = self._clip(start, stop)
+        return self._checked(self._read_sparse(start, stop), start)
 
     @overload
     def iter_batches(
@@ -177,13 +189,37 @@ class ShowerReader(ABC):
         read = self._read_sparse if sparse else self._read
         start, stop = self._clip(start, stop)
         for first in range(start, stop, batch_size):
-            yield read(first, min(first + batch_size, stop))
+            yield self._checked(read(first, min(first + batch_size, stop)), first)
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def non_finite_error(path: Path, batch: Showers | SparseShowers, start: int) -> ShowerDataError:
+    """The error for a batch holding NaN or infinite energies: calogeo refuses them on
+    reading (see README, "Non-finite and negative energies"), naming the first event."""
+    incident = ~np.isfinite(batch.incident_energy)
+    if isinstance(batch, SparseShowers):
+        bad = ~np.isfinite(batch.energy)
+        events = np.repeat(np.arange(len(batch)), batch.counts)[bad]
+        values = batch.energy[bad]
+    else:
+        flat = batch.flat()
+        rows, _ = np.nonzero(~np.isfinite(flat))
+        events, values = rows, flat[~np.isfinite(flat)]
+    if len(events) and (not incident.any() or events[0] <= np.flatnonzero(incident)[0]):
+        first, what = int(events[0]), f"{len(values)} cell energies are non-finite ({values[0]})"
+    else:
+        first = int(np.flatnonzero(incident)[0])
+        what = f"incident energy {batch.incident_energy[first]}"
+    msg = (
+        f"{path}: event {start + first}: {what}; calogeo refuses NaN and infinite energies "
+        "(repair or drop those events)"
+    )
+    return ShowerDataError(msg)
 
 
 def h5_open_error(path: Path, exc: OSError) -> ShowerFileError:
@@ -288,7 +324,8 @@ class ShowerFile(ShowerReader):
         if attrs.get("format") != FORMAT_NAME:
             msg = f"{self.path}: not a calogeo shower file (attribute 'format' is {attrs.get('format')!r})"
             raise ShowerFileError(msg)
-        version = int(attrs.get("format_version", -1))
+        raw = attrs.get("format_version", -1)
+        version = int(raw) if isinstance(raw, (int, np.integer)) else -1
         if version > FORMAT_VERSION:
             msg = (
                 f"{self.path}: format version {version} is newer than this calogeo "
@@ -296,7 +333,10 @@ class ShowerFile(ShowerReader):
             )
             raise ShowerFileError(msg)
         if version < 1:
-            msg = f"{self.path}: attribute 'format_version' is missing or invalid"
+            msg = (
+                f"{self.path}: attribute 'format_version' is missing or invalid ({raw!r}; "
+                "expected a whole number)"
+            )
             raise ShowerFileError(msg)
         self.format_version = version
         text = attrs.get("geometry_spec")
@@ -321,8 +361,11 @@ class ShowerFile(ShowerReader):
     def _check_events(self) -> int:
         """The event count, checked against the recorded one and every label dataset."""
         energy = self._dataset("incident_energy")
-        if energy.ndim != 1:
-            msg = f"{self.path}: dataset 'incident_energy' has shape {energy.shape}, expected (N,)"
+        if energy.ndim != 1 or energy.dtype.kind not in "iuf":
+            msg = (
+                f"{self.path}: dataset 'incident_energy' is {energy.dtype} {energy.shape}, "
+                "expected real numbers (N,) in GeV"
+            )
             raise ShowerFileError(msg)
         n = len(energy)
         recorded = self._h5.attrs.get("n_events")
@@ -334,7 +377,14 @@ class ShowerFile(ShowerReader):
             raise ShowerFileError(msg)
         for label in self.label_names:
             name = f"labels/{label}"
-            count = len(self._dataset(name))
+            dataset = self._dataset(name)
+            if dataset.dtype.kind not in "biuf":
+                msg = (
+                    f"{self.path}: dataset {name!r} holds {dataset.dtype} values; labels must "
+                    "be numbers (bool, int, float)"
+                )
+                raise ShowerFileError(msg)
+            count = len(dataset) if dataset.ndim else -1
             if count != n:
                 msg = f"{self.path}: dataset {name!r} has {count} entries for {n} events"
                 raise ShowerFileError(msg)
@@ -354,6 +404,12 @@ class ShowerFile(ShowerReader):
         for layer in self.geometry.layers:
             name = f"layers/{layer.name}"
             ds = self._dataset(name)
+            if ds.dtype.kind != "f":
+                msg = (
+                    f"{self.path}: dataset {name!r} holds {ds.dtype} values; cell energies "
+                    "must be floating-point GeV"
+                )
+                raise ShowerFileError(msg)
             if ds.shape != (n, *layer.shape):
                 msg = (
                     f"{self.path}: dataset {name!r} has shape {ds.shape}, but geometry "

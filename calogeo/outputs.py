@@ -133,7 +133,7 @@ def check_output(
         raise CalogeoError(msg)
     for source in inputs:
         if source is not None and _same_file(path, Path(source)):
-            msg = f"{where}: is an input of this command; it would be overwritten"
+            msg = f"{where}: would overwrite the input file {source} of this command"
             raise CalogeoError(msg)
     parent = path.parent if str(path.parent) else Path()
     existing = parent
@@ -145,8 +145,8 @@ def check_output(
     if not os.access(existing, os.W_OK | os.X_OK):
         msg = f"{where}: cannot write in {existing} (permission denied)"
         raise CalogeoError(msg)
-    if path.exists() and not os.access(path, os.W_OK) and not directory:
-        msg = f"{where}: the file exists and is read-only"
+    if directory and path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        msg = f"{where}: cannot write in {path} (permission denied)"
         raise CalogeoError(msg)
     remove_stale_partials(path)
     return path
