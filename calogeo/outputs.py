@@ -26,6 +26,7 @@ from calogeo.errors import CalogeoError, ShowerFileError
 __all__ = [
     "AtomicOutput",
     "check_output",
+    "is_disk_full",
     "os_error_reason",
     "partial_path",
     "pid_alive",
@@ -152,6 +153,15 @@ def check_output(
     return path
 
 
+_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for a write that failed for want of space (a full disk, a quota, a file-size
+    limit)."""
+    return getattr(exc, "errno", None) in _FULL
+
+
 def os_error_reason(exc: BaseException) -> str:
     """A short reason for an I/O failure: disk full and file-size limits spelled out."""
     code = getattr(exc, "errno", None)
@@ -266,8 +276,11 @@ class AtomicOutput:
     ) -> None:
         if exc_type is None:
             self.commit()
-        else:
-            self.discard()
+            return
+        self.discard()
+        if isinstance(exc, OSError) and is_disk_full(exc) and not isinstance(exc, CalogeoError):
+            msg = f"{self.path}: cannot write: {os_error_reason(exc)}"
+            raise ShowerFileError(msg) from exc
 
     def __repr__(self) -> str:
         return f"AtomicOutput({str(self.path)!r})"

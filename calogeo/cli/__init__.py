@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -78,7 +79,7 @@ def _run(argv: list[str]) -> int:
         return _fail(name, str(exc))
     except KeyboardInterrupt as exc:
         code = exit_code(exc)
-        what = "interrupted" if code == 130 else f"stopped by signal {code - 128}"
+        what = "interrupted" if code == 130 else f"stopped by {signal.Signals(code - 128).name}"
         print(f"calogeo {name}: {what}", file=sys.stderr)
         return code
     except BrokenPipeError:

@@ -90,7 +90,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calogeo.outputs import check_output
+    from calogeo.outputs import check_output, os_error_reason
     from calogeo.plotting import save_figure
 
     check_output(args.output, getattr(args, "files", None) or [args.file])
@@ -107,7 +107,11 @@ def run(args: argparse.Namespace) -> int:
         "roc": _roc,
         "resolution": _resolution,
     }[args.mode](args)
-    save_figure(figure, args.output)
+    try:
+        save_figure(figure, args.output)
+    except OSError as exc:
+        msg = f"-o {args.output}: cannot write: {os_error_reason(exc)}"
+        raise CalogeoError(msg) from exc
     print(f"wrote {args.output}")
     return 0
 

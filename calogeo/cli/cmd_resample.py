@@ -82,10 +82,14 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         msg = f"--batch-size must be positive, got {args.batch_size}"
         raise CalogeoError(msg)
+    inputs = [args.input, args.to, args.source]
+    if args.output is not None:
+        check_output(args.output, inputs)  # before any work
     target = get_geometry(args.to)
     source_geometry = get_geometry(args.source) if args.source else None
-    output = args.output or default_output(args.input, target.name, args.round_trip)
-    check_output(output, [args.input, args.to, args.source])
+    output = args.output or check_output(
+        default_output(args.input, target.name, args.round_trip), inputs
+    )
     with open_showers(args.input, source_geometry) as source:
         groups = args.layers.split(",") if args.layers else None
         batch = min(args.batch_size, max(len(source), 1))
