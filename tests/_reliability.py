@@ -33,14 +33,21 @@ def shower_file(folder: Path, events: int = 50, name: str = "showers.h5", **opti
 
 
 def run_cli(
-    *args: str | Path, cwd: Path, fsize_bytes: int | None = None, timeout: float = 120
+    *args: str | Path,
+    cwd: Path,
+    fsize_bytes: int | None = None,
+    as_bytes: int | None = None,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """``calogeo ARGS`` in a subprocess; ``fsize_bytes`` caps the size of any file it writes
-    (RLIMIT_FSIZE: a write beyond fails with EFBIG, as on a full disk)."""
+    (RLIMIT_FSIZE: a write beyond fails with EFBIG, as on a full disk), ``as_bytes`` its
+    address space (RLIMIT_AS)."""
 
     def limit() -> None:
         if fsize_bytes is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_bytes, fsize_bytes))
+        if as_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (as_bytes, as_bytes))
 
     return subprocess.run(
         [*CALOGEO, *map(str, args)],
