@@ -146,6 +146,7 @@ class _Kept:
         self.count = 0
         self.worst = 1.0
         self.empty = 0
+        self.negative = 0
 
     def add(self, books: dict[str, Any]) -> None:
         energy_in = books["energy_in"]
@@ -153,13 +154,16 @@ class _Kept:
         fraction = books["energy_out"][has] / energy_in[has]
         self.total += float(fraction.sum())
         self.count += int(has.sum())
-        self.empty += int((~has).sum())
+        self.empty += int((energy_in == 0).sum())
+        self.negative += int((energy_in < 0).sum())
         if len(fraction):
             self.worst = min(self.worst, float(fraction.min()))
 
     def report(self) -> str:
         if not self.count:
-            return "energy kept: no event deposits energy"
+            return "energy kept: no event deposits energy" + (
+                f" ({self.negative} sum to a negative energy)" if self.negative else ""
+            )
         line = (
             f"energy kept per event: mean {self.total / self.count:.4%}, "
             f"worst {self.worst:.4%} of the deposited energy (visible / sampling fraction; "
@@ -167,4 +171,9 @@ class _Kept:
         )
         if self.empty:
             line += f"; {self.empty} events without energy"
+        if self.negative:
+            line += (
+                f"; {self.negative} events whose cells sum to a negative energy (noise), "
+                "resampled as they are and left out of the mean"
+            )
         return line
