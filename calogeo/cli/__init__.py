@@ -23,7 +23,7 @@ from types import ModuleType
 
 from calogeo._version import __version__
 from calogeo.errors import CalogeoError
-from calogeo.interrupts import exit_code, handle_signals
+from calogeo.interrupts import check_interrupted, exit_code, handle_signals
 from calogeo.outputs import os_error_reason, remove_partials
 
 __all__ = ["main"]
@@ -74,7 +74,9 @@ def _run(argv: list[str]) -> int:
         return 2
     name = args.command if getattr(args, "mode", None) is None else f"{args.command} {args.mode}"
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        check_interrupted()  # a stop signal whose KeyboardInterrupt Python swallowed
+        return code
     except CalogeoError as exc:
         return _fail(name, str(exc))
     except KeyboardInterrupt as exc:
