@@ -211,7 +211,11 @@ def non_finite_error(path: Path, batch: Showers | SparseShowers, start: int) -> 
         rows, _ = np.nonzero(~np.isfinite(flat))
         events, values = rows, flat[~np.isfinite(flat)]
     if len(events) and (not incident.any() or events[0] <= np.flatnonzero(incident)[0]):
-        first, what = int(events[0]), f"{len(values)} cell energies are non-finite ({values[0]})"
+        first = int(events[0])
+        what = (
+            f"non-finite cell energy {values[0]} ({len(values)} such cells in events "
+            f"{start}:{start + len(batch)})"
+        )
     else:
         first = int(np.flatnonzero(incident)[0])
         what = f"incident energy {batch.incident_energy[first]}"
