@@ -72,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from calogeo.io import ShowerWriter, open_showers
+    from calogeo.memory import check_memory
+    from calogeo.outputs import check_output
     from calogeo.registry import get_geometry
     from calogeo.resample import Resampler
     from calogeo.resample.groups import resampler_for
@@ -80,14 +82,24 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         msg = f"--batch-size must be positive, got {args.batch_size}"
         raise CalogeoError(msg)
+    inputs = [args.input, args.to, args.source]
+    if args.output is not None:
+        check_output(args.output, inputs)  # before any work
     target = get_geometry(args.to)
     source_geometry = get_geometry(args.source) if args.source else None
-    output = args.output or default_output(args.input, target.name, args.round_trip)
-    if output.resolve() == args.input.resolve():
-        msg = f"{output}: the output would overwrite the input file"
-        raise CalogeoError(msg)
+    output = args.output or check_output(
+        default_output(args.input, target.name, args.round_trip), inputs
+    )
     with open_showers(args.input, source_geometry) as source:
         groups = args.layers.split(",") if args.layers else None
+        batch = min(args.batch_size, max(len(source), 1))
+        out_cells = source.geometry.n_cells if args.round_trip else target.n_cells
+        check_memory(
+            2 * batch * (source.geometry.n_cells + out_cells) * 4,  # float32 in/out buffers
+            f"resampling batches of {batch} events ({source.geometry.n_cells:,} -> "
+            f"{target.n_cells:,} cells)",
+            "lower --batch-size",
+        )
         resampler = resampler_for(
             source.geometry,
             target,
@@ -134,6 +146,7 @@ class _Kept:
         self.count = 0
         self.worst = 1.0
         self.empty = 0
+        self.negative = 0
 
     def add(self, books: dict[str, Any]) -> None:
         energy_in = books["energy_in"]
@@ -141,13 +154,16 @@ class _Kept:
         fraction = books["energy_out"][has] / energy_in[has]
         self.total += float(fraction.sum())
         self.count += int(has.sum())
-        self.empty += int((~has).sum())
+        self.empty += int((energy_in == 0).sum())
+        self.negative += int((energy_in < 0).sum())
         if len(fraction):
             self.worst = min(self.worst, float(fraction.min()))
 
     def report(self) -> str:
         if not self.count:
-            return "energy kept: no event deposits energy"
+            return "energy kept: no event deposits energy" + (
+                f" ({self.negative} sum to a negative energy)" if self.negative else ""
+            )
         line = (
             f"energy kept per event: mean {self.total / self.count:.4%}, "
             f"worst {self.worst:.4%} of the deposited energy (visible / sampling fraction; "
@@ -155,4 +171,9 @@ class _Kept:
         )
         if self.empty:
             line += f"; {self.empty} events without energy"
+        if self.negative:
+            line += (
+                f"; {self.negative} events whose cells sum to a negative energy (noise), "
+                "resampled as they are and left out of the mean"
+            )
         return line
