@@ -1,0 +1,289 @@
+"""WGAN with an energy constrainer: Buhmann et al., "Hadrons, better, faster, stronger", Mach.
+Learn.: Sci. Technol. 3 (2022) 025014, Sect. 3.1 (and the WGAN of Erdmann et al./Buhmann et al.
+2021 it extends; sizes from the authors' public code for the 48x25x25 ILD AHCAL window).
+
+On the ``voxels`` view, one generator chain and one critic trunk per layer group.
+
+Generator: the energy (E / 100 GeV) and 100 latent numbers (uniform in [-1, 1]) go through one
+3D transposed convolution each (1 -> 4 ngf and 100 -> 4 ngf channels, ngf = 32) onto a start grid,
+are concatenated and pass six transposed convolutions (8 ngf -> 4 ngf -> 2 ngf -> ngf -> 10 -> 5
+-> 1 channels; kernels 4x2x2, 4x2x2, 4x4x4, 10x4x4, 8x3x3, 7x5x5 in (depth, rows, cols);
+strides (2, 2, 2), (2, 2, 2), (2, 1, 1), 1, (1, 2, 2), 1; padding 1), each but the last with
+layer normalisation and ReLU, ReLU on the output. The paper's 4x4x4 start grid gives exactly
+48x25x25; for any other grid the start size of each axis is the smallest whose output covers
+the axis, and the output is cropped to it, centred (:func:`start_grid`).
+
+Critic: the 3D residual network of the paper (Sect. 3.1: "3D-residual blocks", about 4 M
+weights): a 4x5x5 convolution (64 filters, stride 1x2x2), instance norm, ReLU, 3^3 max pool
+(stride 2), three basic blocks of 64 and four of 128 channels (the first of those with stride 2),
+instance normalisation, global average pooling; the energy is appended and one linear output
+gives the critic score. Strides are 1 along axes of one or two cells.
+
+Constrainer: a fully connected energy regressor on all cells (cells -> 5000 -> 1000 -> 100 -> 1,
+batch norm, dropout 0.2 and 0.1, leaky ReLU 0.2, ReLU output; Sect. 3.1: "a fully-connected
+network ... 100 million constrainer weights": 155 M for 30,000 cells), trained first on
+reference showers with an L1 loss and frozen; the generator loss adds kappa |(C(G) - E)^2 -
+(C(real) - E)^2| (kappa = 1), the constrainer's error on generated showers against its error on
+real ones of the same energy. WGAN-GP: critic loss D(G) - D(real) + lambda GP with lambda = 25
+and 10 critic steps per generator step (the authors' code); Adam 1e-4 (G) and 1e-5 (critic),
+betas (0.5, 0.9).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from calogeo_generative.blocks import (
+    ENERGY_SCALE_GEV,
+    Shape,
+    gradient_penalty,
+    incident_energy,
+    mae,
+)
+
+__all__ = [
+    "Constrainer",
+    "WGANCritic",
+    "WGANGenerator",
+    "constrainer_loss",
+    "start_grid",
+    "wgan_critic_loss",
+    "wgan_generator_loss",
+]
+
+LAMBDA_GP = 25.0
+"""Gradient-penalty weight of the authors' code."""
+KAPPA = 1.0
+"""Constrainer-term weight of the authors' code."""
+
+# (channels as a multiple of ngf or absolute, kernel, stride) of the six transposed convolutions
+_CHAIN: tuple[tuple[int, tuple[int, int, int], tuple[int, int, int]], ...] = (
+    (4, (4, 2, 2), (2, 2, 2)),
+    (2, (4, 2, 2), (2, 2, 2)),
+    (1, (4, 4, 4), (2, 1, 1)),
+    (-10, (10, 4, 4), (1, 1, 1)),
+    (-5, (8, 3, 3), (1, 2, 2)),
+    (-1, (7, 5, 5), (1, 1, 1)),
+)
+
+
+def _chain_sizes(start: int, axis: int) -> list[int]:
+    sizes = [start]
+    for _, kernel, stride in _CHAIN:
+        sizes.append((sizes[-1] - 1) * stride[axis] - 2 + kernel[axis])
+    return sizes
+
+
+def start_grid(grid: Sequence[int]) -> tuple[int, ...]:
+    """Per axis, the smallest start size (>= 1, every intermediate size >= 1) whose chain
+    output covers ``grid`` (depth, rows, cols): (4, 4, 4) for 48x25x25."""
+    out = []
+    for axis, n in enumerate(grid):
+        start = 1
+        while min(_chain_sizes(start, axis)) < 1 or _chain_sizes(start, axis)[-1] < n:
+            start += 1
+        out.append(start)
+    return tuple(out)
+
+
+class GeneratorChain(nn.Module):
+    """(E, latent) -> one group's (N, 1, depth, rows, cols) image, cropped to ``grid``."""
+
+    def __init__(self, grid: Sequence[int], latent: int, ngf: int) -> None:
+        super().__init__()
+        start = start_grid(grid)
+        self.grid = tuple(grid)
+        self.from_energy = nn.ConvTranspose3d(1, 4 * ngf, start, bias=False)
+        self.from_latent = nn.ConvTranspose3d(latent, 4 * ngf, start, bias=False)
+        sizes = [_chain_sizes(s, a) for a, s in enumerate(start)]
+        self.full = tuple(s[-1] for s in sizes)
+        layers: list[nn.Module] = []
+        channels = 8 * ngf
+        for i, (mult, kernel, stride) in enumerate(_CHAIN):
+            out = mult * ngf if mult > 0 else -mult
+            layers.append(nn.ConvTranspose3d(channels, out, kernel, stride, 1, bias=False))
+            if i < len(_CHAIN) - 1:
+                layers.append(nn.LayerNorm([s[i + 1] for s in sizes]))
+            layers.append(nn.ReLU())
+            channels = out
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, energy: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        e = self.from_energy(energy.view(-1, 1, 1, 1, 1))
+        h = self.from_latent(z.view(*z.shape, 1, 1, 1))
+        x = self.main(torch.cat([e, h], dim=1))
+        lo = [(f - n) // 2 for f, n in zip(self.full, self.grid, strict=True)]
+        return x[
+            :,
+            :,
+            lo[0] : lo[0] + self.grid[0],
+            lo[1] : lo[1] + self.grid[1],
+            lo[2] : lo[2] + self.grid[2],
+        ]
+
+
+class WGANGenerator(nn.Module):
+    """Latent (N, ``latent``) and conditions (N, 1; E in GeV) -> one non-negative voxel image
+    per view input, (N, 1, depth, rows, cols), in the model's cell units."""
+
+    def __init__(
+        self,
+        shapes: Sequence[Shape],
+        n_conditions: int = 1,
+        *,
+        latent: int = 100,
+        ngf: int = 32,
+    ) -> None:
+        super().__init__()
+        if n_conditions != 1:
+            msg = f"the WGAN is conditioned on the energy alone, got {n_conditions} conditions"
+            raise ValueError(msg)
+        self.shapes = [tuple(s) for s in shapes]
+        self.latent = latent
+        self.chains = nn.ModuleList(GeneratorChain(s[1:], latent, ngf) for s in self.shapes)
+
+    def forward(self, z: torch.Tensor, conditions: torch.Tensor) -> list[torch.Tensor]:
+        energy = incident_energy(conditions) / ENERGY_SCALE_GEV
+        return [chain(energy, z) for chain in self.chains]
+
+
+def _stride(extent: Sequence[int]) -> tuple[int, ...]:
+    return tuple(2 if e > 2 else 1 for e in extent)
+
+
+def _conv_out(extent: Sequence[int], k: Sequence[int], s: Sequence[int], p: Sequence[int]):
+    return [(e + 2 * pp - kk) // ss + 1 for e, kk, ss, pp in zip(extent, k, s, p, strict=True)]
+
+
+class ResBlock3d(nn.Module):
+    """Two 3^3 convolutions (no bias) with instance norm, ReLU, and a (projected) shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, stride: tuple[int, ...]) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv3d(c_in, c_out, 3, stride, 1, bias=False),
+            nn.InstanceNorm3d(c_out),
+            nn.ReLU(),
+            nn.Conv3d(c_out, c_out, 3, 1, 1, bias=False),
+            nn.InstanceNorm3d(c_out),
+        )
+        self.shortcut: nn.Module = nn.Identity()
+        if c_in != c_out or any(s != 1 for s in stride):
+            self.shortcut = nn.Sequential(
+                nn.Conv3d(c_in, c_out, 1, stride, bias=False), nn.InstanceNorm3d(c_out)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.body(x) + self.shortcut(x))
+
+
+def _critic_trunk(shape: Shape, widths: Sequence[int], blocks: Sequence[int]) -> nn.Sequential:
+    channels, *extent = shape
+    stem_stride = (1, *(2 if e > 2 else 1 for e in extent[1:]))
+    layers: list[nn.Module] = [
+        nn.Conv3d(channels, widths[0], (4, 5, 5), stem_stride, (2, 3, 3), bias=False),
+        nn.InstanceNorm3d(widths[0]),
+        nn.ReLU(),
+    ]
+    extent = _conv_out(extent, (4, 5, 5), stem_stride, (2, 3, 3))
+    pool = _stride(extent)
+    layers.append(nn.MaxPool3d(3, pool, 1))
+    extent = _conv_out(extent, (3, 3, 3), pool, (1, 1, 1))
+    c_in = widths[0]
+    for stage, (width, n) in enumerate(zip(widths, blocks, strict=True)):
+        for b in range(n):
+            stride = _stride(extent) if stage > 0 and b == 0 else (1, 1, 1)
+            layers.append(ResBlock3d(c_in, width, stride))
+            extent = _conv_out(extent, (3, 3, 3), stride, (1, 1, 1))
+            c_in = width
+    layers += [nn.AdaptiveAvgPool3d(1), nn.Flatten()]
+    return nn.Sequential(*layers)
+
+
+class WGANCritic(nn.Module):
+    """Voxel images (one per view input) and conditions (N, 1; E in GeV) -> score (N, 1)."""
+
+    def __init__(
+        self,
+        shapes: Sequence[Shape],
+        n_conditions: int = 1,
+        *,
+        widths: Sequence[int] = (64, 128),
+        blocks: Sequence[int] = (3, 4),
+    ) -> None:
+        super().__init__()
+        self.shapes = [tuple(s) for s in shapes]
+        self.trunks = nn.ModuleList(_critic_trunk(s, widths, blocks) for s in self.shapes)
+        self.head = nn.Linear(widths[-1] * len(self.shapes) + n_conditions, 1)
+
+    def forward(self, images: Sequence[torch.Tensor], conditions: torch.Tensor) -> torch.Tensor:
+        features = [t(x) for t, x in zip(self.trunks, images, strict=True)]
+        scaled = torch.cat([incident_energy(conditions) / ENERGY_SCALE_GEV, conditions[:, 1:]], 1)
+        return self.head(torch.cat([*features, scaled], dim=1))
+
+
+class Constrainer(nn.Module):
+    """All cells of the view images -> incident energy (N, 1) in GeV."""
+
+    def __init__(
+        self,
+        shapes: Sequence[Shape],
+        *,
+        hidden: Sequence[int] = (5000, 1000, 100),
+        dropout: Sequence[float] = (0.2, 0.1, 0.0),
+    ) -> None:
+        super().__init__()
+        n_cells = sum(math.prod(s) for s in shapes)
+        layers: list[nn.Module] = []
+        width = n_cells
+        for i, (h, p) in enumerate(zip(hidden, dropout, strict=True)):
+            layers.append(nn.Linear(width, h))
+            if i < len(hidden) - 1:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(nn.LeakyReLU(0.2))
+            if p > 0:
+                layers.append(nn.Dropout(p))
+            width = h
+        layers += [nn.Linear(width, 1), nn.ReLU()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
+        x = torch.cat([img.flatten(1) for img in images], dim=1)
+        return self.main(x) * ENERGY_SCALE_GEV
+
+
+def constrainer_loss(predicted: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+    """L1 loss of the constrainer's energy (GeV) on reference showers."""
+    return mae(predicted, energy)
+
+
+def wgan_critic_loss(
+    critic: Callable[[list[torch.Tensor], torch.Tensor], torch.Tensor],
+    real: Sequence[torch.Tensor],
+    fake: Sequence[torch.Tensor],
+    conditions: torch.Tensor,
+    lambda_gp: float = LAMBDA_GP,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(critic loss mean D(G) - mean D(real) + lambda GP, Wasserstein estimate mean D(real) -
+    mean D(G)); ``fake`` generated with the real showers' ``conditions``."""
+    fake = [f.detach() for f in fake]
+    w = critic(list(real), conditions).mean() - critic(fake, conditions).mean()
+    return -w + lambda_gp * gradient_penalty(critic, real, fake, conditions), w.detach()
+
+
+def wgan_generator_loss(
+    score_fake: torch.Tensor,
+    constrained_fake: torch.Tensor,
+    constrained_real: torch.Tensor,
+    energy: torch.Tensor,
+    kappa: float = KAPPA,
+) -> torch.Tensor:
+    """-mean D(G) + kappa mean |(C(G) - E)^2 - (C(real) - E)^2|, energies in GeV (C the frozen
+    constrainer; the real showers have the energies ``energy`` G was given)."""
+    error = ((constrained_fake - energy) ** 2 - (constrained_real - energy) ** 2).abs()
+    return -score_fake.mean() + kappa * error.mean()
