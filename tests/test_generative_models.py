@@ -38,6 +38,7 @@ from calogeo_generative.wgan import (
     Constrainer,
     WGANCritic,
     WGANGenerator,
+    axis_chain,
     start_grid,
     wgan_critic_loss,
     wgan_generator_loss,
@@ -219,6 +220,8 @@ def test_wgan_reaches_every_voxel_grid_and_trains(shapes):
 
 def test_wgan_start_grid_is_the_papers_for_the_ild_window():
     assert start_grid((48, 25, 25)) == (4, 4, 4)
+    assert axis_chain(1, 0) == (1, (3,) * 6, (1,) * 6)  # one layer stays one layer deep
+    assert axis_chain(25, 1)[0] == 4
     with torch.device("meta"):
         generator = WGANGenerator([(1, 48, 25, 25)], 1)
     assert generator.chains[0].full == (48, 25, 25)  # no crop on the paper's grid
