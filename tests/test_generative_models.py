@@ -337,3 +337,38 @@ def test_gan3d_samples_undo_the_power_and_store_the_angle(tiny_grid):
     torch.testing.assert_close(sampled, raw[0].pow(1 / 0.85))
     out = model.generate([30.0, 60.0], theta=[0.1, 0.2], device="cpu", seed=1)
     np.testing.assert_allclose(out.labels["theta"], [0.1, 0.2], rtol=1e-6)
+
+
+# -- inference forms ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "pads", [((3, 3), (1, 2), (3, 3)), ((-1, 0), (0, 0), (2, -1))], ids=["padded", "cropped"]
+)
+def test_phase_convolution_is_up_sampling_then_convolution(pads):
+    from calogeo_generative.blocks import UpsampleConv
+
+    torch.manual_seed(2)
+    unit = UpsampleConv((2, 3, 1), pads, torch.nn.Conv3d(3, 2, (4, 5, 3)))
+    x = torch.randn(2, 3, 5, 4, 6)
+    fused = unit.fused(x.shape[2:])
+    torch.testing.assert_close(fused(x), unit(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["gan3d", "wgan"])
+def test_inference_generators_give_the_same_showers_and_leave_the_original(model):
+    torch.manual_seed(3)
+    shapes = [(1, 7, 11, 9), (1, 3, 4, 4)]
+    if model == "gan3d":
+        net = GAN3DGenerator(shapes, 2, latent=5, filters=(4, 3, 2))
+    else:
+        net = WGANGenerator(shapes, 2, latent=5, ngf=2)
+    net.eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    fast = net.for_inference()
+    z, cond = torch.randn(3, 5), _conditions(3, 2)
+    with torch.inference_mode():
+        for a, b in zip(net(z, cond), fast(z, cond), strict=True):
+            torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+    assert net.state_dict().keys() == before.keys()
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in before.items())

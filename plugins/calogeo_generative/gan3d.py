@@ -33,6 +33,7 @@ here they are fixed fractions of the image unit (the typical largest cell), :dat
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from calogeo.generative import GenBatch
 from calogeo_generative.base import LatentGAN
 from calogeo_generative.blocks import (
     Shape,
+    UpsampleConv,
     bce_logits,
     clip,
     incident_energy,
@@ -134,23 +136,36 @@ class GeneratorTower(nn.Module):
         self.start = (8, *start)
         self.dense = nn.Linear(inputs, 8 * math.prod(start))
         k = [tuple(p.kernels[i] for p in self.plan) for i in range(4)]
+        up = [tuple(p.factors[i] for p in self.plan) for i in range(2)]
+        pads = [[p.pads[i] for p in self.plan] for i in range(3)]
+        self.pad1 = pads[0]
         self.conv1 = nn.Conv3d(8, filters[0], k[0])
         self.norm1 = nn.BatchNorm3d(filters[0])
-        self.conv2 = nn.Conv3d(filters[0], filters[1], k[1])
+        self.conv2: nn.Module = UpsampleConv(
+            up[0], pads[1], nn.Conv3d(filters[0], filters[1], k[1])
+        )
         self.norm2 = nn.BatchNorm3d(filters[1])
-        self.conv3 = nn.Conv3d(filters[1], filters[2], k[2])
+        self.conv3: nn.Module = UpsampleConv(
+            up[1], pads[2], nn.Conv3d(filters[1], filters[2], k[2])
+        )
         self.conv4 = nn.Conv3d(filters[2], 1, k[3], bias=False)
-        self.up = [tuple(p.factors[i] for p in self.plan) for i in range(2)]
-        self.pads = [[p.pads[i] for p in self.plan] for i in range(3)]
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         x = self.dense(h).view(-1, *self.start)
-        x = self.norm1(F.leaky_relu(self.conv1(_pad(x, self.pads[0])), 0.3))
-        x = F.interpolate(x, scale_factor=self.up[0], mode="nearest")
-        x = self.norm2(F.leaky_relu(self.conv2(_pad(x, self.pads[1])), 0.3))
-        x = F.interpolate(x, scale_factor=self.up[1], mode="nearest")
-        x = F.leaky_relu(self.conv3(_pad(x, self.pads[2])), 0.3)
+        x = self.norm1(F.leaky_relu(self.conv1(_pad(x, self.pad1)), 0.3))
+        x = self.norm2(F.leaky_relu(self.conv2(x), 0.3))
+        x = F.leaky_relu(self.conv3(x), 0.3)
         return F.relu(self.conv4(x))
+
+    def for_inference(self) -> GeneratorTower:
+        """An evaluation-mode copy whose up-sampling + convolution pairs are phase
+        convolutions (the same numbers, 4-5x fewer multiplications)."""
+        fused = copy.deepcopy(self).eval()
+        start = [p.start for p in self.plan]
+        middle = [p.start * p.factors[0] + sum(p.pads[1]) - p.kernels[1] + 1 for p in self.plan]
+        fused.conv2 = self.conv2.fused(start)
+        fused.conv3 = self.conv3.fused(middle)
+        return fused
 
 
 class GAN3DGenerator(nn.Module):
@@ -175,6 +190,13 @@ class GAN3DGenerator(nn.Module):
     def forward(self, z: torch.Tensor, conditions: torch.Tensor) -> list[torch.Tensor]:
         h = torch.cat([conditions, z], dim=1)
         return [tower(h) for tower in self.towers]
+
+    def for_inference(self) -> GAN3DGenerator:
+        """An evaluation-mode copy for generation (:meth:`GeneratorTower.for_inference`), with
+        channels-last weights: 3-4x less time a shower on one CPU core at paper size."""
+        fused = copy.deepcopy(self)
+        fused.towers = nn.ModuleList(t.for_inference() for t in self.towers)
+        return fused.eval().to(memory_format=torch.channels_last_3d)
 
 
 def _disc_tower(shape: Shape, filters: Sequence[int], dropout: float) -> nn.Sequential:
