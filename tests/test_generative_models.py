@@ -372,3 +372,19 @@ def test_inference_generators_give_the_same_showers_and_leave_the_original(model
             torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
     assert net.state_dict().keys() == before.keys()
     assert all(torch.equal(net.state_dict()[k], v) for k, v in before.items())
+
+
+def test_the_inference_generator_is_rebuilt_only_when_a_weight_changes(tiny_grid):
+    model = calogeo.get_model("gan3d").build(
+        tiny_grid, size="small", latent=4, gen_filters=[2, 2, 2], disc_filters=[2, 2, 2, 2]
+    )
+    model.fit_normalisation(blob_showers(tiny_grid, 8, seed=5))
+    first = model.generation_networks()["generator"]
+    assert model.generation_networks()["generator"] is first
+    with torch.no_grad():
+        model.nets["generator"].towers[0].dense.bias.add_(1.0)
+    second = model.generation_networks()["generator"]
+    assert second is not first
+    torch.testing.assert_close(
+        second.towers[0].dense.bias, model.nets["generator"].towers[0].dense.bias
+    )

@@ -40,7 +40,13 @@ class LatentGAN(GenerativeModel):
         nets = super().generation_networks()
         generator = nets["generator"]
         if hasattr(generator, "for_inference"):
-            nets["generator"] = generator.for_inference()
+            # rebuilt only when a weight changed (an optimiser step or a load bumps _version)
+            key = (id(generator), tuple(t._version for t in generator.state_dict().values()))
+            cached = getattr(self, "_inference_generator", None)
+            if cached is None or cached[0] != key:
+                cached = (key, generator.for_inference())
+                self._inference_generator = cached
+            nets["generator"] = cached[1]
         return nets
 
     def sample(
