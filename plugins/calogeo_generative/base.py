@@ -20,7 +20,9 @@ class LatentGAN(GenerativeModel):
 
     latent_law: ClassVar[str] = "normal"
 
-    def latent(self, nets: Mapping[str, nn.Module], cond: torch.Tensor, generator: Any = None):
+    def latent(
+        self, nets: Mapping[str, nn.Module], cond: torch.Tensor, generator: Any = None
+    ) -> torch.Tensor:
         """(N, latent) random numbers for conditions ``cond``."""
         width = int(nets["generator"].latent)
         if self.latent_law == "uniform":
