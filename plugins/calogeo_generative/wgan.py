@@ -165,6 +165,7 @@ class WGANGenerator(nn.Module):
         self.chains = nn.ModuleList(
             GeneratorChain(s[1:], latent, ngf, n_conditions) for s in self.shapes
         )
+        self.apply(authors_init)
 
     def forward(self, z: torch.Tensor, conditions: torch.Tensor) -> list[torch.Tensor]:
         return [chain(conditions, z) for chain in self.chains]
@@ -177,6 +178,19 @@ class WGANGenerator(nn.Module):
         for chain in fused.chains:
             chain.main = nn.Sequential(*(_direct(m) for m in chain.main))
         return fused
+
+
+def authors_init(module: nn.Module) -> None:
+    """The authors' initialisation of generator and constrainer: (transposed) convolution and
+    linear weights N(0, 0.02), normalisation scales N(1, 0.02), biases 0; it starts the
+    generator near empty showers (PyTorch's default gives ~1 image unit in every voxel)."""
+    if isinstance(module, (nn.ConvTranspose3d, nn.Conv3d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.LayerNorm, nn.BatchNorm1d)):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
 
 
 def _direct(module: nn.Module) -> nn.Module:
@@ -291,6 +305,7 @@ class Constrainer(nn.Module):
             width = h
         layers += [nn.Linear(width, 1), nn.ReLU()]
         self.main = nn.Sequential(*layers)
+        self.apply(authors_init)
 
     def forward(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
         x = torch.cat([img.flatten(1) for img in images], dim=1)
