@@ -1,0 +1,135 @@
+"""Generation speed of the generative models at paper size on the CPU, in ms per shower, against
+the seed papers' CPU figures, for batch sizes 1 to 1024 on one thread and on all free cores.
+
+Seed figures: CaloGAN 2.03 ms/shower (Paganini et al., PRD 97 (2018) 014021, Table III, CPU,
+batch 1024); 3DGAN 13 ms/particle (Belayneh et al., EPJC 80 (2020) 688, Sect. 4.2, Intel Xeon
+8180); ILD WGAN 47.923 ms/shower (Buhmann et al. 2021, Table 1, one core of a Xeon E5-2640 v4,
+best batch size). Target: 5x faster per shower than each at equal model size on one core.
+
+Each model is built with its paper preset on the seed's geometry (``calogan``, ``clic_ecal``,
+``ild_ahcal``; random weights: the speed does not depend on them). For every batch size and
+thread count the script times, interleaved in one run: the bare generator as trained (eval
+mode, ``torch.inference_mode``), its inference form (what ``generate`` runs: the 3DGAN's
+up-sampling + convolution pairs folded into phase convolutions, channels-last 3D weights) and
+``model.generate`` (inference form, the way back onto the geometry's cells, the readout
+threshold). The machine may be shared, so besides the best wall-clock time of ``--rounds``
+rounds it prints the CPU time per shower (process time: on one thread, what one idle core
+would take) and the ratio seed / ours from the one-thread CPU time.
+
+    python benchmarks/generate.py [--models calogan,gan3d,wgan] [--batch-sizes 1,16,256,1024]
+        [--rounds 3] [--threads 1,all]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from calogeo import get_geometry, get_model
+from calogeo.device import available_cores
+from calogeo.testing import blob_showers
+
+SEEDS = {  # model -> (geometry, seed CPU ms/shower, where)
+    "calogan": ("calogan", 2.03, "Paganini et al. Table III, batch 1024"),
+    "gan3d": ("clic_ecal", 13.0, "Belayneh et al. Sect. 4.2, Xeon 8180"),
+    "wgan": ("ild_ahcal", 47.923, "Buhmann et al. Table 1, one core"),
+}
+TARGET = 5.0
+
+
+def timed(run: Callable[[], Any], rounds: int) -> tuple[float, float]:
+    """(best wall seconds, best CPU seconds) of ``rounds`` calls after one warm-up call."""
+    run()
+    walls, cpus = [], []
+    for _ in range(rounds):
+        wall, cpu = time.perf_counter(), time.process_time()
+        run()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return min(walls), min(cpus)
+
+
+def prepared(name: str) -> Any:
+    """The paper-size model on the seed's geometry, with units fitted on toy showers."""
+    geometry = get_geometry(SEEDS[name][0])
+    model = get_model(name).build(geometry, size="paper")
+    model.fit_normalisation(blob_showers(geometry, 64, seed=0))
+    for net in model.nets.values():
+        net.eval()
+    return model
+
+
+def rows(model: Any, batch: int, threads: int, rounds: int) -> dict[str, tuple[float, float]]:
+    """Per variant (bare, inference form, generate): best (wall, CPU) ms per shower."""
+    import torch
+
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(batch)
+    energies = rng.uniform(10.0, 100.0, batch)
+    cond = torch.from_numpy(model.condition_array(energies))
+    bare = model.nets["generator"]
+    fast = model.generation_networks()["generator"]
+    z = model.latent({"generator": bare}, cond)
+
+    def network(net: Any) -> Callable[[], Any]:
+        def run() -> Any:
+            with torch.inference_mode():
+                return net(z, cond)
+
+        return run
+
+    variants = {
+        "bare": network(bare),
+        "inference": network(fast),
+        "generate": lambda: model.generate(energies, device="cpu", batch_size=batch, seed=0),
+    }
+    out = {}
+    for key, run in variants.items():
+        wall, cpu = timed(run, rounds)
+        out[key] = (wall / batch * 1e3, cpu / batch * 1e3)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="calogan,gan3d,wgan")
+    parser.add_argument("--batch-sizes", default="1,4,16,64,256,1024")
+    parser.add_argument("--threads", default="1,all")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    import torch
+
+    batches = [int(b) for b in args.batch_sizes.split(",")]
+    wanted = [available_cores() if t == "all" else int(t) for t in args.threads.split(",")]
+    threads = sorted(set(wanted))
+    print(f"torch {torch.__version__}, {available_cores()} free cores; ms per shower")
+    for name in args.models.split(","):
+        geometry, seed_ms, where = SEEDS[name]
+        model = prepared(name)
+        print(f"\n{name} (paper preset) on {geometry}; seed {seed_ms} ms/shower ({where})")
+        header = "batch thr | bare wall/cpu | inference wall/cpu | generate wall/cpu | x seed"
+        print(header)
+        best = None
+        for batch in batches:
+            for t in threads:
+                r = rows(model, batch, t, args.rounds)
+                ratio = seed_ms / r["generate"][1] if t == 1 else float("nan")
+                if t == 1:
+                    best = max(best or 0.0, ratio)
+                print(
+                    f"{batch:5d} {t:3d} | {r['bare'][0]:6.2f} / {r['bare'][1]:6.2f} | "
+                    f"{r['inference'][0]:6.2f} / {r['inference'][1]:6.2f} | "
+                    f"{r['generate'][0]:6.2f} / {r['generate'][1]:6.2f} | {ratio:5.2f}",
+                    flush=True,
+                )
+        if best is not None:
+            verdict = "meets" if best >= TARGET else "misses"
+            print(f"best one-core ratio seed/ours {best:.2f} ({verdict} the {TARGET:g}x target)")
+
+
+if __name__ == "__main__":
+    main()
