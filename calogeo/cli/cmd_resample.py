@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from calogeo.device import DEVICE_CHOICES
+from calogeo.distributed.cluster import add_cluster_options, cluster_address
 from calogeo.errors import CalogeoError
 
 ORDER = 40
@@ -59,6 +60,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--no-cache", action="store_true", help="rebuild the overlap tables, do not cache them"
     )
+    add_cluster_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -82,6 +84,11 @@ def run(args: argparse.Namespace) -> int:
         raise CalogeoError(msg)
     target = get_geometry(args.to)
     source_geometry = get_geometry(args.source) if args.source else None
+    address = cluster_address(args)
+    if address is not None:
+        from calogeo.distributed import commands
+
+        return commands.resample(args, address, target, source_geometry)
     output = args.output or default_output(args.input, target.name, args.round_trip)
     if output.resolve() == args.input.resolve():
         msg = f"{output}: the output would overwrite the input file"
