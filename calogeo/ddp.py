@@ -80,19 +80,15 @@ def setup(device: torch.device) -> torch.device:
 
 
 def shard(stream: ShowerStream) -> ShowerStream:
-    """This rank's share of ``stream``: every part cut into pieces of 256 events, dealt out
+    """This rank's share of ``stream``: every part cut into blocks of 256 events, dealt out
     to the ranks in turn (the whole stream when not under torchrun)."""
     if not active():
         return stream
     size, me = world_size(), rank()
     parts = []
     for part in stream.parts:
-        pieces = [
-            (a, min(a + SHARD_EVENTS, stop))
-            for start, stop in part.pieces
-            for a in range(start, stop, SHARD_EVENTS)
-        ]
-        parts.append(Part(part.source, pieces[me::size]))
+        blocks = part.blocks(SHARD_EVENTS)
+        parts.append(Part(part.source, [piece for block in blocks[me::size] for piece in block]))
     return ShowerStream(parts, stream.block_size)
 
 
