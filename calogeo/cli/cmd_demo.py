@@ -151,7 +151,7 @@ def train_and_test(
     ``test``: AUC (``roc_auc`` metric) and resolution sigma90/mu90 (``resolution`` metric),
     the latter also for the energy baselines its predictions carry."""
     from calogeo.reconstruction import TorchModel
-    from calogeo.registry import get_metric, get_model
+    from calogeo.registry import get_model
 
     cls = get_model(model_name)
     if task == "both" and "classify" not in cls.kind:
@@ -171,15 +171,22 @@ def train_and_test(
     else:
         model.fit(train)
     predictions = model.predict(test, device=device)
-    outcome = Outcome(
-        version, model_name, seconds=time.perf_counter() - start, predictions=predictions
-    )
+    return score(predictions, version, model_name, time.perf_counter() - start)
+
+
+def score(predictions: Any, version: str, model_name: str, seconds: float = 0.0) -> Outcome:
+    """The Outcome of ``predictions``: AUC (``roc_auc``), bias and resolution sigma90/mu90
+    (``bias``, ``resolution``), the latter two also for the energy baselines they carry."""
+    from calogeo.registry import get_metric
+
+    outcome = Outcome(version, model_name, seconds=seconds, predictions=predictions)
     if predictions.score is not None:
         outcome.results["roc_auc"] = get_metric("roc_auc")().compute(predictions)
         outcome.auc = float(outcome.results["roc_auc"].values["auc"])
     if predictions.energy is not None:
         resolution = get_metric("resolution")()
         outcome.results["resolution"] = resolution.compute(predictions)
+        outcome.results["bias"] = get_metric("bias")().compute(predictions)
         outcome.resolution = float(outcome.results["resolution"].values["sigma90_over_mu90"])
         for name, energy in predictions.baselines().items():
             as_model = replace(predictions, energy=energy, model=name)
