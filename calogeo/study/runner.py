@@ -132,13 +132,14 @@ class Runner:
         n = n_test if split == "test" else sample.events - n_test
         seed = self._seed(k, split == "test")
         settings = {"geometry": study.source, "particle": sample.particle,
-                    "energy_gev": sample.energy_gev, "events": n, "seed": seed}  # fmt: skip
+                    "energy_gev": sample.energy_gev, "theta": sample.theta, "events": n,
+                    "seed": seed}  # fmt: skip
 
         def build(path: Path) -> None:
             geometry = get_geometry(study.source)
             rng = np.random.default_rng([seed, 1])
             batches = [
-                draw_particles(rng, min(SIM_BATCH, n - a), sample.energy_gev)
+                draw_particles(rng, min(SIM_BATCH, n - a), sample.energy_gev, sample.theta)
                 for a in range(0, n, SIM_BATCH)
             ]
             simulate_partitioned(

@@ -11,6 +11,7 @@
     [[samples]]                 # simulated: particle, energies (GeV, uniform), events
     particle = "gamma"
     energy_gev = [30.0, 150.0]
+    theta = [0.0, 0.5]          # polar angle to the window axis, rad, uniform (default 0)
     events = 1000
     [[samples]]                 # or existing native files on the source geometry
     particle = "pi0"
@@ -63,11 +64,13 @@ class StudyError(CalogeoError, ValueError):
 
 @dataclass(frozen=True)
 class Sample:
-    """One particle's showers: simulated (``energy_gev``, ``events``) or given files."""
+    """One particle's showers: simulated (``energy_gev``, polar angles ``theta`` in rad,
+    uniform; ``events``) or given files."""
 
     particle: str
     energy_gev: tuple[float, float] = (30.0, 150.0)
     events: int = 1000
+    theta: tuple[float, float] = (0.0, 0.0)
     train: str | None = None
     test: str | None = None
 
@@ -154,7 +157,7 @@ def parse_study(data: dict[str, Any], source: str = "<study>", base: Path = Path
     for i, item in enumerate(data.get("samples", [])):
         where = f"{source}: samples[{i}]"
         _take(item, where, {"particle": str, "energy_gev": list, "events": int, "train": str,
-                            "test": str})  # fmt: skip
+                            "test": str, "theta": list})  # fmt: skip
         if "particle" not in item:
             msg = f"{where}: 'particle' is missing"
             raise StudyError(msg)
@@ -165,6 +168,10 @@ def parse_study(data: dict[str, Any], source: str = "<study>", base: Path = Path
         if ("train" in item) != ("test" in item):
             msg = f"{where}: give both 'train' and 'test' files, or neither (simulated)"
             raise StudyError(msg)
+        theta = item.get("theta", [0.0, 0.0])
+        if len(theta) != 2 or not 0 <= theta[0] <= theta[1] < 1.5:
+            msg = f"{where}.theta: expected [LO, HI] rad with 0 <= LO <= HI < 1.5"
+            raise StudyError(msg)
         samples.append(
             Sample(
                 item["particle"],
@@ -172,6 +179,7 @@ def parse_study(data: dict[str, Any], source: str = "<study>", base: Path = Path
                 int(item.get("events", 1000)),
                 item.get("train"),
                 item.get("test"),
+                (float(theta[0]), float(theta[1])),
             )
         )
     targets = data.get("targets", {})
