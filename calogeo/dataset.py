@@ -49,7 +49,7 @@ def is_dataset(spec: Any) -> bool:
 
 def expand_paths(spec: str | Path | Sequence[str | Path]) -> list[Path]:
     """The files ``spec`` names, in the dataset's order (see the module docstring)."""
-    if isinstance(spec, (list, tuple)):
+    if not isinstance(spec, (str, Path)):
         return [p for item in spec for p in expand_paths(item)]
     path = Path(spec)
     if path.is_dir():
@@ -198,7 +198,7 @@ def file_chunks(
     paths: Sequence[Path], chunk_events: int = CHUNK_EVENTS
 ) -> list[tuple[Path, int, int]]:
     """(file, first, last) event ranges: each file cut at every ``chunk_events`` events."""
-    out = []
+    out: list[tuple[Path, int, int]] = []
     for path in paths:
         with ShowerFile(path) as file:
             n = len(file)

@@ -219,8 +219,16 @@ def open_showers(path: str | Path | list[Any], geometry: Geometry | None = None)
     """
     from calogeo.dataset import is_dataset, open_dataset
 
-    if is_dataset(path):
-        return open_dataset(path)
+    if isinstance(path, list) or is_dataset(path):
+        dataset = open_dataset(path)
+        if geometry is not None and geometry != dataset.geometry:
+            dataset.close()
+            msg = (
+                f"{path}: the dataset's showers are on geometry {dataset.geometry.name!r}, "
+                f"not on {geometry.name!r}"
+            )
+            raise ShowerFileError(msg)
+        return dataset
     path = Path(path)
     try:
         with h5py.File(path, "r") as h5:

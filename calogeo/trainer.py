@@ -223,7 +223,7 @@ class Trainer:
     ) -> tuple[float, int]:
         """One pass over the training stream: (mean loss, optimiser steps)."""
         net.train()
-        total, count, steps = 0.0, 0, 0
+        total, count, steps = 0.0, 0.0, 0
         batches = (  # batch normalisation needs two events
             s for s in train.batches(self.options.batch_size, rng) if len(s) >= 2
         )
@@ -252,7 +252,7 @@ class Trainer:
     def validate(self, net: nn.Module, val: ShowerStream) -> dict[str, float]:
         """Validation loss and metrics: AUC (classification), relative RMS of E_pred/E_true - 1."""
         net.eval()
-        total, count = 0.0, 0
+        total, count = 0.0, 0.0
         logits, labels, errors = [], [], []
         with torch.no_grad():
             for showers in val.batches(4 * self.options.batch_size):

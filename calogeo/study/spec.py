@@ -175,11 +175,11 @@ def parse_study(data: dict[str, Any], source: str = "<study>", base: Path = Path
         samples.append(
             Sample(
                 item["particle"],
-                (float(energy[0]), float(energy[1])),
-                int(item.get("events", 1000)),
-                item.get("train"),
-                item.get("test"),
-                (float(theta[0]), float(theta[1])),
+                energy_gev=(float(energy[0]), float(energy[1])),
+                events=int(item.get("events", 1000)),
+                theta=(float(theta[0]), float(theta[1])),
+                train=item.get("train"),
+                test=item.get("test"),
             )
         )
     targets = data.get("targets", {})
