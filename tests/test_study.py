@@ -101,3 +101,11 @@ def test_study_files_are_checked_key_by_key(tmp_path):
         parse_study({"models": [{"name": "dnn", "epochs": "x"}]})
     assert load_study("demo").targets == ("atlas", "cms")
     assert main(["study", str(tmp_path / "missing.toml")]) == 1
+
+
+@pytest.mark.parametrize("name", ["belayneh_fig17-19.toml", "belayneh_fig17-19_small.toml"])
+def test_example_studies_parse(name):
+    study = load_study(Path(__file__).parents[1] / "examples" / name)
+    assert study.targets == ("atlas", "cms")
+    assert {"bdt", "dnn", "cnn3d"} <= {m.name for m in study.models}
+    assert study.tasks[0].particles == ("gamma", "pi0")

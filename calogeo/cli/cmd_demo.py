@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -298,28 +296,23 @@ def _slug(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from calogeo.registry import get_geometry
+    """The built-in study ``demo`` (:mod:`calogeo.study`) with the options applied; stages
+    are cached beside the output folder (``.<name>-cache``), so a rerun only redoes what an
+    option changed."""
+    from calogeo.study import load_study, run_study
+    from calogeo.study.report import table
 
     begin = time.perf_counter()
-    geometry = get_geometry(SOURCE)
-    say(f"simulating {args.events} gamma + {args.events} pi0 showers in {geometry.name} ...")
-    showers = simulate(geometry, ("gamma", "pi0"), args.events, seed=args.seed)
-    say(f"resampling to {', '.join(TARGETS)} (direct and round trip) ...")
-    versions = detector_versions(showers, device=args.device)
-    outcomes = train_and_test_all(
-        versions, (args.model,), seed=args.seed, device=args.device, epochs=args.epochs
-    )
-    print(results_table(outcomes, versions))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{args.output.name}.", dir=args.output.parent))
-    try:
-        written = write_plots(outcomes, staging)
-        if args.output.exists():
-            shutil.rmtree(args.output)
-        staging.rename(args.output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    study = load_study("demo")
+    samples = tuple(replace(s, events=args.events) for s in study.samples)
+    models = (replace(study.models[0], name=args.model, epochs=args.epochs),)
+    study = replace(study, seed=args.seed, samples=samples, models=models)
+    say(f"simulating {args.events} gamma + {args.events} pi0 showers in {SOURCE}, resampling to "
+        f"{', '.join(TARGETS)} (direct and round trip), training {args.model} on each ...")  # fmt: skip
+    cache = args.output.parent / f".{args.output.name}-cache"
+    records, _ = run_study(study, cache, device=args.device, report=args.output)
+    print(table(records))
+    written = sorted(args.output.glob("*.png"))
     print(f"\nwrote {len(written)} plots to {args.output}/ in {time.perf_counter() - begin:.0f} s")
     return 0
 

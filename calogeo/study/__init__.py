@@ -26,14 +26,20 @@ __all__ = [
 
 
 def run_study(
-    study: Study, folder: Path, *, client: Any = None, device: str | None = None
+    study: Study,
+    folder: Path,
+    *,
+    client: Any = None,
+    device: str | None = None,
+    report: Path | None = None,
 ) -> tuple[list[dict[str, Any]], Any]:
     """Run every stage of ``study`` into ``folder`` (cache in ``folder/cache``, report in
-    ``folder/report``); returns (evaluation records, the Runner: what ran, what was cached)."""
+    ``report``, default ``folder/report``); returns (evaluation records, the Runner: what
+    ran, what was cached)."""
     from calogeo.study.report import write_report
     from calogeo.study.runner import Runner
 
     runner = Runner(study, folder, client=client, device=device)
     records = runner.run()
-    write_report(records, Path(folder) / "report", study.name)
+    write_report(records, report or Path(folder) / "report", study.name)
     return records, runner

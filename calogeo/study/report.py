@@ -78,22 +78,25 @@ def write_report(records: list[dict[str, Any]], folder: Path, title: str) -> str
         (staging / "results.json").write_text(json.dumps(clean, indent=1))
         lines = [f"# {title}", ""]
         tables = []
-        for task in dict.fromkeys(r["task"] for r in records):
+        tasks = list(dict.fromkeys(r["task"] for r in records))
+        for task in tasks:
             mine = [r for r in records if r["task"] == task]
             text = table(mine)
             tables.append(f"{task}\n{text}")
-            plots = staging / _slug(task)
-            plots.mkdir()
+            # one task: its plots in the report folder itself (as calogeo demo writes them)
+            plots = staging / _slug(task) if len(tasks) > 1 else staging
+            plots.mkdir(exist_ok=True)
+            where = f"{plots.name}/" if len(tasks) > 1 else ""
             found = outcomes(mine)
             lines += [f"## {task}", "", "```", text, "```", ""]
             for path in write_plots(found, plots):
                 if path.name.startswith("roc_"):
-                    lines += [f"![{path.stem}]({plots.name}/{path.name})", ""]
+                    lines += [f"![{path.stem}]({where}{path.name})", ""]
             for version in dict.fromkeys(o.version for o in found):
                 here = [o for o in found if o.version == version]
                 path = plots / f"energy_{_slug(version)}.png"
                 if _energy_plot(here, f"{version}: bias and resolution", path):
-                    lines += [f"### {version}", "", f"![{path.stem}]({plots.name}/{path.name})", ""]
+                    lines += [f"### {version}", "", f"![{path.stem}]({where}{path.name})", ""]
         (staging / "table.txt").write_text("\n\n".join(tables) + "\n")
         markdown = "\n".join(lines)
         (staging / "report.md").write_text(markdown)
