@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--model", default="dnn")
     parser.add_argument("--skip-train", action="store_true")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="calogeo-scale-"))
     try:
         rows = data_parallel(args, work)
@@ -115,10 +116,14 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{'stage':<16} {'workers':>7} {'showers/s':>10} {'vs 1':>6}")
     single = {}
-    for stage, workers, rate in rows:
+    for stage, workers, rate in sorted(rows, key=lambda row: (row[0], row[1])):
         single.setdefault(stage, rate)
+        if rate <= 0 or single[stage] <= 0:  # start-up noise larger than the epochs
+            print(f"{stage:<16} {workers:>7} {'n/a':>10} {'n/a':>6}")
+            continue
         print(f"{stage:<16} {workers:>7} {rate:>10.1f} {rate / single[stage]:>5.2f}x")
-    print(f"({os.cpu_count()} cores seen; load average {os.getloadavg()[0]:.1f})")
+    print(f"({os.cpu_count()} cores seen; load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after: other processes share the cores)")  # fmt: skip
 
 
 if __name__ == "__main__":
