@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from calogeo import ddp
 from calogeo.checkpoint import load_model
@@ -75,3 +76,46 @@ def test_torchrun_two_processes_write_a_checkpoint_one_process_loads(tmp_path):
     # the same parameter names as a checkpoint written by one process: interchangeable
     single = get_model("dnn").build(test.geometry, size="small")
     assert set(model.network.state_dict()) == set(single.network.state_dict())
+
+
+def _adversarial_rank(rank: int, folder: str, port: int) -> None:
+    """One of two gloo ranks training the test WGAN; writes its final parameters."""
+    from generative_doubles import Plugin, TinyWGAN
+
+    from calogeo.testing import blob_showers, isolated_plugins
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))  # fmt: skip
+    torch.set_num_threads(1)
+    with isolated_plugins(Plugin()):
+        grid = geometry_from_spec(tungsten_grid_spec(n=4, layers=3))
+        model = TinyWGAN.build(grid, size="small")
+        # each rank trains on its shard of the same 96 showers
+        model.fit(blob_showers(grid, 96, seed=1), progress=False, device="cpu",
+                  checkpoint=Path(folder) / "wgan.pt")  # fmt: skip
+        torch.save({k: n.state_dict() for k, n in model.nets.items()}, f"{folder}/rank{rank}.pt")
+
+
+@pytest.mark.slow
+def test_adversarial_trainer_keeps_the_ranks_networks_identical(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_adversarial_rank, args=(str(tmp_path), port), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
+    for name, state in ranks[0].items():
+        for key, value in state.items():
+            assert torch.equal(value, ranks[1][name][key]), f"{name}.{key}"
+    # rank 0 wrote the checkpoint; it loads in this one process
+    from generative_doubles import Plugin
+
+    from calogeo.testing import isolated_plugins
+
+    with isolated_plugins(Plugin()):
+        model = load_model(tmp_path / "wgan.pt")
+    for key, value in model.nets["generator"].state_dict().items():
+        assert torch.equal(value, ranks[0]["generator"][key]), key
