@@ -19,14 +19,15 @@ from calogeo.errors import CalogeoError
 __all__ = ["convert", "evaluate", "resample", "simulate"]
 
 
-def _progress(total_parts: int, what: str) -> Any:
+def _progress(what: str) -> Any:
+    """A progress callback: one line on stderr per finished partition."""
     done = [0]
 
     def report(part: Any, summary: dict[str, Any]) -> None:
         done[0] += 1
         print(
             f"{what}: partition {part.index} ({summary['events']} events) done "
-            f"[{done[0]}/{total_parts} this run]",
+            f"[{done[0]} this run]",
             file=sys.stderr,
             flush=True,
         )
@@ -69,7 +70,7 @@ def simulate(
             options={"noise_mev": args.noise_mev, "threshold_mev": args.threshold_mev},
             bunches=bunches,
             client=client,
-            progress=_progress(-(-len(drawn) // per_part), "simulate"),
+            progress=_progress("simulate"),
         )
     return _finish(manifest, args.output, f"{args.particle} events (seed {seed})", begin)
 
@@ -102,7 +103,7 @@ def resample(args: argparse.Namespace, address: str, target: Any, source: Any) -
             batch_size=args.batch_size,
             size=args.partition_size,
             client=client,
-            progress=_progress(0, "resample"),
+            progress=_progress("resample"),
         )
     parts = manifest["partitions"].values()
     count = sum(p["kept_count"] for p in parts)
@@ -135,7 +136,7 @@ def convert(args: argparse.Namespace, address: str, source: Any, version: int) -
             batch_size=args.batch_size,
             size=args.partition_size,
             client=client,
-            progress=_progress(0, "convert"),
+            progress=_progress("convert"),
         )
     return _finish(manifest, args.output, "showers", begin)
 
