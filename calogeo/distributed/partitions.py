@@ -120,6 +120,9 @@ def run_partitions(
     ``folder``: as Dask
     tasks on ``client`` (retried when a worker dies or the task fails), else one after the
     other here. Returns the manifest; ``progress`` is called as each partition finishes."""
+    if folder.exists() and not folder.is_dir():
+        msg = f"{folder}: exists and is not a directory (partitioned output is a directory)"
+        raise CalogeoError(msg)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(folder)
     if manifest and manifest.get("settings") != json.loads(json.dumps(settings)):
