@@ -2,8 +2,8 @@
 of 2 worker processes (the same input, the same partitions; target on 2 cores: at least 1.7x),
 and DistributedDataParallel training throughput under ``torchrun`` with 1 and 2 processes.
 
-Each cluster is started and warmed up (one small partition: imports, Numba from its disk
-cache, the overlap tables) before it is timed; the outputs of 1 and 2 workers are checked to be
+Each cluster is started and every worker warmed up (imports, Numba from its disk cache, the
+simulator, the overlap tables) before it is timed; the outputs of 1 and 2 workers are checked to be
 identical. Training: ``torchrun --nproc-per-node P -m calogeo train MODEL`` for 1 and for 3
 epochs; the difference over 2 epochs is the epoch time without start-up. The machine may be
 shared: the ratios are measured in one run, side by side.
@@ -39,6 +39,16 @@ def batches(n: int, seed: int) -> list[dict[str, np.ndarray]]:
     return [draw_particles(rng, min(BATCH, n - a), (30.0, 150.0)) for a in range(0, n, BATCH)]
 
 
+def _warm(geometry_name: str, target_name: str) -> None:
+    """On a worker: imports, the simulator and the overlap tables, Numba from its cache."""
+    from calogeo.registry import get_model
+    from calogeo.resample import Resampler
+
+    geometry = get_geometry(geometry_name)
+    showers = get_model("gflash").build(geometry, seed=0).generate(np.full(4, 50.0))
+    Resampler(geometry, get_geometry(target_name)).apply(showers)
+
+
 def data_parallel(args: argparse.Namespace, work: Path) -> list[tuple[str, int, float]]:
     from distributed import Client, LocalCluster
 
@@ -52,10 +62,7 @@ def data_parallel(args: argparse.Namespace, work: Path) -> list[tuple[str, int, 
             ) as cluster,
             Client(cluster) as client,
         ):
-            warm = work / f"warm{workers}"
-            simulate_partitioned(geometry, "gamma", batches(2 * workers, 0), warm, seed=0,
-                                 batches_per_partition=1, client=client)  # fmt: skip
-            resample_partitioned(warm, target, work / f"warm{workers}r", size=1, client=client)
+            client.run(_warm, args.geometry, args.target)  # on every worker
             begin = time.perf_counter()
             simulate_partitioned(geometry, "gamma", drawn, work / f"sim{workers}", seed=1,
                                  batches_per_partition=2, client=client)  # fmt: skip

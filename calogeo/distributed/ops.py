@@ -52,6 +52,14 @@ def _paths(spec: Any) -> list[str]:
 # -- simulate -----------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4)
+def _simulator(spec_text: str, generator: str, seed: int, options: tuple[Any, ...]) -> Any:
+    """The generator built once per worker process (every batch forks its own stream)."""
+    from calogeo.registry import get_model
+
+    return get_model(generator).build(_geometry(spec_text), seed=seed, **dict(options))
+
+
 def _simulate_task(
     part: Partition,
     path: Path,
@@ -65,10 +73,9 @@ def _simulate_task(
     bunches: bool,
 ) -> dict[str, Any]:
     from calogeo.io import ShowerWriter
-    from calogeo.registry import get_model
 
     geometry = _geometry(spec_text)
-    simulator = get_model(generator).build(geometry, seed=seed, **options)
+    simulator = _simulator(spec_text, generator, seed, tuple(sorted(options.items())))
     with ShowerWriter(path, geometry) as writer:
         for k, kwargs in enumerate(batches):
             # the (first_batch + k)-th child of seed's SeedSequence: as the one-process run
