@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from calogeo import ddp
 from calogeo.device import resolve_device, torch_owns_the_cores, torch_threads
 from calogeo.errors import CalogeoError
 from calogeo.geometry import Geometry
@@ -164,7 +165,7 @@ class AdversarialTrainer:
             raise CalogeoError(msg)
         self.model = model
         self.options = options
-        self.device = resolve_device(options.device)
+        self.device = ddp.setup(resolve_device(options.device))  # torchrun: this rank's
 
     def run(self, train: ShowerStream, val: ShowerStream) -> None:
         """Train for ``epochs`` (in all, counting a resumed run's) or ``max_steps``."""
@@ -174,6 +175,7 @@ class AdversarialTrainer:
     def _train(self, train: ShowerStream, val: ShowerStream) -> None:
         opts, model = self.options, self.model
         state = model.training_state if opts.resume else {}
+        train, val = ddp.shard(train), ddp.shard(val)  # this rank's events under torchrun
         nets = model.nets
         for net in nets.values():
             net.to(self.device)
@@ -207,14 +209,14 @@ class AdversarialTrainer:
                 record["w1_response"] = self.fidelity(val)
                 record["seconds"] = time.perf_counter() - started
                 model.history.append(record)
-                report_epoch(record, opts.progress)
+                report_epoch(record, opts.progress and ddp.is_main())
                 model.training_state = {
                     "epoch": epoch,
                     "steps": steps,
                     "optimisers": {k: o.state_dict() for k, o in optimisers.items()},
                     "torch_rng": torch.get_rng_state(),
                 }
-                if opts.checkpoint is not None:
+                if opts.checkpoint is not None and ddp.is_main():
                     model.save(opts.checkpoint)
                 if opts.max_steps and steps >= opts.max_steps:
                     break
@@ -239,10 +241,11 @@ class AdversarialTrainer:
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         desc = f"epoch {epoch}/{opts.epochs}"
-        with progress_bar(len(train), desc, opts.progress) as bar:
-            for showers in train.batches(opts.batch_size, rng):
-                if len(showers) < 2:  # batch normalisation needs two events
-                    continue
+        batches = (  # batch normalisation needs two events
+            s for s in train.batches(opts.batch_size, rng) if len(s) >= 2
+        )
+        with progress_bar(len(train), desc, opts.progress and ddp.is_main()) as bar:
+            for showers in ddp.in_step(batches, self.device):
                 batch = model.encode(showers, self.device)
                 phases = ["critic"]
                 if steps % opts.n_critic == 0:
@@ -288,6 +291,7 @@ class AdversarialTrainer:
             raise CalogeoError(msg)
         loss.float().backward()
         for name in owned:
+            ddp.average_gradients(nets[name])  # synchronised over the ranks under torchrun
             optimisers[name].step()
         return {f"loss_{phase}": value, **logs}
 
@@ -295,7 +299,8 @@ class AdversarialTrainer:
         """W1 of E_visible / E_incident: validation showers against generated ones."""
         reference = next(val.batches(FIDELITY_EVENTS), None)
         if reference is None:
-            return float("nan")
+            w1, ranks = ddp.all_sum([0.0, 0.0], self.device)
+            return w1 / ranks if ranks else float("nan")
         labels = reference.labels
         options: dict[str, Any] = {}
         for angle in ("theta", "phi"):
@@ -313,7 +318,8 @@ class AdversarialTrainer:
         )
         for net in self.model.nets.values():
             net.train()
-        return response_w1(reference, generated)
+        w1, ranks = ddp.all_sum([response_w1(reference, generated), 1.0], self.device)
+        return w1 / ranks  # the ranks' mean under torchrun
 
 
 def _ema_update(average: nn.Module, current: nn.Module, decay: float) -> None:

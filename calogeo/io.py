@@ -77,6 +77,7 @@ __all__ = [
     "is_native",
     "open_showers",
     "read_showers",
+    "to_dask",
     "write_error",
     "write_showers",
 ]
@@ -254,12 +255,25 @@ def is_native(path: str | Path) -> bool:
         return False
 
 
-def open_showers(path: str | Path, geometry: Geometry | None = None) -> ShowerReader:
+def open_showers(path: str | Path | list[Any], geometry: Geometry | None = None) -> ShowerReader:
     """Open a shower file lazily: native, or any public format a formats plugin can detect.
 
     ``geometry`` is needed only for formats that do not carry their geometry; for a native file
-    it must be the file's own geometry if given.
+    it must be the file's own geometry if given. A directory, a glob or a list of native
+    files opens as one dataset (:mod:`calogeo.dataset`).
     """
+    from calogeo.dataset import is_dataset, open_dataset
+
+    if isinstance(path, list) or is_dataset(path):
+        dataset = open_dataset(path)
+        if geometry is not None and geometry != dataset.geometry:
+            dataset.close()
+            msg = (
+                f"{path}: the dataset's showers are on geometry {dataset.geometry.name!r}, "
+                f"not on {geometry.name!r}"
+            )
+            raise ShowerFileError(msg)
+        return dataset
     path = Path(path)
     try:
         with h5py.File(path, "r") as h5:
@@ -279,6 +293,13 @@ def open_showers(path: str | Path, geometry: Geometry | None = None) -> ShowerRe
     from calogeo.formats import open_foreign
 
     return open_foreign(path, geometry)
+
+
+def to_dask(spec: Any, chunk_events: int = CHUNK_EVENTS) -> tuple[Any, dict[str, Any]]:
+    """A file or dataset as Dask arrays (cells, labels); see :func:`calogeo.dataset.to_dask`."""
+    from calogeo.dataset import to_dask as dataset_to_dask
+
+    return dataset_to_dask(spec, chunk_events)
 
 
 def read_showers(

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from calogeo import ddp
 from calogeo.device import resolve_device, torch_owns_the_cores, torch_threads
 from calogeo.geometry import Geometry
 from calogeo.showers import Showers
@@ -146,7 +147,7 @@ class Trainer:
     def __init__(self, model: SupervisedModel, options: TrainOptions) -> None:
         self.model = model
         self.options = options
-        self.device = resolve_device(options.device)
+        self.device = ddp.setup(resolve_device(options.device))  # torchrun: this rank's
         self.gathers: np.ndarray | None = None
         if options.augment:
             self.gathers = np.stack(list(transverse_symmetries(model.geometry).values()))
@@ -173,7 +174,9 @@ class Trainer:
         opts, model = self.options, self.model
         torch.manual_seed(opts.seed)
         rng = np.random.default_rng(opts.seed)
+        train, val = ddp.shard(train), ddp.shard(val)  # this rank's events under torchrun
         net = model.network.to(self.device)
+        trained = ddp.wrap(net, self.device)  # gradients synchronised under torchrun
         optimiser = torch.optim.Adam(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
         schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimiser, factor=0.5, patience=max(1, opts.patience // 2)
@@ -183,7 +186,9 @@ class Trainer:
             for epoch in range(1, opts.epochs + 1):
                 if epoch > 1:  # the cores free now: another job may have started or ended
                     torch.set_num_threads(torch_threads(opts.threads))
-                train_loss = self._epoch(net, optimiser, train, rng, f"epoch {epoch}/{opts.epochs}")
+                train_loss = self._epoch(
+                    trained, optimiser, train, rng, f"epoch {epoch}/{opts.epochs}"
+                )
                 steps += train_loss[1]
                 record = {
                     "epoch": epoch,
@@ -192,12 +197,12 @@ class Trainer:
                     **self.validate(net, val),
                 }
                 model.history.append(record)
-                report_epoch(record, opts.progress)
+                report_epoch(record, opts.progress and ddp.is_main())
                 schedule.step(record["val_loss"])
                 if record["val_loss"] < best_loss:
                     best_loss, stale = record["val_loss"], 0
                     best_state = copy.deepcopy(net.state_dict())
-                    if opts.checkpoint is not None:
+                    if opts.checkpoint is not None and ddp.is_main():
                         model.save(opts.checkpoint)
                 else:
                     stale += 1
@@ -218,11 +223,12 @@ class Trainer:
     ) -> tuple[float, int]:
         """One pass over the training stream: (mean loss, optimiser steps)."""
         net.train()
-        total, count, steps = 0.0, 0, 0
-        with progress_bar(len(train), desc, self.options.progress) as bar:
-            for showers in train.batches(self.options.batch_size, rng):
-                if len(showers) < 2:  # batch normalisation needs two events
-                    continue
+        total, count, steps = 0.0, 0.0, 0
+        batches = (  # batch normalisation needs two events
+            s for s in train.batches(self.options.batch_size, rng) if len(s) >= 2
+        )
+        with progress_bar(len(train), desc, self.options.progress and ddp.is_main()) as bar:
+            for showers in ddp.in_step(batches, self.device):
                 if self.gathers is not None:
                     choice = rng.integers(len(self.gathers), size=len(showers))
                     showers = apply_symmetries(showers, self.gathers, choice)
@@ -240,12 +246,13 @@ class Trainer:
                 bar.set_postfix(loss=f"{total / count:.4f}")
                 if self.options.max_steps and steps >= self.options.max_steps:
                     break
+        total, count = ddp.all_sum([total, count], self.device)
         return (total / count if count else float("nan")), steps
 
     def validate(self, net: nn.Module, val: ShowerStream) -> dict[str, float]:
         """Validation loss and metrics: AUC (classification), relative RMS of E_pred/E_true - 1."""
         net.eval()
-        total, count = 0.0, 0
+        total, count = 0.0, 0.0
         logits, labels, errors = [], [], []
         with torch.no_grad():
             for showers in val.batches(4 * self.options.batch_size):
@@ -258,9 +265,14 @@ class Trainer:
                     logits.append(out[:, 0].cpu().numpy())
                     labels.append(batch.label.cpu().numpy())
                 errors.append(torch.exp(out[:, 1] - batch.log_ratio).cpu().numpy() - 1.0)
+        total, count = ddp.all_sum([total, count], self.device)  # over the ranks' shards
         record = {"val_loss": total / max(count, 1)}
-        if self.model.classifies and labels:
-            record["val_auc"] = rank_auc(np.concatenate(logits), np.concatenate(labels))
+        if self.model.classifies:
+            logit = ddp.all_concat(np.concatenate(logits) if logits else np.zeros(0, np.float32))
+            label = ddp.all_concat(np.concatenate(labels) if labels else np.zeros(0, np.float32))
+            if len(label):
+                record["val_auc"] = rank_auc(logit, label)
         if self.model.regresses:
-            record["val_resolution"] = float(np.sqrt(np.mean(np.concatenate(errors) ** 2)))
+            error = ddp.all_concat(np.concatenate(errors) if errors else np.zeros(0, np.float32))
+            record["val_resolution"] = float(np.sqrt(np.mean(error**2)))
         return record

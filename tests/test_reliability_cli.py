@@ -193,15 +193,16 @@ def test_native_file_with_string_typed_data(
     ] in line
 
 
-def test_a_directory_as_input_is_one_line(
+def test_a_directory_without_shower_files_as_input_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A directory is a multi-file dataset; one without shower files is a one-line error."""
     folder = tmp_path / "folder"
     folder.mkdir()
     line = one_line_error(
         ["resample", folder, "--to", "clic_ecal", "-o", tmp_path / "o.h5"], capsys
     )
-    assert "is a directory" in line
+    assert f"directory {folder} holds no *.h5 file" in line
 
 
 def test_show_suggests_across_case(capsys: pytest.CaptureFixture[str]) -> None:

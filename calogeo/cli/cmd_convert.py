@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from calogeo.distributed.cluster import add_cluster_options, cluster_address
 from calogeo.errors import CalogeoError
 
 ORDER = 35
@@ -57,6 +58,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=1024, metavar="N", help="events per batch (1024)"
     )
+    add_cluster_options(parser)  # OUT is then a directory of native partitions
     parser.set_defaults(func=run)
 
 
@@ -74,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.output, [args.input, args.source], option="")
     geometry = get_geometry(args.source) if args.source else None
     version = args.format_version or FORMAT_VERSION
+    address = cluster_address(args)
+    if address is not None:
+        from calogeo.distributed import commands
+
+        return commands.convert(args, address, geometry, version)
     with open_showers(args.input, geometry) as source:
         target = args.to_format
         if target is None and isinstance(source, ForeignShowerFile):

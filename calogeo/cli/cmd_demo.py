@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -154,7 +152,7 @@ def train_and_test(
     ``test``: AUC (``roc_auc`` metric) and resolution sigma90/mu90 (``resolution`` metric),
     the latter also for the energy baselines its predictions carry."""
     from calogeo.reconstruction import TorchModel
-    from calogeo.registry import get_metric, get_model
+    from calogeo.registry import get_model
 
     cls = get_model(model_name)
     if task == "both" and "classify" not in cls.kind:
@@ -174,15 +172,22 @@ def train_and_test(
     else:
         model.fit(train)
     predictions = model.predict(test, device=device)
-    outcome = Outcome(
-        version, model_name, seconds=time.perf_counter() - start, predictions=predictions
-    )
+    return score(predictions, version, model_name, time.perf_counter() - start)
+
+
+def score(predictions: Any, version: str, model_name: str, seconds: float = 0.0) -> Outcome:
+    """The Outcome of ``predictions``: AUC (``roc_auc``), bias and resolution sigma90/mu90
+    (``bias``, ``resolution``), the latter two also for the energy baselines they carry."""
+    from calogeo.registry import get_metric
+
+    outcome = Outcome(version, model_name, seconds=seconds, predictions=predictions)
     if predictions.score is not None:
         outcome.results["roc_auc"] = get_metric("roc_auc")().compute(predictions)
         outcome.auc = float(outcome.results["roc_auc"].values["auc"])
     if predictions.energy is not None:
         resolution = get_metric("resolution")()
         outcome.results["resolution"] = resolution.compute(predictions)
+        outcome.results["bias"] = get_metric("bias")().compute(predictions)
         outcome.resolution = float(outcome.results["resolution"].values["sigma90_over_mu90"])
         for name, energy in predictions.baselines().items():
             as_model = replace(predictions, energy=energy, model=name)
@@ -294,9 +299,13 @@ def _slug(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The built-in study ``demo`` (:mod:`calogeo.study`) with the options applied; stages
+    are cached beside the output folder (``.<name>-cache``), so a rerun only redoes what an
+    option changed."""
     from calogeo.errors import CalogeoError
     from calogeo.outputs import check_output
-    from calogeo.registry import get_geometry
+    from calogeo.study import load_study, run_study
+    from calogeo.study.report import table
 
     for option, value, least in (("-n", args.events, MIN_EVENTS), ("--epochs", args.epochs, 1)):
         if value < least:
@@ -307,25 +316,16 @@ def run(args: argparse.Namespace) -> int:
         raise CalogeoError(msg)
     check_output(args.output, directory=True)
     begin = time.perf_counter()
-    geometry = get_geometry(SOURCE)
-    say(f"simulating {args.events} gamma + {args.events} pi0 showers in {geometry.name} ...")
-    showers = simulate(geometry, ("gamma", "pi0"), args.events, seed=args.seed)
-    say(f"resampling to {', '.join(TARGETS)} (direct and round trip) ...")
-    versions = detector_versions(showers, device=args.device)
-    outcomes = train_and_test_all(
-        versions, (args.model,), seed=args.seed, device=args.device, epochs=args.epochs
-    )
-    print(results_table(outcomes, versions))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{args.output.name}.", dir=args.output.parent))
-    try:
-        written = write_plots(outcomes, staging)
-        if args.output.exists():
-            shutil.rmtree(args.output)
-        staging.rename(args.output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    study = load_study("demo")
+    samples = tuple(replace(s, events=args.events) for s in study.samples)
+    models = (replace(study.models[0], name=args.model, epochs=args.epochs),)
+    study = replace(study, seed=args.seed, samples=samples, models=models)
+    say(f"simulating {args.events} gamma + {args.events} pi0 showers in {SOURCE}, resampling to "
+        f"{', '.join(TARGETS)} (direct and round trip), training {args.model} on each ...")  # fmt: skip
+    cache = args.output.parent / f".{args.output.name}-cache"
+    records, _ = run_study(study, cache, device=args.device, report=args.output)
+    print(table(records))
+    written = sorted(args.output.glob("*.png"))
     print(f"\nwrote {len(written)} plots to {args.output}/ in {time.perf_counter() - begin:.0f} s")
     return 0
 

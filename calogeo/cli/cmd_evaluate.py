@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from calogeo.distributed.cluster import add_cluster_options, cluster_address
 from calogeo.errors import CalogeoError
 
 if TYPE_CHECKING:
@@ -154,6 +155,7 @@ def add_parser(subparsers: Any) -> None:
         choices=("auto", "cpu", "cuda"),
         help="device for models and network-based metrics (default auto)",
     )
+    add_cluster_options(parser)  # fidelity: per-partition histograms and moments, reduced
     parser.set_defaults(func=run)
 
 
@@ -258,6 +260,11 @@ def run(args: argparse.Namespace) -> int:
     from calogeo.outputs import AtomicOutput
     from calogeo.predictions import Predictions, is_predictions_file
 
+    address = cluster_address(args)
+    if address is not None:
+        from calogeo.distributed import commands
+
+        return commands.evaluate(args, address)
     bins = parse_bins(args.bins)
     first = args.inputs[0]
     for path in [*args.inputs, *([args.data] if args.data else [])]:

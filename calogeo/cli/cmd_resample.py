@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from calogeo.device import DEVICE_CHOICES
+from calogeo.distributed.cluster import add_cluster_options, cluster_address
 from calogeo.errors import CalogeoError
 
 ORDER = 40
@@ -59,6 +60,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--no-cache", action="store_true", help="rebuild the overlap tables, do not cache them"
     )
+    add_cluster_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -87,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
         check_output(args.output, inputs)  # before any work
     target = get_geometry(args.to)
     source_geometry = get_geometry(args.source) if args.source else None
+    address = cluster_address(args)
+    if address is not None:
+        from calogeo.distributed import commands
+
+        return commands.resample(args, address, target, source_geometry)
     output = args.output or check_output(
         default_output(args.input, target.name, args.round_trip), inputs
     )

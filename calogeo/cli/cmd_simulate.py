@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from calogeo.distributed.cluster import add_cluster_options, cluster_address
 from calogeo.errors import CalogeoError
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ def add_parser(subparsers: Any) -> None:
         "energy of a minimum-ionising particle, as `calogeo show` prints it)",
     )
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.h5")
+    add_cluster_options(parser, workers=False)  # --workers stays threads here
     parser.set_defaults(func=run)
 
 
@@ -357,6 +359,11 @@ def run(args: argparse.Namespace) -> int:
         low, high = multiplicity
         unit = "event"
         what = f"events of {low}{'' if low == high else f' to {high}'} {args.particle}"
+    address = cluster_address(args, workers_option=False)
+    if address is not None:
+        from calogeo.distributed import commands
+
+        return commands.simulate(args, address, simulator, batches, seed, multiplicity is not None)
     start = time.perf_counter()
     with tqdm(
         total=args.events,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,11 +146,14 @@ def run(args: argparse.Namespace) -> int:
         model.check_geometry(source.geometry, str(path))
     n_train = sum(len(s) for s in sources)
     what = "generative" if generative else f"task {args.task}"
-    print(
-        f"training {model.name} ({args.size}) on {geometry.name}: {n_train} events from "
-        f"{len(sources)} file(s), {what}",
-        file=sys.stderr,
-    )
+    ranks = int(os.environ.get("WORLD_SIZE", "1"))  # under torchrun: rank 0 prints
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(
+            f"training {model.name} ({args.size}) on {geometry.name}: {n_train} events from "
+            f"{len(sources)} file(s), {what}"
+            + (f"; {ranks} processes (DistributedDataParallel)" if ranks > 1 else ""),
+            file=sys.stderr,
+        )
     try:
         if generative:
             model.fit(
@@ -169,6 +173,10 @@ def run(args: argparse.Namespace) -> int:
         kept = f"{output} holds the last good checkpoint" if output.exists() else "nothing written"
         print(f"calogeo train: interrupted; {kept}", file=sys.stderr)
         return 130
+    from calogeo import ddp
+
+    if not ddp.is_main():  # under torchrun, rank 0 alone writes
+        return 0
     model.save(output)
     print(history_table(model.history))
     print(f"\nwrote {output}")

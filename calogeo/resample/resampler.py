@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -155,13 +155,21 @@ class Resampler:
         y = transfer(self.overlaps, x, into=self.deposited)
         return spread_back(self.overlaps, y, out=self._back_out, result=result)
 
-    def apply(self, showers: Showers, *, batch_size: int = 1024, device: str = "cpu") -> Showers:
+    @overload
+    def apply(self, showers: Showers, *, batch_size: int = ..., device: str = ...) -> Showers: ...
+    @overload
+    def apply(self, showers: Any, *, batch_size: int = ..., device: str = ...) -> Any: ...
+    def apply(self, showers: Any, *, batch_size: int = 1024, device: str = "cpu") -> Any:
         """Resample showers in batches on ``device`` ("cpu", "cuda" or "auto"); labels and
         incident energies are carried over unchanged.
 
         Each batch is gathered into one reused dense buffer and resampled straight into the
-        output array, so this runs at the speed of :meth:`apply_array`.
+        output array, so this runs at the speed of :meth:`apply_array`. A Dask array of flat
+        cell energies (N, source cells) in GeV (e.g. from :func:`calogeo.io.to_dask`) gives a
+        Dask array (N, output cells), resampled block by block over events (``map_blocks``).
         """
+        if type(showers).__module__.startswith("dask."):
+            return self._apply_dask(showers, device)
         self._check(showers)
         n, size = len(showers), max(1, batch_size)
         cells = np.empty((n, self.output_geometry.n_cells), dtype=np.float32)
@@ -172,6 +180,20 @@ class Resampler:
             self.apply_dense(dense, out=cells[first : first + len(batch)], device=device)
         return Showers.from_flat(
             self.output_geometry, cells, showers.incident_energy, showers.labels
+        )
+
+    def _apply_dask(self, cells: Any, device: str) -> Any:
+        """:meth:`apply_dense` mapped over the event blocks of a Dask array."""
+        self._check_cells(cells)
+        whole_rows = cells.rechunk({1: -1})
+
+        def block(x: np.ndarray) -> np.ndarray:
+            return self.apply_dense(np.ascontiguousarray(x, dtype=np.float32), device=device)
+
+        return whole_rows.map_blocks(
+            block,
+            chunks=(whole_rows.chunks[0], (self.output_geometry.n_cells,)),
+            dtype=np.float32,
         )
 
     def apply_dense(
