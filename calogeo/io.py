@@ -61,6 +61,8 @@ from calogeo.sparse import SparseShowers, index_dtype
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+    from calogeo.formats import ShowerFormat
+
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
@@ -71,6 +73,7 @@ __all__ = [
     "SparseShowers",
     "atomic_path",
     "create_partial",
+    "detect_format",
     "h5_open_error",
     "is_native",
     "open_showers",
@@ -209,6 +212,26 @@ def is_native(path: str | Path) -> bool:
         return False
 
 
+def detect_format(path: str | Path) -> type[ShowerFormat]:
+    """The registered public layout (a formats plugin's :class:`~calogeo.formats.ShowerFormat`)
+    that recognises ``path``. Formats are looked up in the plugin registry, so this module does
+    not import :mod:`calogeo.formats` (which builds on it)."""
+    from calogeo.plugins import plugin_manager
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as h5:
+            for entry in plugin_manager().formats:
+                fmt: Any = entry.load()
+                if fmt.detect(h5):
+                    return fmt
+            keys = ", ".join(sorted(h5.keys())[:8])
+    except OSError as exc:
+        raise h5_open_error(path, exc) from exc
+    msg = f"{path}: no known shower layout matches its datasets ({keys or 'none'})"
+    raise ShowerFileError(msg)
+
+
 def open_showers(path: str | Path, geometry: Geometry | None = None) -> ShowerReader:
     """Open a shower file lazily: native, or any public format a formats plugin can detect.
 
@@ -231,9 +254,7 @@ def open_showers(path: str | Path, geometry: Geometry | None = None) -> ShowerRe
             )
             raise ShowerFileError(msg)
         return source
-    from calogeo.formats import open_foreign
-
-    return open_foreign(path, geometry)
+    return detect_format(path).open(path, geometry)
 
 
 def read_showers(

@@ -7,14 +7,13 @@ names the file. The format is documented in ``geometries/README.md``.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from calogeo._spec_text import parse_spec_text
+from calogeo._spec_text import geometry_to_spec_text, parse_spec_text
 from calogeo.errors import SpecError
 from calogeo.geometry import Geometry, Layer
 from calogeo.layout import CellLayout, EtaPhiLayout, GridLayout, PolygonLayout
@@ -497,70 +496,3 @@ def _is_convex(vertices: np.ndarray) -> bool:
     edges = np.roll(vertices, -1, axis=0) - vertices
     turns = edges[:, 0] * np.roll(edges[:, 1], -1) - edges[:, 1] * np.roll(edges[:, 0], -1)
     return bool(np.all(turns >= 0) or np.all(turns <= 0)) and bool(np.any(turns != 0))
-
-
-def geometry_to_spec_text(geometry: Geometry) -> str:
-    """A spec (TOML) that rebuilds ``geometry``: materials as direct lengths, one table per layer.
-
-    Used for geometries built in Python (e.g. the resampler's voxel grids) so that files on them
-    stay self-describing.
-    """
-    lines = [
-        f"name = {_toml(geometry.name)}",
-        f"title = {_toml(geometry.title)}",
-        f"citation = {_toml(geometry.citation or 'built in Python by calogeo')}",
-        f"variant = {_toml(geometry.variant)}",
-        f"distance_from_ip_mm = {_toml(geometry.distance_from_ip_mm)}",
-        f"anchor_mm = {_toml(list(geometry.anchor_mm))}",
-    ]
-    if geometry.stochastic_term is not None:
-        lines.append(f"stochastic_term = {_toml(geometry.stochastic_term)}")
-    materials = {layer.material.name: layer.material for layer in geometry.layers}
-    for name, m in materials.items():
-        lines += [
-            "",
-            f"[materials.{_toml_key(name)}]",
-            f"x0_mm = {_toml(m.x0_mm)}",
-            f"rm_mm = {_toml(m.rm_mm)}",
-            f"lambda_i_mm = {_toml(m.lambda_i_mm)}",
-            f"density_g_cm3 = {_toml(m.density_g_cm3)}",
-            f"z = {_toml(float(m.z))}",
-            f"dedx_min_mev_cm2_g = {_toml(m.dedx_min_mev_cm2_g)}",
-        ]
-    for layer in geometry.layers:
-        lines += [
-            "",
-            "[[layers]]",
-            f"name = {_toml(layer.name)}",
-            f"z_front_mm = {_toml(layer.z_front_mm)}",
-            f"thickness_mm = {_toml(layer.thickness_mm)}",
-            f"material = {_toml(layer.material.name)}",
-            f"group = {_toml(layer.group)}",
-            f"layout = {_toml({k: v for k, v in layer.layout.to_spec().items() if k != 'description'})}",
-        ]
-        if layer.sampling_fraction is not None:
-            lines.append(f"sampling_fraction = {_toml(layer.sampling_fraction)}")
-    return "\n".join(lines) + "\n"
-
-
-def _toml(value: Any) -> str:
-    """A TOML literal for the plain values specs hold."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        # 12 significant digits: derived lengths written and read back stay the same text.
-        return repr(float(f"{value:.12g}"))
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml(v)}" for k, v in value.items()) + " }"
-    msg = f"cannot write {value!r} to a spec"
-    raise TypeError(msg)
-
-
-def _toml_key(key: str) -> str:
-    return key if key.replace("_", "").isalnum() else json.dumps(key)

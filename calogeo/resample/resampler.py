@@ -14,7 +14,6 @@ from calogeo.geometry import Geometry
 from calogeo.resample.apply import spread_back, transfer
 from calogeo.resample.cache import load_or_build
 from calogeo.resample.kernel import SparseRows, weighted_sums
-from calogeo.resample.stream import gather_cells
 from calogeo.resample.weights import Overlaps
 from calogeo.showers import Showers
 
@@ -148,7 +147,7 @@ class Resampler:
         buffer = np.empty((min(n, size), self.source.n_cells), dtype=np.float32)
         for first in range(0, n, size):
             batch = showers[first : first + size]
-            dense = gather_cells(batch, buffer[: len(batch)])
+            dense = batch.flat(out=buffer[: len(batch)])
             self.apply_dense(dense, out=cells[first : first + len(batch)], device=device)
         return Showers.from_flat(
             self.output_geometry, cells, showers.incident_energy, showers.labels

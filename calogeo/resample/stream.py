@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from calogeo.resample.resampler import Resampler
 from calogeo.showers import Showers
 from calogeo.sparse import SparseShowers
 
 if TYPE_CHECKING:
     from calogeo.resample.groups import GroupResampler
-    from calogeo.resample.resampler import Resampler
 
-__all__ = ["gather_cells", "pipeline", "resample_stream"]
+__all__ = ["pipeline", "resample_stream"]
 
 _DONE = object()
 
@@ -124,13 +124,6 @@ def pipeline(
             raise stage.error
 
 
-def gather_cells(showers: Showers, out: np.ndarray) -> np.ndarray:
-    """The showers' (N, cells) float32 energies (GeV, flat cell order) copied into ``out``."""
-    n = len(showers)
-    np.concatenate([layer.reshape(n, -1) for layer in showers.layers], axis=1, out=out)
-    return out
-
-
 class _Buffers:
     """A free list of (rows, cols) float32 arrays; ``take(n)`` hands out the first n rows of
     one (allocating when none is free), ``give`` returns it."""
@@ -173,15 +166,13 @@ def resample_stream(
             if isinstance(batch, SparseShowers):
                 yield batch, None
             else:
-                yield batch, gather_cells(batch, inputs.take(len(batch)))
+                yield batch, batch.flat(out=inputs.take(len(batch)))
 
     def process(
         item: tuple[Showers | SparseShowers, np.ndarray | None],
     ) -> tuple[Showers, Any, np.ndarray]:
         batch, cells = item
         if cells is None:
-            from calogeo.resample.resampler import Resampler
-
             if not isinstance(resampler, Resampler) or not isinstance(batch, SparseShowers):
                 msg = "sparse batches are resampled by a whole-geometry Resampler only"
                 raise TypeError(msg)
