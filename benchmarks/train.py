@@ -35,7 +35,7 @@ import numpy as np
 from calogeo import Showers, get_geometry, get_model, list_models
 from calogeo.device import available_cores, busy_cores, usable_cores
 from calogeo.errors import CalogeoError
-from calogeo.model import ReconstructionModel, TorchModel
+from calogeo.reconstruction import ReconstructionModel, TorchModel
 from calogeo.resample import Resampler
 
 ENERGY_GEV = (30.0, 150.0)

@@ -48,7 +48,7 @@ BASELINES = {"calibrated_sum": "calibrated sum", "linear_calibration": "linear c
 """The energy baselines a model's predictions carry for comparison, with their plot labels:
 the calibrated sum (visible energy over sampling fraction, summed over the layers; no fit) and
 the linear calibration sum_g a_g E_g + c of the deposited energy of the layer groups, fitted on
-the model's training data (see :func:`calogeo.model.group_design`)."""
+the model's training data (see :func:`calogeo.reconstruction.group_design`)."""
 _ATTRS = ("model", "geometry", "signal", "background", "task", "quantity")
 
 

@@ -9,14 +9,10 @@ import pytest
 import torch
 
 from calogeo import CalogeoError, GeometryMismatchError, Showers, geometry_from_spec, get_model
-from calogeo.model import (
-    Model,
-    ReconstructionModel,
-    class_labels,
-    load_model,
-    particle_pdg,
-    read_checkpoint,
-)
+from calogeo.checkpoint import load_model, read_checkpoint
+from calogeo.model import Model
+from calogeo.particles import class_labels, particle_pdg
+from calogeo.reconstruction import ReconstructionModel
 from calogeo.testing import blob_showers, tungsten_grid_spec
 
 

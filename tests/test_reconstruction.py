@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from calogeo import Showers, get_geometry, get_model, list_geometries, list_models
-from calogeo.model import ReconstructionModel, TorchModel
+from calogeo.reconstruction import ReconstructionModel, TorchModel
 from calogeo.testing import blob_showers
 
 TINY = {

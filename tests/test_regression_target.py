@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from calogeo import CalogeoError, geometry_from_spec, get_metric, get_model
+from calogeo.checkpoint import load_model
 from calogeo.cli import main
 from calogeo.io import write_showers
-from calogeo.model import load_model
 from calogeo.predictions import Predictions
 from calogeo.testing import blob_showers, tungsten_grid_spec
 

@@ -28,7 +28,7 @@ from calogeo_simulation.stack import build_stack, stochastic_terms
 
 import calogeo
 from calogeo import STANDARD_MATERIALS, geometry_from_spec
-from calogeo.model import load_model
+from calogeo.checkpoint import load_model
 
 PBWO4 = STANDARD_MATERIALS["PbWO4"]
 RM = PBWO4.rm_mm

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from calogeo import CalogeoError, Showers, device, geometry_from_spec, get_model, write_showers
-from calogeo.model import load_model
+from calogeo.checkpoint import load_model
+from calogeo.streams import Part, ShowerStream, split_source, train_val_streams
 from calogeo.testing import blob_showers, tungsten_grid_spec
-from calogeo.trainer import Part, ShowerStream, rank_auc, split_source, train_val_streams
+from calogeo.training import rank_auc
 
 
 @pytest.fixture(scope="module")

@@ -150,7 +150,7 @@ def train_and_test(
     ``hparams``), train it (``options``: training options of torch models), score it on
     ``test``: AUC (``roc_auc`` metric) and resolution sigma90/mu90 (``resolution`` metric),
     the latter also for the energy baselines its predictions carry."""
-    from calogeo.model import TorchModel
+    from calogeo.reconstruction import TorchModel
     from calogeo.registry import get_metric, get_model
 
     cls = get_model(model_name)

@@ -284,11 +284,8 @@ def _predict(path: Path, args: argparse.Namespace) -> Any:
     if args.data is None:
         msg = f"{path}: a model checkpoint needs --data TEST.h5 to predict on"
         raise CalogeoError(msg)
-    try:
-        from calogeo.model import load_model
-    except ImportError as exc:
-        msg = f"evaluating a model checkpoint needs calogeo.model: {exc}"
-        raise CalogeoError(msg) from exc
+    from calogeo.checkpoint import load_model
+
     model = load_model(path)
     showers = _read(open_showers, args.data, args.max_events)
     predictions = model.predict(showers, device=args.device)

@@ -92,7 +92,7 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from calogeo.device import resolve_device, torch_threads
     from calogeo.io import open_showers
-    from calogeo.model import TorchModel
+    from calogeo.reconstruction import TorchModel
     from calogeo.registry import get_model
 
     cls = get_model(args.model)

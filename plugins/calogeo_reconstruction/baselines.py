@@ -13,7 +13,7 @@ import numpy as np
 
 from calogeo.energy_scale import calibrated_sum
 from calogeo.errors import CalogeoError, MissingDependencyError
-from calogeo.model import LINEAR_SCALE, ReconstructionModel, group_design
+from calogeo.reconstruction import LINEAR_SCALE, ReconstructionModel, group_design
 from calogeo.showers import Showers
 
 __all__ = ["BDT", "CalibratedSum", "LinearRegression", "expert_features"]
@@ -189,7 +189,7 @@ class BDT(ReconstructionModel):
     def fit(self, train: Any, val: Any = None, **options: Any) -> list[dict[str, float]]:
         """Fit on all of ``train`` (the library holds out 10% for early stopping when there are
         at least 50 events)."""
-        from calogeo.trainer import rank_auc
+        from calogeo.training import rank_auc
 
         showers = self.read_data(train)
         label, energy = self.targets(showers)

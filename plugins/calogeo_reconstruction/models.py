@@ -1,7 +1,7 @@
 """The torch reconstruction models, each sized from the geometry it is built on.
 
 Each class sets its input view and a backbone; the dense head, the input normalisation, the
-loss and the training loop are shared (:class:`calogeo.model.TorchModel`,
+loss and the training loop are shared (:class:`calogeo.reconstruction.TorchModel`,
 :mod:`calogeo.trainer`). ``paper`` presets hold the source papers' best values, ``small`` ones
 train in minutes on two CPU cores.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from calogeo.model import TorchModel
+from calogeo.reconstruction import TorchModel
 
 __all__ = ["CNN3D", "DNN", "DenseNet", "GoogLeNet3D", "LayerCNN", "ResNet10"]
 
