@@ -40,8 +40,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ("calogeo.layout", "calogeo._spec_text", "calogeo.geometry", "calogeo.spec"),
     ),
     ("plugin registry", ("calogeo.plugins", "calogeo.registry")),
-    ("showers", ("calogeo.showers", "calogeo.sparse", "calogeo.energy_scale")),
-    ("io, formats", ("calogeo.io", "calogeo.formats")),
+    ("showers", ("calogeo.showers", "calogeo.sparse", "calogeo.energy_scale", "calogeo.particles")),
+    ("io, formats", ("calogeo.io", "calogeo.formats", "calogeo.streams")),
     (
         "views, observables, resampler",
         (
@@ -53,7 +53,17 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "calogeo.predictions",
         ),
     ),
-    ("models, trainers, metrics", ("calogeo.model", "calogeo.trainer", "calogeo.metric")),
+    (
+        "models, trainers, metrics",
+        (
+            "calogeo.model",
+            "calogeo.checkpoint",
+            "calogeo.reconstruction",
+            "calogeo.training",
+            "calogeo.trainer",
+            "calogeo.metric",
+        ),
+    ),
     ("plotting", ("calogeo.plotting",)),
     (
         "CLI and the public facade",
@@ -160,13 +170,13 @@ def _cycle_through(graph: dict[str, set[str]], component: set[str]) -> list[str]
 
 
 def layer_of(module: str) -> int:
-    """Index in LAYERS of the layer holding ``module`` (a package entry covers its modules)."""
-    best, best_len = -1, -1
-    for rank, (_, prefixes) in enumerate(LAYERS):
-        for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best_len:
-                best, best_len = rank, len(prefix)
-    return best
+    """Index in LAYERS of the layer holding ``module`` (-1: none); a subpackage's entry
+    (``calogeo.cli``) covers its modules, the top package ``calogeo`` only itself."""
+    for rank, (_, names) in enumerate(LAYERS):
+        for name in names:
+            if module == name or (name != "calogeo" and module.startswith(name + ".")):
+                return rank
+    return -1
 
 
 GRAPH = import_graph()
