@@ -14,9 +14,16 @@ from typing import Any
 import numpy as np
 
 from calogeo._spec_text import geometry_to_spec_text, parse_spec_text
+from calogeo.clip import overlapping_cells
 from calogeo.errors import SpecError
 from calogeo.geometry import Geometry, Layer
-from calogeo.layout import CellLayout, EtaPhiLayout, GridLayout, PolygonLayout
+from calogeo.layout import (
+    CellLayout,
+    EtaPhiLayout,
+    GridLayout,
+    PolygonLayout,
+    convex_polygon_problems,
+)
 from calogeo.materials import STANDARD_MATERIALS, Material, layered, mixture
 
 __all__ = ["geometry_from_spec", "geometry_to_spec_text", "load_geometry", "parse_spec_text"]
@@ -452,17 +459,48 @@ class _Builder:
         if len(cells) != shape[0] * shape[1]:
             self.fail(f"{key}.cells", f"has {len(cells)} cells, shape needs {shape[0] * shape[1]}")
             return None
+        return self.polygon_layout(cells, shape, key)
+
+    def polygon_layout(
+        self, cells: list[np.ndarray | None], shape: tuple[int, int], key: str
+    ) -> PolygonLayout | None:
+        """The ``polygons`` layout of ``cells`` (vertex arrays, mm), or None after reporting:
+        each cell must be a simple convex polygon, and no two cells may overlap by more than
+        :data:`calogeo.clip.OVERLAP_TOLERANCE` of the smaller one (the energy in an overlap
+        would be counted twice by the resampler)."""
         polygons: list[np.ndarray] = []
         for i, cell in enumerate(cells):
             if cell is None or cell.ndim != 2 or cell.shape[1] != 2 or len(cell) < 3:
                 self.fail(f"{key}.cells[{i}]", "must be a list of at least 3 [x, y] vertices")
                 return None
-            if not _is_convex(cell):
-                self.fail(f"{key}.cells[{i}]", "must be a convex polygon")
-                return None
             polygons.append(cell)
+        for i, problem in list(convex_polygon_problems(polygons).items())[:1]:
+            self.fail(f"{key}.cells[{i}]", f"must be a convex polygon, but it {problem}")
+            return None
         spec = {"type": "polygons", "shape": list(shape), "cells": [c.tolist() for c in polygons]}
-        return PolygonLayout.from_polygons(polygons, shape, spec)
+        layout = PolygonLayout.from_polygons(polygons, shape, spec)
+        overlaps = overlapping_cells(layout.pieces())
+        if overlaps:
+            shown = ", ".join(
+                f"{a} and {b} ({area:.4g} mm2, {fraction:.3%} of the smaller cell)"
+                for a, b, area, fraction in overlaps[:5]
+            )
+            more = f" and {len(overlaps) - 5} more pairs" if len(overlaps) > 5 else ""
+            self.fail(
+                f"{key}.cells",
+                f"cells overlap in layer {self._layer_label(key)}: {shown}{more} "
+                "(energy in an overlap would be counted twice)",
+            )
+            return None
+        return layout
+
+    def _layer_label(self, key: str) -> str:
+        """The layer a key such as ``layers[3].layout`` belongs to, by name if it has one."""
+        index = int(key.split("[", 1)[1].split("]", 1)[0]) if key.startswith("layers[") else -1
+        tables = self.spec.get("layers")
+        table = tables[index] if isinstance(tables, list) and 0 <= index < len(tables) else {}
+        name = table.get("name") if isinstance(table, dict) else None
+        return repr(name) if name is not None else f"{index}"
 
     def count(
         self,
@@ -489,10 +527,3 @@ def _float_array(value: Any) -> np.ndarray | None:
         return np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         return None
-
-
-def _is_convex(vertices: np.ndarray) -> bool:
-    """True if the polygon (k, 2) turns the same way at every vertex and has an area."""
-    edges = np.roll(vertices, -1, axis=0) - vertices
-    turns = edges[:, 0] * np.roll(edges[:, 1], -1) - edges[:, 1] * np.roll(edges[:, 0], -1)
-    return bool(np.all(turns >= 0) or np.all(turns <= 0)) and bool(np.any(turns != 0))

@@ -37,7 +37,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("materials", ("calogeo.materials",)),
     (
         "geometry, spec, layouts",
-        ("calogeo.layout", "calogeo._spec_text", "calogeo.geometry", "calogeo.spec"),
+        (
+            "calogeo.layout",
+            "calogeo.clip",
+            "calogeo._spec_text",
+            "calogeo.geometry",
+            "calogeo.spec",
+        ),
     ),
     ("plugin registry", ("calogeo.plugins", "calogeo.registry")),
     ("showers", ("calogeo.showers", "calogeo.sparse", "calogeo.energy_scale", "calogeo.particles")),

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from calogeo.io import ShowerWriter, open_showers
     from calogeo.registry import get_geometry
     from calogeo.resample import Resampler
+    from calogeo.resample.bookkeeping import KeptReport
     from calogeo.resample.groups import resampler_for
     from calogeo.resample.stream import resample_stream
 
@@ -96,8 +97,12 @@ def run(args: argparse.Namespace) -> int:
             cache=not args.no_cache,
             output_scale=args.energy_scale,
         )
-        kept, events = _Kept(), len(source)
-        metadata = {"resampled_from": source.geometry.name, "energy_scale": args.energy_scale}
+        kept, events = KeptReport(), len(source)
+        metadata = {
+            "resampled_from": source.geometry.name,
+            "energy_scale": args.energy_scale,
+            "labels": resampler.label_map.notes(),
+        }
         with (
             ShowerWriter(output, resampler.output_geometry, metadata=metadata) as writer,
             tqdm(
@@ -124,35 +129,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"resampled layer groups {args.layers}; the others are carried over unchanged")
     print(kept.report())
     return 0
-
-
-class _Kept:
-    """Running mean and worst of the fraction of energy kept per event."""
-
-    def __init__(self) -> None:
-        self.total = 0.0
-        self.count = 0
-        self.worst = 1.0
-        self.empty = 0
-
-    def add(self, books: dict[str, Any]) -> None:
-        energy_in = books["energy_in"]
-        has = energy_in > 0
-        fraction = books["energy_out"][has] / energy_in[has]
-        self.total += float(fraction.sum())
-        self.count += int(has.sum())
-        self.empty += int((~has).sum())
-        if len(fraction):
-            self.worst = min(self.worst, float(fraction.min()))
-
-    def report(self) -> str:
-        if not self.count:
-            return "energy kept: no event deposits energy"
-        line = (
-            f"energy kept per event: mean {self.total / self.count:.4%}, "
-            f"worst {self.worst:.4%} of the deposited energy (visible / sampling fraction; "
-            "the rest fell outside the target: edge loss)"
-        )
-        if self.empty:
-            line += f"; {self.empty} events without energy"
-        return line

@@ -12,6 +12,7 @@ from calogeo.energy_scale import ENERGY_SCALES, EnergyScale, scale_factors
 from calogeo.errors import GeometryMismatchError
 from calogeo.geometry import Geometry
 from calogeo.resample.apply import spread_back, transfer
+from calogeo.resample.bookkeeping import LabelMap, depth_map, front_impact_map
 from calogeo.resample.cache import load_or_build
 from calogeo.resample.kernel import SparseRows, weighted_sums
 from calogeo.resample.weights import Overlaps
@@ -135,8 +136,9 @@ class Resampler:
         return spread_back(self.overlaps, y, out=self._back_out, result=result)
 
     def apply(self, showers: Showers, *, batch_size: int = 1024, device: str = "cpu") -> Showers:
-        """Resample showers in batches on ``device`` ("cpu", "cuda" or "auto"); labels and
-        incident energies are carried over unchanged.
+        """Resample showers in batches on ``device`` ("cpu", "cuda" or "auto"). Incident
+        energies are carried over; the labels gain the per-event bookkeeping and those the
+        resampling invalidates are updated or dropped (:attr:`label_map`).
 
         Each batch is gathered into one reused dense buffer and resampled straight into the
         output array, so this runs at the speed of :meth:`apply_array`.
@@ -149,9 +151,17 @@ class Resampler:
             batch = showers[first : first + size]
             dense = batch.flat(out=buffer[: len(batch)])
             self.apply_dense(dense, out=cells[first : first + len(batch)], device=device)
-        return Showers.from_flat(
-            self.output_geometry, cells, showers.incident_energy, showers.labels
-        )
+        labels = self.label_map.apply(showers.labels, self.bookkeeping(showers))
+        return Showers.from_flat(self.output_geometry, cells, showers.incident_energy, labels)
+
+    @cached_property
+    def label_map(self) -> LabelMap:
+        """What resampling does to the per-event labels: bookkeeping added, ``leakage``
+        updated, positions mapped like the cells (:mod:`calogeo.resample.bookkeeping`)."""
+        if self.round_trip:
+            return LabelMap()  # back on the source's cells: positions stay
+        impact = front_impact_map(self.source, self.target, self.offset_mm)
+        return LabelMap(impact=impact, depth=depth_map(self.source, self.target))
 
     def apply_dense(
         self, cells: np.ndarray, *, out: np.ndarray | None = None, device: str = "cpu"

@@ -157,7 +157,8 @@ def resample_stream(
     """Resample every batch of ``batches`` (iterated, i.e. read, in a reader thread, which also
     gathers each Showers batch into a dense buffer; a SparseShowers batch, CPU only, is
     resampled from its non-zero cells) and call ``sink(resampled, bookkeeping)`` in a writer
-    thread, in order; ``bookkeeping`` is :meth:`Resampler.bookkeeping` of the batch."""
+    thread, in order; ``bookkeeping`` is :meth:`Resampler.bookkeeping` of the batch, and the
+    resampled showers carry it as labels (``resampler.label_map``)."""
     inputs = _Buffers(resampler.source.n_cells)
     outputs = _Buffers(resampler.output_geometry.n_cells)
 
@@ -182,9 +183,8 @@ def resample_stream(
             books = resampler.bookkeeping_dense(cells)
             out = resampler.apply_dense(cells, out=outputs.take(len(batch)), device=device)
             inputs.give(cells)
-        resampled = Showers.from_flat(
-            resampler.output_geometry, out, batch.incident_energy, batch.labels
-        )
+        labels = resampler.label_map.apply(batch.labels, books)
+        resampled = Showers.from_flat(resampler.output_geometry, out, batch.incident_energy, labels)
         return resampled, books, out
 
     def write(item: tuple[Showers, Any, np.ndarray]) -> None:
