@@ -154,7 +154,11 @@ class Showers:
         """(N, n_cells) float32 array in GeV in the geometry's cell order (a copy, written into
         ``out`` if given, e.g. a reused buffer)."""
         n = len(self)
-        return np.concatenate([layer.reshape(n, -1) for layer in self.layers], axis=1, out=out)
+        columns = [
+            layer.reshape(n, layer[0].size if n else int(np.prod(layer.shape[1:])))
+            for layer in self.layers
+        ]  # no -1: an empty batch has no size to infer
+        return np.concatenate(columns, axis=1, out=out)
 
     def layer_energies(self) -> np.ndarray:
         """(N, n_layers) energy per layer in GeV, summed in float64."""

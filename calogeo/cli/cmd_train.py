@@ -90,6 +90,7 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from calogeo.checkpoint import check_writable
     from calogeo.device import resolve_device, torch_threads
     from calogeo.io import open_showers
     from calogeo.reconstruction import TorchModel
@@ -99,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     resolve_device(args.device)  # an unusable --device fails before any work
     torch_threads(args.threads)  # and so does a bad --threads or $CALOGEO_THREADS
     output = args.output or Path(f"{args.model}.pt")
+    check_writable(output)  # a place no checkpoint can go fails before any training
     sources = [open_showers(path) for path in args.data]
     val = [open_showers(path) for path in args.val] if args.val else None
     geometry = sources[0].geometry
@@ -115,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, augment=args.augment
         )
     model = cls.build(geometry, size=args.size, **hparams)
+    if isinstance(model, TorchModel):
+        model.network  # noqa: B018 - hyper-parameters no network can have fail before training
     for path, source in zip(args.data + (args.val or []), sources + (val or []), strict=True):
         model.check_geometry(source.geometry, str(path))
     n_train = sum(len(s) for s in sources)
@@ -123,19 +127,38 @@ def run(args: argparse.Namespace) -> int:
         f"{len(sources)} file(s), task {args.task}",
         file=sys.stderr,
     )
+    before = _identity(output)
     try:
         if isinstance(model, TorchModel):
             model.fit(sources, val, device=args.device, checkpoint=output, threads=args.threads)
         else:
             model.fit(sources, val)
     except KeyboardInterrupt:
-        kept = f"{output} holds the last good checkpoint" if output.exists() else "nothing written"
-        print(f"calogeo train: interrupted; {kept}", file=sys.stderr)
+        print(f"calogeo train: interrupted; {_interrupted(output, before)}", file=sys.stderr)
         return 130
     model.save(output)
     print(history_table(model.history))
     print(f"\nwrote {output}")
     return 0
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime) of ``path``, None if it does not exist: whether this run wrote it."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _interrupted(output: Path, before: tuple[int, int, int] | None) -> str:
+    """What an interrupted training left at ``output`` (identity ``before`` it started)."""
+    now = _identity(output)
+    if now is None:
+        return "no checkpoint written"
+    if now != before:
+        return f"{output} holds the last good checkpoint of this run"
+    return f"no checkpoint written yet; {output} is left as it was (from an earlier run)"
 
 
 def history_table(history: list[dict[str, float]]) -> str:
