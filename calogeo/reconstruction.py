@@ -511,11 +511,7 @@ def _hparam_text(hparams: Mapping[str, Any]) -> str:
     from calogeo.trainer import TrainOptions
 
     training = set(TrainOptions.__dataclass_fields__)
-    numeric = {
-        k: v
-        for k, v in sorted(hparams.items())
-        if k not in training and _numeric(v)
-    }
+    numeric = {k: v for k, v in sorted(hparams.items()) if k not in training and _numeric(v)}
     return ", ".join(f"{k}={v}" for k, v in numeric.items())
 
 
