@@ -46,7 +46,9 @@ class UnknownNameError(CalogeoError, KeyError):
     def __init__(self, name: str, known: Iterable[str]) -> None:
         self.name = name
         self.known = sorted(known)
-        close = difflib.get_close_matches(name, self.known, n=3, cutoff=0.5)
+        lowered = {k.lower(): k for k in self.known}  # case-blind: `show ATLAS` -> 'atlas'
+        close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
+        close = [lowered[c] for c in close]
         if not close:
             close = [k for k in self.known if k.startswith(name) or name in k][:3]
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""

@@ -259,3 +259,8 @@ def test_a_misspelt_hook_is_reported(capsys):
     with isolated_plugins(typo, strict=False) as manager:
         assert "did you mean 'calogeo_register_geometries'" in manager.reports["typo"].error
     assert "plugin 'typo'" in capsys.readouterr().err
+
+
+def test_a_name_in_the_wrong_case_is_suggested():
+    with pytest.raises(calogeo.UnknownGeometryError, match=r"did you mean 'atlas'"):
+        calogeo.get_geometry("ATLAS")
