@@ -19,6 +19,7 @@ else:  # pragma: no cover
 
 if TYPE_CHECKING:
     from calogeo.geometry import Geometry
+    from calogeo.materials import Material
 
 __all__ = ["geometry_to_spec_text", "parse_spec_text"]
 
@@ -47,18 +48,7 @@ def geometry_to_spec_text(geometry: Geometry) -> str:
     ]
     if geometry.stochastic_term is not None:
         lines.append(f"stochastic_term = {_toml(geometry.stochastic_term)}")
-    materials = {layer.material.name: layer.material for layer in geometry.layers}
-    for name, m in materials.items():
-        lines += [
-            "",
-            f"[materials.{_toml_key(name)}]",
-            f"x0_mm = {_toml(m.x0_mm)}",
-            f"rm_mm = {_toml(m.rm_mm)}",
-            f"lambda_i_mm = {_toml(m.lambda_i_mm)}",
-            f"density_g_cm3 = {_toml(m.density_g_cm3)}",
-            f"z = {_toml(float(m.z))}",
-            f"dedx_min_mev_cm2_g = {_toml(m.dedx_min_mev_cm2_g)}",
-        ]
+    lines += _material_lines(geometry)
     for layer in geometry.layers:
         lines += [
             "",
@@ -72,7 +62,42 @@ def geometry_to_spec_text(geometry: Geometry) -> str:
         ]
         if layer.sampling_fraction is not None:
             lines.append(f"sampling_fraction = {_toml(layer.sampling_fraction)}")
+        if layer.material.active is not None:
+            lines.append(f"active = {_toml(layer.material.active)}")
     return "\n".join(lines) + "\n"
+
+
+def _material_lines(geometry: Geometry) -> list[str]:
+    """Spec tables of the layers' materials: direct lengths (with the energy-loss data that the
+    MIP scale needs), and sampling structures as ``slices`` of direct materials written first,
+    so that a layer keeps its active medium."""
+    written: dict[str, Material] = {}
+    for layer in geometry.layers:
+        for m in [s for s, _ in layer.material.slices] + [layer.material]:
+            written.setdefault(m.name, m)
+    lines: list[str] = []
+    for name, m in written.items():
+        lines += ["", f"[materials.{_toml_key(name)}]"]
+        if m.slices:
+            pairs = [[s.name, t] for s, t in m.slices]
+            lines.append(f"slices = {_toml(pairs)}")
+            continue
+        lines += [
+            f"x0_mm = {_toml(m.x0_mm)}",
+            f"rm_mm = {_toml(m.rm_mm)}",
+            f"lambda_i_mm = {_toml(m.lambda_i_mm)}",
+            f"density_g_cm3 = {_toml(m.density_g_cm3)}",
+            f"z = {_toml(float(m.z))}",
+            f"dedx_min_mev_cm2_g = {_toml(m.dedx_min_mev_cm2_g)}",
+        ]
+        if m.z_over_a > 0 and m.i_ev > 0:
+            lines += [
+                f"z_over_a = {_toml(float(m.z_over_a))}",
+                f"mean_excitation_ev = {_toml(float(m.i_ev))}",
+            ]
+            if m.density_effect:
+                lines.append(f"density_effect = {_toml([float(v) for v in m.density_effect])}")
+    return lines
 
 
 def _toml(value: Any) -> str:

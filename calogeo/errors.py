@@ -18,6 +18,7 @@ __all__ = [
     "SpecError",
     "UnknownFormatError",
     "UnknownGeometryError",
+    "UnknownHitReaderError",
     "UnknownMetricError",
     "UnknownModelError",
     "UnknownNameError",
@@ -73,6 +74,10 @@ class UnknownMetricError(UnknownNameError):
 
 class UnknownFormatError(UnknownNameError):
     what = "format"
+
+
+class UnknownHitReaderError(UnknownNameError):
+    what = "hit reader"
 
 
 class PluginError(CalogeoError):

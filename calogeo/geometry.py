@@ -236,14 +236,24 @@ class Geometry:
         inside = (idx >= 0) & (z < backs[safe])
         return np.where(inside, safe, -1)
 
-    def locate(self, x_mm: np.ndarray, y_mm: np.ndarray, z_mm: np.ndarray) -> np.ndarray:
+    def locate(
+        self,
+        x_mm: np.ndarray,
+        y_mm: np.ndarray,
+        z_mm: np.ndarray,
+        *,
+        layer: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Flat cell index (into the geometry's cell vector) of each point in mm; -1 outside.
 
-        x and y are measured in the layer plane from the window centre, z from the front.
+        x and y are measured in the layer plane from the window centre, z from the front;
+        ``layer``, if the caller has it, is ``layer_at_depth(z_mm)`` (not computed again).
         """
         x = np.asarray(x_mm, dtype=np.float64).ravel()
         y = np.asarray(y_mm, dtype=np.float64).ravel()
-        layer = self.layer_at_depth(np.asarray(z_mm).ravel())
+        if layer is None:
+            layer = self.layer_at_depth(np.asarray(z_mm).ravel())
+        layer = np.asarray(layer).ravel()
         out = np.full(len(x), -1, dtype=np.int64)
         for i, ly in enumerate(self.layers):
             sel = np.flatnonzero(layer == i)

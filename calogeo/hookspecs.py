@@ -55,3 +55,11 @@ def calogeo_register_formats(register: Callable[..., None]) -> None:
     :class:`~calogeo.formats.ShowerFormat` subclass (``name``, ``description``, ``detect``,
     ``read``, optionally ``write``), or lazily
     ``register("package.module:Class", name=..., description=...)``."""
+
+
+@hookspec
+def calogeo_register_hit_readers(register: Callable[..., None]) -> None:
+    """Register readers of simulated hits (EDM4hep ROOT, hit tables, point clouds...):
+    ``register(cls)`` with a :class:`~calogeo.hits.HitReader` subclass (``name``,
+    ``description``, ``detect``, ``iter_batches``), or lazily
+    ``register("package.module:Class", name=..., description=...)``."""

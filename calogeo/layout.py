@@ -408,21 +408,69 @@ class PolygonLayout(CellLayout):
         return cls(convex, shape, spec)
 
     @classmethod
-    def hexagonal(cls, pitch_mm: float, n_rows: int, n_cols: int) -> PolygonLayout:
-        """Pointy-top hexagons of flat-to-flat size ``pitch_mm`` in offset rows, centred."""
+    def hexagonal(
+        cls,
+        pitch_mm: float,
+        n_rows: int,
+        n_cols: int,
+        *,
+        orientation: str = "pointy",
+        axis_on: str | None = None,
+    ) -> PolygonLayout:
+        """Hexagons of flat-to-flat size ``pitch_mm`` (mm), rows along y.
+
+        ``orientation="pointy"``: a vertex up, cells in rows, odd rows shifted by half a pitch
+        along +x; ``"flat"``: a flat side up, cells in columns, odd columns shifted by half a
+        pitch along +y. ``axis_on`` puts the axis (x = y = 0) on the ``"centre"``, the top
+        (pointy) or right (flat) ``"vertex"``, or the right (pointy) or top (flat) ``"edge"``
+        midpoint of the middle cell (row (rows-1)//2, column (cols-1)//2); None keeps calogeo
+        0.1's placement, the grid centred with every row moved a quarter pitch along -x
+        (pointy; flat: every column along -y).
+        """
+        if orientation not in ("pointy", "flat"):
+            msg = f"orientation must be 'pointy' or 'flat', got {orientation!r}"
+            raise ValueError(msg)
+        offsets = {
+            "centre": (0.0, 0.0),
+            "vertex": (0.0, -1.0),
+            "edge": (-0.5 * math.sqrt(3.0), 0.0),
+        }
+        if axis_on is not None and axis_on not in offsets:
+            msg = f"axis_on must be one of centre, vertex, edge, got {axis_on!r}"
+            raise ValueError(msg)
         r = pitch_mm / math.sqrt(3.0)
+        # Work in the pointy frame (u along the rows, v across them), swap for flat cells.
+        n_u, n_v = (n_cols, n_rows) if orientation == "pointy" else (n_rows, n_cols)
+        v_index, u_index = np.meshgrid(np.arange(n_v), np.arange(n_u), indexing="ij")
+        u = u_index * pitch_mm + 0.5 * pitch_mm * (v_index % 2)
+        v = v_index * 1.5 * r
+        if axis_on is None:
+            u = u - 0.5 * (n_u - 1) * pitch_mm - 0.25 * pitch_mm
+            v = v - 0.5 * (n_v - 1) * 1.5 * r
+        else:
+            mid_v, mid_u = (n_v - 1) // 2, (n_u - 1) // 2
+            du, dv = offsets[axis_on]
+            u = u - u[mid_v, mid_u] + du * r
+            v = v - v[mid_v, mid_u] + dv * r
         angles = np.deg2rad(90.0 + 60.0 * np.arange(6))
         unit = np.stack([np.cos(angles), np.sin(angles)], 1) * r
-        dy = 1.5 * r
-        polygons = []
-        for row in range(n_rows):
-            shift = 0.5 * pitch_mm if row % 2 else 0.0
-            for col in range(n_cols):
-                cx = (col - 0.5 * (n_cols - 1)) * pitch_mm + shift - 0.25 * pitch_mm
-                cy = (row - 0.5 * (n_rows - 1)) * dy
-                polygons.append(unit + np.array([cx, cy]))
-        spec = {"type": "hexagonal", "pitch_mm": pitch_mm, "shape": [n_rows, n_cols]}
-        spec["description"] = f"hexagons of {pitch_mm:g} mm"
+        if orientation == "pointy":
+            centres = np.stack([u.ravel(), v.ravel()], 1)  # (rows, cols) order already
+        else:
+            unit = unit[::-1, ::-1]  # swap x and y, keeping the vertices counter-clockwise
+            centres = np.stack([v.T.ravel(), u.T.ravel()], 1)  # rows along y = u
+        polygons = [unit + c for c in centres]
+        spec: dict[str, Any] = {
+            "type": "hexagonal",
+            "pitch_mm": pitch_mm,
+            "shape": [n_rows, n_cols],
+        }
+        if orientation != "pointy":
+            spec["orientation"] = orientation
+        if axis_on is not None:
+            spec["axis_on"] = axis_on
+        flat = "flat-top " if orientation == "flat" else ""
+        spec["description"] = f"{flat}hexagons of {pitch_mm:g} mm"
         return cls.from_polygons(polygons, (n_rows, n_cols), spec)
 
     @classmethod

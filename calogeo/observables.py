@@ -45,6 +45,7 @@ from functools import lru_cache
 import numpy as np
 
 from calogeo.geometry import Geometry
+from calogeo.materials import mip_scale
 from calogeo.showers import Showers
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "PER_LAYER",
     "TRANSVERSE_UNITS",
     "cached_table",
+    "cell_energy_histogram",
     "cell_thresholds_gev",
     "centroid",
     "deepest_layer",
@@ -67,6 +69,7 @@ __all__ = [
     "layer_occupancy",
     "layer_widths",
     "longitudinal_profile",
+    "mean_profiles",
     "mip_energy_gev",
     "moments",
     "n_hits",
@@ -218,12 +221,124 @@ def radial_profile(showers: Showers, edges: np.ndarray, unit: str = "rm") -> np.
         msg = f"unknown radial unit {unit!r}: expected 'mm' or 'rm'"
         raise ValueError(msg)
     r = frame.r_mm if unit == "mm" else frame.r_rm
+    return _batched(showers, lambda e: e @ _onehot(r, edges))
+
+
+def _onehot(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """(len(values), len(edges) - 1) matrix with a 1 in the bin holding each value (a row of
+    zeros for values outside the edges)."""
     edges = np.asarray(edges, dtype=np.float64)
-    ring = np.searchsorted(edges, r, side="right") - 1
-    onehot = np.zeros((len(r), len(edges) - 1))
-    inside = (ring >= 0) & (ring < len(edges) - 1)
-    onehot[np.flatnonzero(inside), ring[inside]] = 1.0
-    return _batched(showers, lambda e: e @ onehot)
+    which = np.searchsorted(edges, values, side="right") - 1
+    onehot = np.zeros((len(values), len(edges) - 1))
+    inside = (which >= 0) & (which < len(edges) - 1)
+    onehot[np.flatnonzero(inside), which[inside]] = 1.0
+    return onehot
+
+
+@lru_cache(maxsize=16)
+def _cell_intervals(geometry: Geometry, axis: str) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) of every cell along "x" or "y" in mm from the shower axis (flat order): the
+    extent of the cell's outline (its bounding interval for polygon cells)."""
+    k = AXES.index(axis)
+    anchor = geometry.anchor_mm[k]
+    lo, hi = [], []
+    for layer in geometry.layers:
+        pieces = layer.layout.pieces()
+        v = pieces.vertices[..., k]
+        lo_piece, hi_piece = np.nanmin(v, axis=1), np.nanmax(v, axis=1)
+        cell_lo = np.full(layer.n_cells, np.inf)
+        cell_hi = np.full(layer.n_cells, -np.inf)
+        np.minimum.at(cell_lo, pieces.cell, lo_piece)
+        np.maximum.at(cell_hi, pieces.cell, hi_piece)
+        lo.append(cell_lo - anchor)
+        hi.append(cell_hi - anchor)
+    return np.concatenate(lo), np.concatenate(hi)
+
+
+def _overlap_matrix(lo: np.ndarray, hi: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """(n_cells, n_bins) share of each cell interval [lo, hi] falling in each bin (energy
+    spread uniformly over the interval; a zero-length interval counts in the bin holding it)."""
+    edges = np.asarray(edges, dtype=np.float64)
+    length = hi - lo
+    overlap = np.clip(
+        np.minimum(hi[:, None], edges[None, 1:]) - np.maximum(lo[:, None], edges[None, :-1]),
+        0.0,
+        None,
+    )
+    point = length <= 0
+    share = overlap / np.where(point, 1.0, length)[:, None]
+    if point.any():
+        share[point] = _onehot(lo[point], edges)
+    return share
+
+
+def _zero_below(
+    geometry: Geometry, threshold_gev: float | np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A function that zeroes the cells of a float64 (n, n_cells) batch below the per-layer
+    threshold, in place (the identity without a threshold)."""
+    thresholds = cell_thresholds_gev(geometry, threshold_gev)
+    cell_threshold = np.repeat(thresholds, np.diff(geometry.layer_offsets))
+    if not np.any(thresholds > 0):
+        return lambda e: e
+
+    def cut(e: np.ndarray) -> np.ndarray:
+        e[e < cell_threshold] = 0.0
+        return e
+
+    return cut
+
+
+def mean_profiles(
+    showers: Showers,
+    edges: dict[str, np.ndarray],
+    *,
+    threshold_gev: float | np.ndarray = 0.0,
+) -> dict[str, np.ndarray]:
+    """Mean energy per event (GeV) in bins along the transverse axes, and per layer, in one
+    pass over the cells.
+
+    ``edges`` maps ``"x_mm"``, ``"y_mm"``, ``"x_rm"`` or ``"y_rm"`` to bin edges (mm from the
+    shower axis, or Moliere radii of each cell's layer material); each cell's energy is spread
+    uniformly over its extent along the axis, so bins finer than coarse cells show no aliasing.
+    The result holds those keys and ``"layer"`` (n_layers,). Cells below ``threshold_gev``
+    (scalar or per layer) are zeroed first."""
+    geometry = showers.geometry
+    rm = np.repeat([ly.material.rm_mm for ly in geometry.layers], np.diff(geometry.layer_offsets))
+    blocks = [_onehot(_frame(geometry).layer.astype(np.float64), np.arange(geometry.n_layers + 1))]
+    for key, bins in edges.items():
+        axis, _, unit = key.partition("_")
+        if axis not in ("x", "y") or unit not in ("mm", "rm"):
+            msg = f"unknown profile {key!r}: expected x_mm, y_mm, x_rm or y_rm"
+            raise ValueError(msg)
+        lo, hi = _cell_intervals(geometry, axis)
+        scale = 1.0 if unit == "mm" else rm
+        blocks.append(_overlap_matrix(lo / scale, hi / scale, bins))
+    matrix = np.concatenate(blocks, axis=1)
+    cut = _zero_below(geometry, threshold_gev)
+    cells = sum(cut(e).sum(axis=0) for e in _flat_batches(showers))  # summed before binning
+    mean = (cells @ matrix) / max(len(showers), 1)
+    sizes = np.cumsum([0, *(b.shape[1] for b in blocks)])
+    out = {"layer": mean[: sizes[1]]}
+    for k, key in enumerate(edges):
+        out[key] = mean[sizes[k + 1] : sizes[k + 2]]
+    return out
+
+
+def cell_energy_histogram(
+    showers: Showers, edges: np.ndarray, unit_gev: float | np.ndarray = 1.0
+) -> np.ndarray:
+    """(len(edges) - 1,) number of cells with energy in each bin, energies in units of
+    ``unit_gev`` (a scalar, or one value per layer, e.g. :func:`mip_energy_gev` for MIPs).
+    Empty cells are not counted; cells outside the edges neither."""
+    geometry = showers.geometry
+    units = np.broadcast_to(np.asarray(unit_gev, dtype=np.float64), geometry.n_layers)
+    cell_unit = np.repeat(units, np.diff(geometry.layer_offsets))
+    counts = np.zeros(len(edges) - 1, dtype=np.int64)
+    for e in _flat_batches(showers):
+        hit = e > 0
+        counts += np.histogram((e / cell_unit)[hit], edges)[0]
+    return counts
 
 
 # -- centres, widths and moments ---------------------------------------------------------------
@@ -448,13 +563,12 @@ def _depth_edges(geometry: Geometry, unit: str) -> np.ndarray:
 
 
 def mip_energy_gev(geometry: Geometry) -> np.ndarray:
-    """(n_layers,) visible energy of a minimum-ionising particle crossing each layer at normal
-    incidence, in GeV: dE/dx_min x thickness x sampling fraction (1 if homogeneous)."""
+    """(n_layers,) most probable visible energy of a minimum-ionising particle crossing each
+    layer at normal incidence, in GeV (:func:`calogeo.materials.mip_scale`: the Landau-Vavilov
+    most probable loss in the layer's active medium, PDG Eq. 34.12)."""
     return np.array(
         [
-            layer.material.mip_mev_per_mm
-            * layer.thickness_mm
-            * (1.0 if layer.sampling_fraction is None else layer.sampling_fraction)
+            mip_scale(layer.material, layer.thickness_mm, layer.sampling_fraction).visible_mev
             * 1e-3
             for layer in geometry.layers
         ]
@@ -749,14 +863,10 @@ def table(
         raise ValueError(msg)
     if per_layer is None:
         per_layer = geometry.n_layers <= 8
-    thresholds = cell_thresholds_gev(geometry, threshold_gev)
-    cell_threshold = np.repeat(thresholds, np.diff(geometry.layer_offsets))
-    cut = bool(np.any(thresholds > 0))
+    cut = _zero_below(geometry, threshold_gev)
 
     def one(e: np.ndarray) -> dict[str, np.ndarray]:
-        if cut:
-            e[e < cell_threshold] = 0.0
-        return _table_batch(e, geometry, per_layer, empty_layer == "zero", cell_centres)
+        return _table_batch(cut(e), geometry, per_layer, empty_layer == "zero", cell_centres)
 
     parts = [one(e) for e in _flat_batches(showers)]
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -43,6 +43,7 @@ from calogeo.errors import (
     SpecError,
     UnknownFormatError,
     UnknownGeometryError,
+    UnknownHitReaderError,
     UnknownMetricError,
     UnknownModelError,
     UnknownNameError,
@@ -80,6 +81,7 @@ INTERFACES: dict[str, tuple[str, ...]] = {
     "model": ("build",),
     "metric": ("compute",),
     "format": ("detect", "default_geometry", "count", "read"),
+    "hit reader": ("detect", "iter_batches"),
 }
 
 
@@ -315,7 +317,7 @@ class PluginManager:
             self._report(self.reports[name], f"invalid plugin: {type(exc).__name__}: {exc}", exc)
         else:
             self._check_hook_names(name)
-        for category in ("geometries", "models", "metrics", "formats"):
+        for category in ("geometries", "models", "metrics", "formats", "hit_readers"):
             self.__dict__.pop(category, None)  # registries are rebuilt with the new plugin
 
     def _check_hook_names(self, name: str) -> None:
@@ -406,11 +408,20 @@ class PluginManager:
             partial(_class_entry, category="format"),
         )
 
+    @cached_property
+    def hit_readers(self) -> Registry[Any]:
+        """Registered readers of simulated hits."""
+        return self._collect(
+            "calogeo_register_hit_readers",
+            Registry("hit reader", UnknownHitReaderError),
+            partial(_class_entry, category="hit reader"),
+        )
+
     def load_all(self, *, resolve: bool = False) -> None:
         """Fill every registry (so every plugin's errors are reported); ``resolve`` also builds
         every item (imports lazy references, builds and validates every geometry) and reports
         those that fail, per item."""
-        for category in ("geometries", "models", "metrics", "formats"):
+        for category in ("geometries", "models", "metrics", "formats", "hit_readers"):
             registry = getattr(self, category)
             if not resolve:
                 continue

@@ -13,10 +13,12 @@ if TYPE_CHECKING:
 __all__ = [
     "get_format",
     "get_geometry",
+    "get_hit_reader",
     "get_metric",
     "get_model",
     "list_formats",
     "list_geometries",
+    "list_hit_readers",
     "list_metrics",
     "list_models",
 ]
@@ -68,3 +70,13 @@ def get_format(name: str) -> Any:
 def list_formats() -> list[Entry[Any]]:
     """Every registered shower-file format."""
     return list(plugin_manager().formats)
+
+
+def get_hit_reader(name: str) -> Any:
+    """The hit-reader class registered as ``name``."""
+    return plugin_manager().hit_readers.get(name)
+
+
+def list_hit_readers() -> list[Entry[Any]]:
+    """Every registered hit reader."""
+    return list(plugin_manager().hit_readers)

@@ -8,6 +8,9 @@ names the file. The format is documented in ``geometries/README.md``.
 from __future__ import annotations
 
 import math
+from collections import ChainMap
+from collections.abc import Iterator, MutableMapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -64,20 +67,29 @@ _MATERIAL_KEYS = {
     "lambda_i_mm",
     "z",
     "dedx_min_mev_cm2_g",
+    "z_over_a",
+    "mean_excitation_ev",
+    "density_effect",
     "source",
 }
 _Z_TOLERANCE_MM = 1e-6
 """Layers may touch within this (rounding of written specs); closer is an overlap."""
 _THICKNESS_KEYS = ("thickness_mm", "thickness_x0", "thickness_lambda")
 _DIRECT_KEYS = ("x0_mm", "rm_mm", "lambda_i_mm", "density_g_cm3", "z", "dedx_min_mev_cm2_g")
+_LOSS_KEYS = ("z_over_a", "mean_excitation_ev")
+"""Optional direct-material keys for the MIP scale (<Z/A> mol/g, I eV), with ``density_effect``
+(Sternheimer Cbar, x0, x1, a, k, delta0)."""
 _LAYOUT_KEYS = {
     "grid": {"pitch_mm", "shape"},
     "eta_phi": {"d_eta", "d_phi", "shape", "radius_mm", "eta_centre"},
-    "hexagonal": {"pitch_mm", "shape"},
+    "hexagonal": {"pitch_mm", "shape", "orientation", "axis_on"},
     "r_alpha": {"r_edges_mm", "n_alpha", "arc_segments"},
     "polygons": {"cells", "shape"},
 }
-_OPTIONAL_LAYOUT_KEYS = {"radius_mm", "eta_centre", "arc_segments"}
+_OPTIONAL_LAYOUT_KEYS = {"radius_mm", "eta_centre", "arc_segments", "orientation", "axis_on"}
+_BLOCK_KEYS = {"block", "repeat"}
+_HEX_ORIENTATIONS = ("pointy", "flat")
+_HEX_AXIS_ON = ("centre", "vertex", "edge")
 
 
 def load_geometry(path: str | Path) -> Geometry:
@@ -110,7 +122,9 @@ class _Builder:
         self.problems: list[str] = []
 
     def fail(self, key: str, message: str) -> None:
-        self.problems.append(f"{key}: {message}")
+        problem = f"{key}: {message}"
+        if problem not in self.problems:  # a repeated block reports its problems once
+            self.problems.append(problem)
 
     def unknown_keys(self, table: dict[str, Any], allowed: set[str], where: str) -> None:
         for key in sorted(set(table) - allowed):
@@ -199,8 +213,9 @@ class _Builder:
 
     # -- materials ---------------------------------------------------------------------------
 
-    def materials(self, tables: Any) -> dict[str, Material]:
-        known: dict[str, Material] = dict(STANDARD_MATERIALS)
+    def materials(self, tables: Any) -> MutableMapping[str, Material]:
+        # The standard materials are built on first use: look them up, never copy them all.
+        known: MutableMapping[str, Material] = ChainMap({}, STANDARD_MATERIALS)  # type: ignore[arg-type]
         if not isinstance(tables, dict):
             self.fail("materials", "must be a table of named materials")
             return known
@@ -217,7 +232,7 @@ class _Builder:
         return known
 
     def material(
-        self, name: str, table: dict[str, Any], known: dict[str, Material], where: str
+        self, name: str, table: dict[str, Any], known: MutableMapping[str, Material], where: str
     ) -> Material | None:
         source = str(table.get("source", ""))
         kinds = [k for k in ("element", "mass_fractions", "slices", "x0_mm") if k in table]
@@ -281,7 +296,7 @@ class _Builder:
         if any(v is None for v in values):
             return None
         x0, rm, lam, rho, z, dedx = (float(v) for v in values)  # type: ignore[arg-type]
-        return Material.from_lengths(
+        medium = Material.from_lengths(
             name,
             x0_mm=x0,
             rm_mm=rm,
@@ -291,11 +306,35 @@ class _Builder:
             dedx_min_mev_cm2_g=dedx,
             source=source,
         )
+        return self.loss_data(medium, table, where)
+
+    def loss_data(self, medium: Material, table: dict[str, Any], where: str) -> Material | None:
+        """``medium`` with the optional energy-loss keys of a direct material table."""
+        given = [k for k in (*_LOSS_KEYS, "density_effect") if k in table]
+        if not given:
+            return medium
+        if not all(k in table for k in _LOSS_KEYS):
+            self.fail(f"{where}{given[0]}", f"give {' and '.join(_LOSS_KEYS)} together")
+            return None
+        z_over_a, i_ev = (self.number(table, k, where) for k in _LOSS_KEYS)
+        effect = table.get("density_effect", [])
+        if not (
+            isinstance(effect, list)
+            and len(effect) in (0, 6)
+            and all(isinstance(v, (int, float)) and math.isfinite(v) for v in effect)
+        ):
+            self.fail(f"{where}density_effect", "must be [Cbar, x0, x1, a, k, delta0]")
+            return None
+        if z_over_a is None or i_ev is None:
+            return None
+        return replace(
+            medium, z_over_a=z_over_a, i_ev=i_ev, density_effect=tuple(float(v) for v in effect)
+        )
 
     # -- layers ------------------------------------------------------------------------------
 
     def layers(
-        self, tables: Any, materials: dict[str, Material], distance_mm: float
+        self, tables: Any, materials: MutableMapping[str, Material], distance_mm: float
     ) -> list[Layer]:
         if not isinstance(tables, list) or not tables:
             self.fail("layers", "missing field" if tables is None else "must be a list of tables")
@@ -306,11 +345,7 @@ class _Builder:
         spec_materials = self.spec.get("materials")
         defined = set(spec_materials) if isinstance(spec_materials, dict) else set()
         z = 0.0
-        for i, table in enumerate(tables):
-            where = f"layers[{i}]."
-            if not isinstance(table, dict):
-                self.fail(f"layers[{i}]", "must be a table")
-                continue
+        for where, table, in_block in self.layer_tables(tables):
             self.unknown_keys(table, _LAYER_KEYS, where)
             material_name = table.get("material")
             material = materials.get(material_name) if isinstance(material_name, str) else None
@@ -333,6 +368,7 @@ class _Builder:
                     )
                 z = z_front if z_front is not None else z
             sampling = self.sampling_fraction(table, material_name, materials, where)
+            material = self.with_active(material, material_name, table)
             if material is None or thickness is None:
                 self.layout(table.get("layout"), where, distance_mm + z)  # report its problems
                 continue
@@ -340,7 +376,9 @@ class _Builder:
             base = str(table.get("name", "layer"))
             for _ in range(repeat):
                 # Repeated layers are numbered on from earlier tables with the same name.
-                name = base if repeat == 1 else f"{base}{numbered.get(base, 0):02d}"
+                name = (
+                    base if repeat == 1 and not in_block else f"{base}{numbered.get(base, 0):02d}"
+                )
                 numbered[base] = numbered.get(base, 0) + 1
                 radius = distance_mm + z + 0.5 * thickness
                 layout = self.layout(table.get("layout"), where, radius)
@@ -370,10 +408,17 @@ class _Builder:
         return depth * length_mm
 
     def sampling_fraction(
-        self, table: dict[str, Any], material_name: Any, materials: dict[str, Material], where: str
+        self,
+        table: dict[str, Any],
+        material_name: Any,
+        materials: MutableMapping[str, Material],
+        where: str,
     ) -> float | None:
-        """Explicit ``sampling_fraction``, or the MIP visible fraction of the ``active`` slices."""
+        """Explicit ``sampling_fraction``, or the MIP visible fraction of the ``active`` slices
+        (both may be given: the quoted fraction wins, ``active`` still names the MIP medium)."""
         if "sampling_fraction" in table:
+            if "active" in table:
+                self.sampling_fraction({"active": table["active"]}, material_name, materials, where)
             value = self.number(table, "sampling_fraction", where)
             if value is not None and value > 1:
                 self.fail(f"{where}sampling_fraction", f"must be in (0, 1], got {value!r}")
@@ -428,11 +473,7 @@ class _Builder:
                 return None
             return EtaPhiLayout(d_eta, d_phi, shape[0], shape[1], radius, eta0)  # type: ignore[arg-type,index]
         if kind == "hexagonal":
-            shape = self.shape(table, inner)
-            pitch_hex = self.number(table, "pitch_mm", inner)
-            if shape is None or pitch_hex is None:
-                return None
-            return PolygonLayout.hexagonal(pitch_hex, shape[0], shape[1])
+            return self.hexagonal(table, inner)
         if kind == "r_alpha":
             edges = _float_array(table["r_edges_mm"])
             if (
@@ -501,6 +542,65 @@ class _Builder:
         table = tables[index] if isinstance(tables, list) and 0 <= index < len(tables) else {}
         name = table.get("name") if isinstance(table, dict) else None
         return repr(name) if name is not None else f"{index}"
+
+    def layer_tables(self, tables: list[Any]) -> Iterator[tuple[str, dict[str, Any], bool]]:
+        """(where, layer table, inside a repeated block) of every layer table, blocks unrolled.
+
+        A ``[[layers]]`` table with a ``block`` (a list of layer tables) and ``repeat = n`` stands
+        for its tables n times in order; their layers are numbered even when each makes one.
+        """
+        for i, table in enumerate(tables):
+            if not isinstance(table, dict):
+                self.fail(f"layers[{i}]", "must be a table")
+                continue
+            if "block" not in table:
+                yield f"layers[{i}].", table, False
+                continue
+            self.unknown_keys(table, _BLOCK_KEYS, f"layers[{i}].")
+            block = table["block"]
+            if not isinstance(block, list) or not block:
+                self.fail(f"layers[{i}].block", "must be a non-empty list of layer tables")
+                continue
+            repeat = table.get("repeat", 1)
+            if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+                self.fail(f"layers[{i}].repeat", f"must be a positive integer, got {repeat!r}")
+                continue
+            for _ in range(repeat):
+                for j, entry in enumerate(block):
+                    if not isinstance(entry, dict) or "block" in entry:
+                        self.fail(f"layers[{i}].block[{j}]", "must be a layer table")
+                        continue
+                    yield f"layers[{i}].block[{j}].", entry, repeat > 1
+
+    def with_active(
+        self, material: Material | None, material_name: Any, table: dict[str, Any]
+    ) -> Material | None:
+        """The layer's medium with its ``active`` slice marked (for the MIP scale), if any."""
+        active = table.get("active")
+        names = [n for n, _ in getattr(self, "slices_of", {}).get(material_name, [])]
+        if material is None or active not in names:
+            return material  # a bad ``active`` is reported by sampling_fraction
+        return material.with_active(material.slices[names.index(active)][0].name)
+
+    def hexagonal(self, table: dict[str, Any], where: str) -> PolygonLayout | None:
+        """A ``hexagonal`` layout with its ``orientation`` and ``axis_on`` options."""
+        shape = self.shape(table, where)
+        pitch = self.number(table, "pitch_mm", where)
+        orientation = table.get("orientation", "pointy")
+        axis_on = table.get("axis_on")
+        if orientation not in _HEX_ORIENTATIONS:
+            choices = " or ".join(repr(o) for o in _HEX_ORIENTATIONS)
+            self.fail(f"{where}orientation", f"must be {choices}, got {orientation!r}")
+            return None
+        if axis_on is not None and axis_on not in _HEX_AXIS_ON:
+            choices = ", ".join(repr(a) for a in _HEX_AXIS_ON)
+            self.fail(f"{where}axis_on", f"must be one of {choices}, got {axis_on!r}")
+            return None
+        if shape is None or pitch is None:
+            return None
+        return PolygonLayout.hexagonal(
+            pitch, shape[0], shape[1], orientation=orientation, axis_on=axis_on
+        )
 
     def count(
         self,

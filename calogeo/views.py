@@ -8,6 +8,17 @@
   (Belayneh et al., EPJC 80 (2020) 688, Sect. 5.4: the up-sampling that lets a 3D CNN run on
   ATLAS cells).
 
+:meth:`InputView.to_cells` goes the other way, for generative models: view arrays -> the
+geometry's cells. For ``flat`` and ``layers`` it only reshapes. For a resampled voxel grid it is
+the energy-conserving transpose of the view's resampling: each voxel's energy is shared among
+the cells it overlaps in proportion to the overlap (:meth:`calogeo.resample.Resampler.
+spread_back_array`). What that round trip can and cannot represent: energy in voxels that no
+cell covers (outside an r-alpha disc, beyond a narrower layer) is dropped; structure finer than a
+cell is summed away (a cell's energy is the sum of its voxels' shares); a voxel straddling two
+cells splits its energy by area, so cells -> voxels -> cells blurs energy across the borders of
+cells that are not unions of voxels (about a voxel's width); total energy inside the cells is
+conserved exactly.
+
 Every view also carries per-event global features, as the source papers feed them to the
 networks (Belayneh et al. Sect. 5.1): the summed energy of each layer group (GeV) and the
 estimated incident angles from the interaction point to the shower barycentre (rad).
@@ -16,6 +27,7 @@ All arrays are float32; sums are taken in float64 first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -73,6 +85,29 @@ def global_features(showers: Showers) -> np.ndarray:
 
 
 _CENTRES: dict[str, np.ndarray] = {}
+
+
+def _concat(pieces: list[Any]) -> Any:
+    """numpy or torch concatenation along the cells."""
+    if len(pieces) == 1:
+        return pieces[0]
+    if isinstance(pieces[0], np.ndarray):
+        return np.concatenate(pieces, axis=1)
+    import torch
+
+    return torch.cat(pieces, dim=1)
+
+
+def _group_order(geometry: Geometry) -> np.ndarray | None:
+    """Cell permutation from group order (every group's cells in turn) to layer order, or None
+    where the groups follow each other in depth (the usual ECAL-then-HCAL)."""
+    groups = [layer.group for layer in geometry.layers]
+    by_group = [i for g in geometry.groups for i, lg in enumerate(groups) if lg == g]
+    if by_group == sorted(by_group):
+        return None
+    offsets = geometry.layer_offsets
+    grouped = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in by_group])
+    return np.argsort(grouped)
 
 
 def _centres(geometry: Geometry) -> np.ndarray:
@@ -163,6 +198,25 @@ class InputView:
         if self.view == "layers":
             return [np.stack(showers.layers[b.first : b.last + 1], axis=1) for b in self.blocks]
         return self._voxels(showers)
+
+    def to_cells(self, arrays: Sequence[Any]) -> Any:
+        """(N, n_cells) cell energies (GeV, visible) from the view's ``arrays`` (numpy or torch,
+        as :meth:`__call__` returns them, same kind and device out): the inverse of the view,
+        through the energy-conserving transpose of the resampling for resampled voxel grids."""
+        if len(arrays) != len(self.shapes):
+            msg = f"view {self.view!r} has {len(self.shapes)} inputs, got {len(arrays)}"
+            raise CalogeoError(msg)
+        n = arrays[0].shape[0]
+        pieces = [a.reshape(n, -1) for a in arrays]
+        if self.view == "voxels":
+            pieces = [
+                p if resampler is None else resampler.spread_back_array(p)
+                for p, (_, resampler) in zip(pieces, self.voxel_grids, strict=True)
+            ]
+            order = _group_order(self.geometry)
+            if order is not None:  # groups interleaved in depth: back to layer order
+                pieces = [_concat(pieces)[:, order]]
+        return _concat(pieces)
 
     def _voxels(self, showers: Showers) -> list[np.ndarray]:
         n = len(showers)

@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "calogeo.hookspecs",
         ),
     ),
-    ("materials", ("calogeo.materials",)),
+    ("materials", ("calogeo.materials", "calogeo._pdg_elements")),
     (
         "geometry, spec, layouts",
         (
@@ -43,15 +43,17 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "calogeo._spec_text",
             "calogeo.geometry",
             "calogeo.spec",
+            "calogeo.checks",
         ),
     ),
     ("plugin registry", ("calogeo.plugins", "calogeo.registry")),
     ("showers", ("calogeo.showers", "calogeo.sparse", "calogeo.energy_scale", "calogeo.particles")),
-    ("io, formats", ("calogeo.io", "calogeo.formats", "calogeo.streams")),
+    ("io, formats", ("calogeo.io", "calogeo.formats", "calogeo.streams", "calogeo.hits")),
     (
         "views, observables, resampler",
         (
             "calogeo.resample",
+            "calogeo.voxelize",
             "calogeo.views",
             "calogeo.observables",
             "calogeo.symmetry",
@@ -67,13 +69,15 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "calogeo.reconstruction",
             "calogeo.training",
             "calogeo.trainer",
+            "calogeo.generative",
+            "calogeo.adversarial",
             "calogeo.metric",
         ),
     ),
-    ("plotting", ("calogeo.plotting",)),
+    ("plotting", ("calogeo.plotting", "calogeo.plotting_validation")),
     (
         "CLI and the public facade",
-        ("calogeo.cli", "calogeo.__main__", "calogeo.testing", "calogeo"),
+        ("calogeo.cli", "calogeo.__main__", "calogeo.scaffold", "calogeo.testing", "calogeo"),
     ),
 ]
 

@@ -125,6 +125,7 @@ CATEGORY = {
     "calogeo_register_models": "models",
     "calogeo_register_metrics": "metrics",
     "calogeo_register_formats": "formats",
+    "calogeo_register_hit_readers": "hit_readers",
 }
 
 
@@ -140,7 +141,9 @@ def test_hook_registers_into_its_registry(hook):
         kind = ("classify", "regress")
 
         # what calogeo calls on a model, a metric or a format (calogeo.plugins.INTERFACES)
-        build = compute = detect = default_geometry = count = read = classmethod(lambda cls: None)
+        build = compute = detect = default_geometry = count = read = iter_batches = classmethod(
+            lambda cls: None
+        )
 
     def impl(register):
         register(TOWER_SPEC if hook == "calogeo_register_geometries" else Item)

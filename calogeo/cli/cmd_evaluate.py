@@ -4,6 +4,7 @@ against reference showers; a JSON summary, one JSON per metric and PNG plots.
     calogeo evaluate PREDICTIONS.h5 -o DIR               classification / regression
     calogeo evaluate MODEL.pt --data TEST.h5 -o DIR      the same, predicting first
     calogeo evaluate REFERENCE.h5 GENERATED.h5 -o DIR    fidelity (same geometry)
+    calogeo evaluate REFERENCE.h5 GEN_A.h5 GEN_B.h5 ... -o DIR    the validation suite
 
 Everything is written to a temporary folder next to DIR and moved in at the end, so an error or
 Ctrl-C leaves DIR as it was.
@@ -38,14 +39,15 @@ def add_parser(subparsers: Any) -> None:
         "plots. One predictions file (from a model's predict): classification and/or "
         "regression metrics, whichever apply. A model checkpoint (.pt) with --data: predict, "
         "then the same. Two shower files on the same geometry: fidelity metrics of the second "
-        "(generated) against the first (reference).",
+        "(generated) against the first (reference). More shower files: the validation suite "
+        "of every generated file against the first, overlaid (one PNG per figure).",
     )
     parser.add_argument(
         "inputs",
         nargs="+",
         type=Path,
         metavar="FILE",
-        help="PREDICTIONS.h5 | MODEL.pt | REFERENCE.h5 GENERATED.h5",
+        help="PREDICTIONS.h5 | MODEL.pt | REFERENCE.h5 GENERATED.h5 [GENERATED.h5 ...]",
     )
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
     parser.add_argument(
@@ -119,6 +121,27 @@ def add_parser(subparsers: Any) -> None:
         choices=("zero", "nan"),
         help="fidelity: centre, width and E_ratio of a layer without energy: 0 (default, as "
         "the CaloChallenge code) or undefined (left out of the histograms)",
+    )
+    parser.add_argument(
+        "--labels",
+        default="",
+        metavar="REF,GEN[,GEN]",
+        help="validation suite: sample names, one per shower file (default: the file names)",
+    )
+    parser.add_argument(
+        "--energies",
+        default="20,50,80",
+        metavar="E1,E2,...",
+        help="validation suite: fixed incident energies in GeV for the visible-energy and "
+        "hit-count distributions and mu90, sigma90/mu90 (default 20,50,80)",
+    )
+    parser.add_argument(
+        "--energy-tolerance",
+        type=float,
+        default=0.05,
+        metavar="F",
+        help="validation suite: events within F x E of each fixed energy are used (default "
+        "0.05; 0 for files generated at exactly those energies)",
     )
     parser.add_argument(
         "--max-events",
@@ -242,12 +265,12 @@ def run(args: argparse.Namespace) -> int:
         if not path.exists():
             msg = f"{path}: no such file"
             raise CalogeoError(msg)
-    if len(args.inputs) > 2:
-        msg = "expected PREDICTIONS.h5, MODEL.pt --data TEST.h5, or REFERENCE.h5 GENERATED.h5"
-        raise CalogeoError(msg)
     staging = _staging_dir(args.output)
     try:
-        if len(args.inputs) == 2:
+        if len(args.inputs) > 2:
+            showers = [_read(open_showers, p, args.max_events) for p in args.inputs]
+            summary = evaluate_samples(showers, args, staging)
+        elif len(args.inputs) == 2:
             reference = _read(open_showers, args.inputs[0], args.max_events)
             generated = _read(open_showers, args.inputs[1], args.max_events)
             summary = evaluate_fidelity(reference, generated, args, bins, staging)
@@ -354,7 +377,13 @@ def evaluate_fidelity(
         raise CalogeoError(msg)
     metrics = [
         build(
-            cls, energy_bins=bins, device=args.device, observables=chosen, ranges=ranges, **options
+            cls,
+            energy_bins=bins,
+            device=args.device,
+            observables=chosen,
+            ranges=ranges,
+            **options,
+            **validation_options(args),
         )
         for cls in choose_metrics(args.metrics, ("fidelity",))
     ]
@@ -401,6 +430,63 @@ def evaluate_fidelity(
     return summary
 
 
+def validation_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Options of the validation suite: sample labels, fixed energies and their tolerance."""
+    try:
+        energies = [float(e) for e in args.energies.split(",") if e.strip()]
+    except ValueError:
+        energies = []
+    if not energies or not all(math.isfinite(e) and e > 0 for e in energies):
+        msg = f"--energies {args.energies!r}: expected positive energies in GeV, e.g. 20,50,80"
+        raise CalogeoError(msg)
+    if not (math.isfinite(args.energy_tolerance) and args.energy_tolerance >= 0):
+        msg = f"--energy-tolerance {args.energy_tolerance}: expected a number >= 0"
+        raise CalogeoError(msg)
+    return {
+        "labels": sample_labels(args.inputs, args.labels, "--labels"),
+        "energies": energies,
+        "energy_tolerance": args.energy_tolerance,
+    }
+
+
+def evaluate_samples(showers: list[Any], args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """The validation suite of every generated sample (``showers[1:]``) against the reference
+    (``showers[0]``), written into ``out`` with one PNG per figure."""
+    from calogeo.observables import is_per_layer
+    from calogeo.registry import get_metric
+
+    chosen = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    if any(name != "validation" for name in chosen):
+        msg = (
+            f"--metrics {args.metrics}: with {len(showers) - 1} generated files only the "
+            f"validation suite is computed; give one generated file for the other metrics"
+        )
+        raise CalogeoError(msg)
+    geometry = showers[0].geometry
+    observables = chosen_observables(args.observables, geometry)
+    options = validation_options(args)
+    labels = options["labels"]
+    metric = build(
+        get_metric("validation"),
+        per_layer=True if any(map(is_per_layer, observables or [])) else args.per_layer,
+        threshold_gev=cell_threshold_gev(args, geometry),
+        empty_layer=args.empty_layers,
+        cell_centres=args.cell_centres,
+        **options,
+    )
+    generated = dict(zip(labels[1:], showers[1:], strict=True))
+    result = _compute([metric], lambda m: m.compute_many(showers[0], generated, labels[0]))
+    return _write_results(
+        result,
+        out,
+        {
+            "geometry": geometry.name,
+            "samples": labels,
+            "events": {label: len(s) for label, s in zip(labels, showers, strict=True)},
+        },
+    )
+
+
 def _compute(metrics: list[Any], func: Any) -> list[Any]:
     import numpy as np
     from tqdm import tqdm
@@ -419,10 +505,12 @@ def _compute(metrics: list[Any], func: Any) -> list[Any]:
 
 def _write_results(results: list[Any], out: Path, context: dict[str, Any]) -> dict[str, Any]:
     from calogeo.plotting import plot_metric, save_figure
+    from calogeo.plotting_validation import save_validation_figures
 
     summary: dict[str, Any] = {**context, "metrics": {}}
     for result in results:
         result.save(out / f"{result.metric}.json")
+        save_validation_figures(result, out)  # the suite's figures (none for other metrics)
         summary["metrics"][result.metric] = {
             "kind": result.kind,
             "values": result.to_dict()["values"],
@@ -465,3 +553,16 @@ def _print_summary(summary: dict[str, Any], output: Path) -> None:
         )
         print(f"{name:20s} {values}")
     print(f"\nwrote {output}/summary.json and plots")
+
+
+def sample_labels(paths: list[Path], text: str, flag: str = "--labels") -> list[str]:
+    """Names of the samples in ``paths``: ``text`` split at commas (one per file), else the
+    file stems (the full paths where stems repeat)."""
+    labels = [s.strip() for s in text.split(",")] if text else []
+    if labels and (len(labels) != len(paths) or len(set(labels)) < len(labels) or "" in labels):
+        msg = f"{flag}: {len(labels)} labels for {len(paths)} files (distinct, non-empty)"
+        raise CalogeoError(msg)
+    names = [p.stem for p in paths]
+    if len(set(names)) < len(names):
+        names = [str(p) for p in paths]
+    return labels or names

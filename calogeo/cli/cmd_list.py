@@ -23,11 +23,22 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def _kind(category: str, entry: Any) -> str:
+    """The entry's kind; a geometry registered by a factory is built to show its groups."""
+    if category != "geometries" or entry.kind != "geometry":
+        return str(entry.kind)
+    try:
+        geometry = entry.load()
+    except Exception as exc:  # noqa: BLE001 - a broken factory is listed, not fatal
+        return f"? ({type(exc).__name__})"
+    return "+".join(geometry.groups) + (" (seed)" if geometry.variant == "seed" else "")
+
+
 def run(args: argparse.Namespace) -> int:
     manager = plugin_manager()
     for category in [args.category] if args.category else CATEGORIES:
         registry = getattr(manager, category)
-        rows = [(e.name, e.kind, e.plugin, e.description) for e in registry]
+        rows = [(e.name, _kind(category, e), e.plugin, e.description) for e in registry]
         print(f"{category} ({len(rows)})")
         print(format_table(("name", "kind", "plugin", "description"), rows) if rows else "  (none)")
         print()

@@ -4,6 +4,7 @@ calogeo plot layers SHOWERS.h5 [--event N] -o layers.png
 calogeo plot observables A.h5 B.h5 ... [--labels a,b] -o observables.png
 calogeo plot roc PRED.h5 ... [--labels] -o roc.png
 calogeo plot resolution PRED.h5 ... [--labels] [--bins] -o resolution.png
+calogeo plot validation DIR [-o OUTDIR]
 """
 
 from __future__ import annotations
@@ -77,6 +78,17 @@ def add_parser(subparsers: Any) -> None:
         help="resolution estimator to fit (default sigma90_over_mu90)",
     )
 
+    valid = modes.add_parser(
+        "validation",
+        help="redraw the validation suite's figures from DIR/validation.json",
+        description="Redraw every figure of a validation suite written by calogeo evaluate "
+        "(DIR/validation.json) as PNGs, from the JSON alone: no shower files needed.",
+    )
+    valid.add_argument("directory", type=Path, metavar="DIR")
+    valid.add_argument(
+        "-o", "--output", type=Path, default=None, metavar="OUTDIR", help="default: DIR"
+    )
+
     for mode in (layers, obs, roc, res):
         mode.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png")
         if mode is not layers:
@@ -92,6 +104,8 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from calogeo.plotting import save_figure
 
+    if args.mode == "validation":
+        return _validation(args)
     figure = {
         "layers": _layers,
         "observables": _observables,
@@ -104,14 +118,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _labels(args: argparse.Namespace) -> list[str]:
-    labels = [s.strip() for s in args.labels.split(",")] if args.labels else []
-    if labels and len(labels) != len(args.files):
-        msg = f"--labels: {len(labels)} labels for {len(args.files)} files"
-        raise CalogeoError(msg)
-    names = [p.stem for p in args.files]
-    if len(set(names)) < len(names):
-        names = [str(p) for p in args.files]
-    return labels or names
+    from calogeo.cli.cmd_evaluate import sample_labels
+
+    return sample_labels(args.files, args.labels)
 
 
 def _read(path: Path, max_events: int | None) -> Any:
@@ -168,6 +177,28 @@ def _observables(args: argparse.Namespace) -> Any:
         for n in names
     }
     return plot_observable_histograms(samples, names, edges=edges)
+
+
+def _validation(args: argparse.Namespace) -> int:
+    """Every figure of DIR/validation.json, written as PNGs into -o (default DIR)."""
+    from calogeo.metric import MetricResult
+    from calogeo.plotting_validation import save_validation_figures
+
+    source = args.directory / "validation.json" if args.directory.is_dir() else args.directory
+    if not source.is_file():
+        msg = f"{args.directory}: no validation.json (write one with calogeo evaluate)"
+        raise CalogeoError(msg)
+    try:
+        result = MetricResult.from_json(source.read_text(encoding="utf-8"))
+    except (ValueError, KeyError) as exc:
+        msg = f"{source}: not a validation result ({exc})"
+        raise CalogeoError(msg) from exc
+    if not result.meta.get("figures"):
+        msg = f"{source}: the result describes no validation figures"
+        raise CalogeoError(msg)
+    paths = save_validation_figures(result, args.output or source.parent)
+    print(f"wrote {len(paths)} figures to {args.output or source.parent}")
+    return 0
 
 
 def _predictions(args: argparse.Namespace, need: str) -> dict[str, Any]:

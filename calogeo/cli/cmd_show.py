@@ -10,7 +10,7 @@ from calogeo.cli._table import format_table
 from calogeo.registry import get_geometry
 
 if TYPE_CHECKING:
-    from calogeo.geometry import Geometry
+    from calogeo.geometry import Geometry, Layer
 
 VARIANT_NOTE = {
     "effective": "effective media computed from each layer's composition (PDG mixture rule)",
@@ -86,6 +86,7 @@ def describe(geometry: Geometry) -> str:
                 f"{x0a:.2f}-{x0b:.2f} ({layer.depth_x0:.3f} each)",
                 f"{m.name} (X0 {m.x0_mm:.2f} mm, R_M {m.rm_mm:.2f} mm)",
                 "-" if layer.sampling_fraction is None else f"{layer.sampling_fraction:.4f}",
+                _mip_text(layer),
             )
         )
     table = format_table(
@@ -100,7 +101,21 @@ def describe(geometry: Geometry) -> str:
             "depth X0",
             "material",
             "f_samp",
+            "MIP MeV",
         ),
         rows,
     )
-    return "\n".join(head) + "\n\n" + table
+    note = (
+        "MIP: most probable visible energy of a minimum-ionising particle crossing the layer "
+        "(Landau-Vavilov, PDG Eq. 34.12, in the active medium; * = mean dE/dx x thickness x "
+        "f_samp, the active medium being unknown)"
+    )
+    return "\n".join(head) + "\n\n" + table + "\n\n" + note
+
+
+def _mip_text(layer: Layer) -> str:
+    """The layer's MIP scale in MeV, ``*`` marking a mean-loss estimate."""
+    from calogeo.materials import mip_scale
+
+    mip = mip_scale(layer.material, layer.thickness_mm, layer.sampling_fraction)
+    return f"{mip.visible_mev:.4g}" + ("*" if mip.method == "mean" else "")

@@ -90,11 +90,20 @@ def add_parser(subparsers: Any) -> None:
         "does not depend on it",
     )
     parser.add_argument("--noise-mev", type=float, default=0.0, help="cell noise (visible MeV)")
-    parser.add_argument(
+    threshold = parser.add_mutually_exclusive_group()
+    threshold.add_argument(
         "--threshold-mev",
         type=float,
         default=0.0,
         help="zero-suppress cells below this visible energy (MeV)",
+    )
+    threshold.add_argument(
+        "--threshold-mip",
+        type=float,
+        default=None,
+        metavar="N",
+        help="zero-suppress cells below N MIPs of their layer (the most probable visible "
+        "energy of a minimum-ionising particle, as `calogeo show` prints it)",
     )
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.h5")
     parser.set_defaults(func=run)
@@ -240,10 +249,12 @@ def simulate_to_file(
     workers: int = 1,
     bunches: bool = False,
     progress: Any = None,
+    threshold_gev: np.ndarray | None = None,
 ) -> int:
     """Stream the showers of every batch into a native file at ``path`` (written atomically:
     an error or Ctrl-C leaves no file); returns the number of events. ``bunches``: see
-    :func:`simulate_batches`."""
+    :func:`simulate_batches`. ``threshold_gev`` (n_layers,): cells below their layer's value
+    are set to 0 (visible GeV, after noise, as the simulator's own ``threshold_mev``)."""
     from calogeo.io import ShowerWriter
 
     with ShowerWriter(path, simulator.geometry) as writer:
@@ -251,10 +262,22 @@ def simulate_to_file(
             simulator, particle, batches, seed=seed, workers=workers, bunches=bunches
         )
         for showers in batched:
+            if threshold_gev is not None:
+                for layer, cut in zip(showers.layers, threshold_gev, strict=True):
+                    layer[layer < cut] = 0.0
             writer.append(showers)
             if progress is not None:
                 progress.update(len(showers))
         return writer.n_events
+
+
+def mip_threshold_gev(geometry: Any, threshold_mip: float | None) -> np.ndarray | None:
+    """(n_layers,) visible GeV of ``threshold_mip`` MIPs of each layer, or None."""
+    if threshold_mip is None:
+        return None
+    from calogeo.observables import mip_energy_gev
+
+    return threshold_mip * mip_energy_gev(geometry)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -274,8 +297,8 @@ def run(args: argparse.Namespace) -> int:
         if value < 1:
             msg = f"{option} {value}: must be at least 1"
             raise CalogeoError(msg)
-    if args.noise_mev < 0 or args.threshold_mev < 0:
-        msg = "--noise-mev and --threshold-mev must be non-negative"
+    if args.noise_mev < 0 or args.threshold_mev < 0 or (args.threshold_mip or 0) < 0:
+        msg = "--noise-mev, --threshold-mev and --threshold-mip must be non-negative"
         raise CalogeoError(msg)
     geometry = get_geometry(args.geometry)
     seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**32))
@@ -319,6 +342,7 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             bunches=multiplicity is not None,
             progress=bar,
+            threshold_gev=mip_threshold_gev(geometry, args.threshold_mip),
         )
     elapsed = time.perf_counter() - start
     print(

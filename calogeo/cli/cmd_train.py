@@ -1,4 +1,5 @@
-"""``calogeo train MODEL --data TRAIN.h5``: train a reconstruction model on shower files."""
+"""``calogeo train MODEL --data TRAIN.h5``: train a reconstruction or generative model on shower
+files; ``--resume CKPT`` continues a generative model's run."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calogeo.cli._table import format_table
 from calogeo.device import DEVICE_CHOICES
 from calogeo.errors import CalogeoError
 from calogeo.presets import SIZES, TASKS
+
+if TYPE_CHECKING:
+    from calogeo.generative import GenerativeModel
 
 ORDER = 50
 
@@ -19,11 +23,14 @@ ORDER = 50
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train a reconstruction model on shower files",
+        help="train a reconstruction or generative model on shower files",
         description="Train a registered model (see `calogeo list models`) on the geometry of "
         "the training files and write a checkpoint. Without --val, a seeded random 20%% of "
         "every training file is held out for validation. Ctrl-C keeps the last good "
-        "checkpoint.",
+        "checkpoint. Generative models (calogan, gan3d, wgan...) learn the showers of the "
+        "training files, conditioned on their incident energy (and particle type when the "
+        "files hold several); --task, --signal, --background and --target do not apply to "
+        "them, and --resume continues an earlier run from its checkpoint.",
     )
     parser.add_argument("model", help="registered model name, e.g. cnn3d, dnn, bdt, linear")
     parser.add_argument(
@@ -70,6 +77,13 @@ def add_parser(subparsers: Any) -> None:
         metavar="NAME=VALUE",
         help="any other hyper-parameter (VALUE as JSON, e.g. --set dense_units=256)",
     )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="CKPT",
+        help="generative models: continue the run saved in CKPT (its hyper-parameters, "
+        "networks, optimisers and random state) up to --epochs in all",
+    )
     parser.add_argument("-o", "--output", type=Path, help="checkpoint to write (default: MODEL.pt)")
     parser.set_defaults(func=run)
 
@@ -92,6 +106,7 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from calogeo.checkpoint import check_writable
     from calogeo.device import resolve_device, torch_threads
+    from calogeo.generative import GenerativeModel
     from calogeo.io import open_showers
     from calogeo.reconstruction import TorchModel
     from calogeo.registry import get_model
@@ -104,32 +119,54 @@ def run(args: argparse.Namespace) -> int:
     sources = [open_showers(path) for path in args.data]
     val = [open_showers(path) for path in args.val] if args.val else None
     geometry = sources[0].geometry
-    hparams = {
-        "task": args.task,
-        "signal": args.signal,
-        "background": args.background,
-        "target": args.target,
-        "seed": args.seed,
-        **parse_settings(args.set),
-    }
+    generative = issubclass(cls, GenerativeModel)
+    if args.resume is not None and not generative:
+        msg = f"--resume: only generative models resume a run; {args.model!r} is not one"
+        raise CalogeoError(msg)
+    hparams = {"seed": args.seed, **parse_settings(args.set)}
+    if generative:
+        if args.lr is not None:
+            names = ", ".join(f"lr_{n}" for ns in cls.phase_networks.values() for n in ns)
+            msg = f"--lr: a generative model has one learning rate per network; use --set NAME=VALUE with NAME one of {names}"
+            raise CalogeoError(msg)
+        hparams.update(epochs=args.epochs, batch_size=args.batch_size)
+    else:
+        hparams.update(
+            task=args.task, signal=args.signal, background=args.background, target=args.target
+        )
     if issubclass(cls, TorchModel):
         hparams.update(
             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, augment=args.augment
         )
-    model = cls.build(geometry, size=args.size, **hparams)
+    model = (
+        resumed(args, cls)
+        if args.resume is not None
+        else cls.build(geometry, size=args.size, **hparams)
+    )
     if isinstance(model, TorchModel):
         model.network  # noqa: B018 - hyper-parameters no network can have fail before training
     for path, source in zip(args.data + (args.val or []), sources + (val or []), strict=True):
         model.check_geometry(source.geometry, str(path))
     n_train = sum(len(s) for s in sources)
+    what = "generative" if generative else f"task {args.task}"
     print(
         f"training {model.name} ({args.size}) on {geometry.name}: {n_train} events from "
-        f"{len(sources)} file(s), task {args.task}",
+        f"{len(sources)} file(s), {what}",
         file=sys.stderr,
     )
     before = _identity(output)
     try:
-        if isinstance(model, TorchModel):
+        if generative:
+            model.fit(
+                sources,
+                val,
+                device=args.device,
+                checkpoint=output,
+                threads=args.threads,
+                epochs=args.epochs,
+                resume=args.resume is not None,
+            )
+        elif isinstance(model, TorchModel):
             model.fit(sources, val, device=args.device, checkpoint=output, threads=args.threads)
         else:
             model.fit(sources, val)
@@ -140,6 +177,22 @@ def run(args: argparse.Namespace) -> int:
     print(history_table(model.history))
     print(f"\nwrote {output}")
     return 0
+
+
+def resumed(args: argparse.Namespace, cls: type) -> GenerativeModel:
+    """The model of ``--resume CKPT``, checked to be a ``MODEL`` checkpoint; hyper-parameters
+    other than ``--epochs`` come from the checkpoint."""
+    from calogeo.checkpoint import load_model
+    from calogeo.generative import GenerativeModel
+
+    model = load_model(args.resume)
+    if not isinstance(model, cls) or not isinstance(model, GenerativeModel):
+        msg = f"--resume {args.resume}: holds model {model.name!r}, not {args.model!r}"
+        raise CalogeoError(msg)
+    if not model.training_state:
+        msg = f"--resume {args.resume}: the checkpoint holds no training state to continue"
+        raise CalogeoError(msg)
+    return model
 
 
 def _identity(path: Path) -> tuple[int, int, int] | None:

@@ -125,6 +125,26 @@ class Resampler:
             x = x.astype(np.float32, copy=False)
         return self._map(x)
 
+    def spread_back_array(self, y: Any) -> Any:
+        """The energy-conserving transpose of the map: (N, target cells) energies on the
+        target's visible scale (GeV) -> (N, source cells) on ``output_scale`` of the source.
+
+        Each target cell's deposited energy is spread over the source cells it covers in
+        proportion to the shared volume (the second step of a round trip), so everything in a
+        target cell that some source cell covers is kept; energy in a target cell that no
+        source cell covers is dropped. numpy arrays or torch tensors on any device.
+        """
+        if self.round_trip:
+            msg = "spread_back_array: the resampler is a round trip; spread back its target step"
+            raise ValueError(msg)
+        if y.shape[-1] != self.target.n_cells:
+            msg = f"expected (N, {self.target.n_cells}) target cells, got {tuple(y.shape)}"
+            raise ValueError(msg)
+        if isinstance(y, np.ndarray) and y.dtype != np.float64:
+            y = y.astype(np.float32, copy=False)
+        into = scale_factors(self.target, "visible", "deposited")
+        return spread_back(self.overlaps, y, into=into, out=self._back_out)
+
     def _map(self, x: Any, result: np.ndarray | None = None) -> Any:
         """The map itself: visible input -> deposited -> output scale, the factors folded
         into the weights; ``result`` (numpy only) receives the output."""

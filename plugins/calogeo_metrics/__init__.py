@@ -89,6 +89,11 @@ METRICS = {  # name -> (reference, kind, description): checked against the class
         "fidelity",
         "LUXE: moments 1-3 relative bias and KL distance of deposited-energy spectra",
     ),
+    "validation": (
+        "calogeo_metrics.validation:Validation",
+        "fidelity",
+        "generative validation suite: ILD Figs. 4-7, CaloGAN Table IV, any N samples",
+    ),
 }
 
 

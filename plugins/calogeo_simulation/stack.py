@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from calogeo import STANDARD_MATERIALS, Geometry, Layer, RectilinearLayout
+from calogeo.materials import amaldi_stochastic_term
 
 from .em import Medium
 
@@ -41,12 +42,6 @@ def _slice_z(name: str, materials_spec: dict[str, Any]) -> float | None:
     return sum(STANDARD_MATERIALS[k].z * w for k, w in fractions.items()) / total
 
 
-AMALDI_COEFFICIENT = 0.027
-"""Sampling term of an EM sampling calorimeter, a = 2.7% sqrt(d / f_samp) with d the active
-layer thickness in mm and f_samp the MIP sampling fraction (U. Amaldi, Phys. Scripta 23 (1981)
-409, as quoted in the PDG Review "Calorimetry")."""
-
-
 @dataclass(frozen=True)
 class SamplingStructure:
     """One period of a sampling layer as its spec gives it (slices of the layer's material):
@@ -66,11 +61,10 @@ def sampling_structure(geometry: Geometry, layer: Layer) -> SamplingStructure | 
     materials_spec = geometry.spec.get("materials", {})
     name = layer.material.name
     slices = materials_spec.get(name, {}).get("slices")
+    tables = [t for entry in geometry.spec.get("layers", []) for t in entry.get("block", [entry])]
     active = next(
-        (t["active"] for t in geometry.spec.get("layers", []) if t.get("material") == name
-         and "active" in t),
-        None,
-    )  # fmt: skip
+        (t["active"] for t in tables if t.get("material") == name and "active" in t), None
+    )
     if not isinstance(slices, list) or not slices or active is None:
         return None
     passive = max(
@@ -124,7 +118,7 @@ def stochastic_terms(geometry: Geometry) -> tuple[np.ndarray, np.ndarray, np.nda
         structure = sampling_structure(geometry, layer)
         estimate = 0.0
         if structure is not None and layer.sampling_fraction:
-            estimate = AMALDI_COEFFICIENT * np.sqrt(structure.active_mm / layer.sampling_fraction)
+            estimate = amaldi_stochastic_term(structure.active_mm, layer.sampling_fraction)
         described = stated is not None and layer.group == first
         hadron_stated = described and first == "HCAL"
         em_terms.append(stated if described and not hadron_stated else estimate)
