@@ -12,8 +12,10 @@ from collections.abc import Iterable
 __all__ = [
     "CalogeoError",
     "GeometryMismatchError",
+    "Interrupted",
     "MissingDependencyError",
     "PluginError",
+    "ShowerDataError",
     "ShowerFileError",
     "SpecError",
     "UnknownFormatError",
@@ -47,9 +49,8 @@ class UnknownNameError(CalogeoError, KeyError):
     def __init__(self, name: str, known: Iterable[str]) -> None:
         self.name = name
         self.known = sorted(known)
-        lowered = {k.lower(): k for k in self.known}  # case-blind: `show ATLAS` -> 'atlas'
-        close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)
-        close = [lowered[c] for c in close]
+        lower = {k.lower(): k for k in self.known}  # 'ATLAS' -> 'atlas'
+        close = [lower[k] for k in difflib.get_close_matches(name.lower(), lower, n=3, cutoff=0.5)]
         if not close:
             close = [k for k in self.known if k.startswith(name) or name in k][:3]
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -88,9 +89,24 @@ class ShowerFileError(CalogeoError, OSError):
     """A shower file cannot be read or written; the message names the file and dataset."""
 
 
+class ShowerDataError(CalogeoError, ValueError):
+    """Shower energies or labels calogeo refuses: non-finite, complex or non-numeric values."""
+
+
 class GeometryMismatchError(CalogeoError, ValueError):
     """Data on one geometry was given to something built for another."""
 
 
 class MissingDependencyError(CalogeoError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The process was told to stop (Ctrl-C, SIGTERM, SIGHUP) while the command line ran;
+    ``signum`` is the signal. A KeyboardInterrupt, so cleanup written for Ctrl-C applies."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)

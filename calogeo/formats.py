@@ -19,7 +19,13 @@ import numpy as np
 
 from calogeo.errors import GeometryMismatchError, ShowerFileError
 from calogeo.geometry import Geometry
-from calogeo.io import ShowerReader, atomic_path, create_partial, detect_format, h5_open_error
+from calogeo.io import (
+    AtomicH5File,
+    ShowerReader,
+    detect_format,
+    h5_open_error,
+    write_error,
+)
 from calogeo.showers import Showers
 
 if TYPE_CHECKING:
@@ -185,12 +191,12 @@ class FormatWriter:
         self.path = Path(path)
         self.format = fmt
         self.chunk_events = chunk_events
-        self._tmp = atomic_path(self.path)
+        self._file = AtomicH5File(self.path)
         self._h5: h5py.File | None = None
         self.n_events = 0
 
     def __enter__(self) -> Self:
-        self._h5 = create_partial(self.path)
+        self._h5 = self._file.open()
         return self
 
     def append(self, showers: Showers) -> None:
@@ -219,8 +225,11 @@ class FormatWriter:
             elif ds.shape[1:] != values.shape[1:]:
                 msg = f"{self.path}: dataset {key!r} is {ds.shape[1:]} per event, got {values.shape[1:]}"
                 raise ShowerFileError(msg)
-            ds.resize(n1, axis=0)
-            ds[n0:n1] = values
+            try:
+                ds.resize(n1, axis=0)
+                ds[n0:n1] = values
+            except (OSError, RuntimeError) as exc:  # h5py: a full disk, a file-size limit
+                raise write_error(self.path, exc) from exc
         self.n_events = n1
 
     def __exit__(
@@ -229,13 +238,8 @@ class FormatWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._h5 is not None
-        self._h5.close()
         self._h5 = None
-        if exc_type is None:
-            self._tmp.replace(self.path)
-        else:
-            self._tmp.unlink(missing_ok=True)
+        self._file.close(complete=exc_type is None)
 
 
 def formats_for(geometry: Geometry) -> list[type[ShowerFormat]]:

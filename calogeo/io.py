@@ -24,9 +24,10 @@ Every dataset is compressed (default LZF, with byte shuffling for all but ``cell
 (memory is bounded by the batch and a 2 MiB chunk cache per dataset, not by the file), as
 :class:`~calogeo.showers.Showers` or, without densifying, as
 :class:`~calogeo.sparse.SparseShowers` (``iter_batches(..., sparse=True)``); they are written
-atomically: a writer fills ``<name>.partial-<pid>``, stages appended events into whole chunks,
-and renames the file only when it closes cleanly; an exception or Ctrl-C removes the partial
-file. An older calogeo refuses a version-2 file with its "newer format version" error.
+atomically (:mod:`calogeo.outputs`): a writer fills ``<name>.partial-<pid>``, stages appended
+events into whole chunks, and renames the file only when it closes cleanly; an exception, a full
+disk, Ctrl-C, SIGTERM or SIGHUP removes the partial file, and one left by a killed process is
+removed by the next writer of the same file. An older calogeo refuses a version-2 file with its "newer format version" error.
 
 The default was chosen by ``benchmarks/io_write.py`` on simulated CLIC, ATLAS, ILD and LUXE
 showers (1.8-15% of cells non-zero): against LZF on dense images (version 1), version 2 with LZF
@@ -41,7 +42,6 @@ chunks of 2^20 cells, larger than the read cache, read 2-10x slower.
 from __future__ import annotations
 
 import json
-import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
@@ -53,8 +53,9 @@ import h5py
 import numpy as np
 
 from calogeo._version import __version__
-from calogeo.errors import CalogeoError, ShowerFileError
+from calogeo.errors import CalogeoError, ShowerDataError, ShowerFileError
 from calogeo.geometry import Geometry
+from calogeo.outputs import AtomicOutput, os_error_reason, partial_path
 from calogeo.showers import Showers
 from calogeo.sparse import SparseShowers, index_dtype
 
@@ -66,18 +67,20 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "AtomicH5File",
     "ShowerFile",
     "ShowerReader",
     "ShowerSource",
     "ShowerWriter",
     "SparseShowers",
     "atomic_path",
-    "create_partial",
+    "check_path_name",
     "detect_format",
     "h5_open_error",
     "is_native",
     "open_showers",
     "read_showers",
+    "write_error",
     "write_showers",
 ]
 
@@ -136,16 +139,28 @@ class ShowerReader(ABC):
 
     def _clip(self, start: int, stop: int | None) -> tuple[int, int]:
         n = len(self)
-        stop = n if stop is None else min(stop, n)
+        stop = n if stop is None else min(max(stop, 0), n)
         return min(max(start, 0), stop), stop
+
+    def _checked(self, batch: Any, start: int) -> Any:
+        """``batch`` (events from ``start``) if every energy in it is finite; a NaN or an
+        infinity is refused with a one-line error naming the file and the event."""
+        energies = [batch.energy] if isinstance(batch, SparseShowers) else batch.layers
+        if all(np.isfinite(np.sum(a, dtype=np.float64)) for a in energies) and np.isfinite(
+            np.sum(batch.incident_energy, dtype=np.float64)
+        ):
+            return batch
+        raise non_finite_error(self.path, batch, start)
 
     def read(self, start: int = 0, stop: int | None = None) -> Showers:
         """Events ``start:stop`` (clipped to the file) as an in-memory Showers in GeV."""
-        return self._read(*self._clip(start, stop))
+        start, stop = self._clip(start, stop)
+        return self._checked(self._read(start, stop), start)
 
     def read_sparse(self, start: int = 0, stop: int | None = None) -> SparseShowers:
         """Events ``start:stop`` (clipped to the file) as their non-zero cells (GeV)."""
-        return self._read_sparse(*self._clip(start, stop))
+        start, stop = self._clip(start, stop)
+        return self._checked(self._read_sparse(start, stop), start)
 
     @overload
     def iter_batches(
@@ -177,13 +192,41 @@ class ShowerReader(ABC):
         read = self._read_sparse if sparse else self._read
         start, stop = self._clip(start, stop)
         for first in range(start, stop, batch_size):
-            yield read(first, min(first + batch_size, stop))
+            yield self._checked(read(first, min(first + batch_size, stop)), first)
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def non_finite_error(path: Path, batch: Showers | SparseShowers, start: int) -> ShowerDataError:
+    """The error for a batch holding NaN or infinite energies: calogeo refuses them on
+    reading (see README, "Non-finite and negative energies"), naming the first event."""
+    incident = ~np.isfinite(batch.incident_energy)
+    if isinstance(batch, SparseShowers):
+        bad = ~np.isfinite(batch.energy)
+        events = np.repeat(np.arange(len(batch)), batch.counts)[bad]
+        values = batch.energy[bad]
+    else:
+        flat = batch.flat()
+        rows, _ = np.nonzero(~np.isfinite(flat))
+        events, values = rows, flat[~np.isfinite(flat)]
+    if len(events) and (not incident.any() or events[0] <= np.flatnonzero(incident)[0]):
+        first = int(events[0])
+        what = (
+            f"non-finite cell energy {values[0]} ({len(values)} such cells in events "
+            f"{start}:{start + len(batch)})"
+        )
+    else:
+        first = int(np.flatnonzero(incident)[0])
+        what = f"incident energy {batch.incident_energy[first]}"
+    msg = (
+        f"{path}: event {start + first}: {what}; calogeo refuses NaN and infinite energies "
+        "(repair or drop those events)"
+    )
+    return ShowerDataError(msg)
 
 
 def h5_open_error(path: Path, exc: OSError) -> ShowerFileError:
@@ -198,6 +241,8 @@ def h5_open_error(path: Path, exc: OSError) -> ShowerFileError:
         )
     elif not path.exists():
         msg = f"{path}: no such file"
+    elif path.is_dir():
+        msg = f"{path}: is a directory, not a shower file"
     else:
         msg = f"{path}: not a readable HDF5 file ({text})"
     return ShowerFileError(msg)
@@ -304,7 +349,8 @@ class ShowerFile(ShowerReader):
         if attrs.get("format") != FORMAT_NAME:
             msg = f"{self.path}: not a calogeo shower file (attribute 'format' is {attrs.get('format')!r})"
             raise ShowerFileError(msg)
-        version = int(attrs.get("format_version", -1))
+        raw = attrs.get("format_version", -1)
+        version = int(raw) if isinstance(raw, (int, np.integer)) else -1
         if version > FORMAT_VERSION:
             msg = (
                 f"{self.path}: format version {version} is newer than this calogeo "
@@ -312,7 +358,10 @@ class ShowerFile(ShowerReader):
             )
             raise ShowerFileError(msg)
         if version < 1:
-            msg = f"{self.path}: attribute 'format_version' is missing or invalid"
+            msg = (
+                f"{self.path}: attribute 'format_version' is missing or invalid ({raw!r}; "
+                "expected a whole number)"
+            )
             raise ShowerFileError(msg)
         self.format_version = version
         text = attrs.get("geometry_spec")
@@ -337,8 +386,11 @@ class ShowerFile(ShowerReader):
     def _check_events(self) -> int:
         """The event count, checked against the recorded one and every label dataset."""
         energy = self._dataset("incident_energy")
-        if energy.ndim != 1:
-            msg = f"{self.path}: dataset 'incident_energy' has shape {energy.shape}, expected (N,)"
+        if energy.ndim != 1 or energy.dtype.kind not in "iuf":
+            msg = (
+                f"{self.path}: dataset 'incident_energy' is {energy.dtype} {energy.shape}, "
+                "expected real numbers (N,) in GeV"
+            )
             raise ShowerFileError(msg)
         n = len(energy)
         recorded = self._h5.attrs.get("n_events")
@@ -350,7 +402,14 @@ class ShowerFile(ShowerReader):
             raise ShowerFileError(msg)
         for label in self.label_names:
             name = f"labels/{label}"
-            count = len(self._dataset(name))
+            dataset = self._dataset(name)
+            if dataset.dtype.kind not in "biuf":
+                msg = (
+                    f"{self.path}: dataset {name!r} holds {dataset.dtype} values; labels must "
+                    "be numbers (bool, int, float)"
+                )
+                raise ShowerFileError(msg)
+            count = len(dataset) if dataset.ndim else -1
             if count != n:
                 msg = f"{self.path}: dataset {name!r} has {count} entries for {n} events"
                 raise ShowerFileError(msg)
@@ -370,6 +429,12 @@ class ShowerFile(ShowerReader):
         for layer in self.geometry.layers:
             name = f"layers/{layer.name}"
             ds = self._dataset(name)
+            if ds.dtype.kind != "f":
+                msg = (
+                    f"{self.path}: dataset {name!r} holds {ds.dtype} values; cell energies "
+                    "must be floating-point GeV"
+                )
+                raise ShowerFileError(msg)
             if ds.shape != (n, *layer.shape):
                 msg = (
                     f"{self.path}: dataset {name!r} has shape {ds.shape}, but geometry "
@@ -472,17 +537,71 @@ class ShowerFile(ShowerReader):
 
 def atomic_path(path: Path) -> Path:
     """The temporary name a file is written under before it is renamed to ``path``."""
-    return path.with_name(f"{path.name}.partial-{os.getpid()}")
+    return partial_path(path)
 
 
-def create_partial(path: Path) -> h5py.File:
-    """Create (for writing) the HDF5 file at ``atomic_path(path)``, making parent folders."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return h5py.File(atomic_path(path), "w")
-    except OSError as exc:
-        msg = f"{path}: cannot create file: {exc}"
-        raise ShowerFileError(msg) from exc
+def write_error(path: Path, exc: BaseException) -> ShowerFileError:
+    """A one-line error for a failed write (a full disk, a file-size limit...)."""
+    if isinstance(exc, ShowerFileError):
+        return exc
+    msg = f"{path}: cannot write: {os_error_reason(exc)}"
+    error = ShowerFileError(msg)
+    error.__cause__ = exc
+    return error
+
+
+def check_path_name(name: str, what: str) -> None:
+    """Refuse a layer or label name that cannot be one HDF5 path component (empty, ``.``,
+    ``..``, or holding ``/`` or a NUL character)."""
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\0" in name:
+        msg = (
+            f"{what} {name!r}: not usable as a dataset name (it must be non-empty, not '.' or "
+            "'..', without '/')"
+        )
+        raise ShowerFileError(msg)
+
+
+class AtomicH5File:
+    """An HDF5 file written under ``<name>.partial-<pid>`` (see :mod:`calogeo.outputs`) and
+    renamed onto ``path`` by ``close(complete=True)``; any failure removes it.
+
+    The file is opened without a chunk cache: writers here write whole chunks, and a write
+    that fails (a full disk) then fails at once, with no dirty chunk left for HDF5 to retry
+    (and crash on) when the file or the interpreter closes.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._output = AtomicOutput(self.path)
+        self.h5: h5py.File | None = None
+
+    def open(self) -> h5py.File:
+        """Create the partial file for writing (making parent folders)."""
+        tmp = self._output.open()
+        try:
+            self.h5 = h5py.File(tmp, "w", rdcc_nbytes=0)
+        except OSError as exc:
+            self._output.discard()
+            msg = f"{self.path}: cannot create file: {os_error_reason(exc)}"
+            raise ShowerFileError(msg) from exc
+        return self.h5
+
+    def close(self, *, complete: bool) -> None:
+        """Close the file; rename it onto ``path`` if ``complete``, else remove it."""
+        h5, self.h5 = self.h5, None
+        if h5 is None:
+            return
+        try:
+            h5.close()
+        except Exception as exc:
+            self._output.discard()
+            if complete:
+                raise write_error(self.path, exc) from exc
+            return
+        if complete:
+            self._output.commit()
+        else:
+            self._output.discard()
 
 
 class _Column:
@@ -575,7 +694,10 @@ class ShowerWriter:
             msg = f"format_version {format_version!r}: expected one of {FORMAT_VERSIONS}"
             raise ShowerFileError(msg)
         self.format_version = format_version
-        self._tmp = atomic_path(self.path)
+        if format_version == 1:
+            for layer in geometry.layers:
+                check_path_name(layer.name, f"{self.path}: layer")
+        self._file = AtomicH5File(self.path)
         dense = format_version == 1
         self._filters = _filters(compression, level, (not dense) if shuffle is None else shuffle)
         self._energy_filters = _filters(compression, level, bool(shuffle))
@@ -595,24 +717,36 @@ class ShowerWriter:
         self._n_cells = 0  # version 2: cells written so far
 
     def __enter__(self) -> Self:
-        self._h5 = create_partial(self.path)
-        attrs = self._h5.attrs
-        attrs["format"] = FORMAT_NAME
-        attrs["format_version"] = self.format_version
-        attrs["calogeo_version"] = __version__
-        attrs["geometry_name"] = self.geometry.name
-        attrs["geometry_spec"] = self.geometry.spec_text
-        attrs["metadata"] = self._metadata
-        self._create("incident_energy", (), np.float32)
-        if self.format_version == 1:
-            for layer in self.geometry.layers:
-                self._create(f"layers/{layer.name}", layer.shape, np.float32)
-        else:
-            self._create("cells/end", (), np.int64)
-            dtype = index_dtype(self.geometry.n_cells)
-            self._create("cells/index", (), dtype, self.chunk_cells)
-            self._create("cells/energy", (), np.float32, self.chunk_cells, self._energy_filters)
+        self._h5 = self._file.open()
+        try:
+            attrs = self._h5.attrs
+            attrs["format"] = FORMAT_NAME
+            attrs["format_version"] = self.format_version
+            attrs["calogeo_version"] = __version__
+            attrs["geometry_name"] = self.geometry.name
+            attrs["geometry_spec"] = self.geometry.spec_text
+            attrs["metadata"] = self._metadata
+            self._create("incident_energy", (), np.float32)
+            if self.format_version == 1:
+                for layer in self.geometry.layers:
+                    self._create(f"layers/{layer.name}", layer.shape, np.float32)
+            else:
+                self._create("cells/end", (), np.int64)
+                dtype = index_dtype(self.geometry.n_cells)
+                self._create("cells/index", (), dtype, self.chunk_cells)
+                self._create("cells/energy", (), np.float32, self.chunk_cells, self._energy_filters)
+        except BaseException as exc:
+            self._abandon()
+            if isinstance(exc, (OSError, RuntimeError, ValueError, MemoryError)):
+                raise write_error(self.path, exc) from exc
+            raise
         return self
+
+    def _abandon(self) -> None:
+        """Close and remove the partial file (after a failure)."""
+        self._h5 = None
+        self._columns.clear()
+        self._file.close(complete=False)
 
     def _create(
         self,
@@ -645,11 +779,16 @@ class ShowerWriter:
             )
             raise ShowerFileError(msg)
         if self._label_names is None:
+            for name in showers.labels:
+                check_path_name(name, f"{self.path}: label")
             self._label_names = sorted(showers.labels)
-            self._h5.create_group("labels")
-            for name in self._label_names:
-                values = showers.labels[name]
-                self._create(f"labels/{name}", values.shape[1:], values.dtype)
+            try:
+                self._h5.create_group("labels")
+                for name in self._label_names:
+                    values = showers.labels[name]
+                    self._create(f"labels/{name}", values.shape[1:], values.dtype)
+            except (OSError, RuntimeError, ValueError, TypeError) as exc:
+                raise write_error(self.path, exc) from exc
         self._check_labels(showers)
         columns = {"incident_energy": showers.incident_energy}
         if self.format_version == 1:
@@ -668,8 +807,11 @@ class ShowerWriter:
             self._n_cells += len(sparse.index)
         for name in self._label_names:
             columns[f"labels/{name}"] = showers.labels[name]
-        for name, values in columns.items():
-            self._columns[name].append(values)
+        try:
+            for name, values in columns.items():
+                self._columns[name].append(values)
+        except (OSError, RuntimeError) as exc:  # h5py: a full disk, a file-size limit
+            raise write_error(self.path, exc) from exc
         self.n_events += len(showers)
 
     def _check_labels(self, showers: Showers | SparseShowers) -> None:
@@ -695,21 +837,23 @@ class ShowerWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._h5 is not None
-        complete = False
+        if self._h5 is None:
+            return
+        if exc_type is not None:
+            self._abandon()
+            return
         try:
-            if exc_type is None:
-                for column in self._columns.values():
-                    column.flush()
-                self._h5.attrs["n_events"] = self.n_events
-                complete = True
-        finally:
-            self._h5.close()
-            self._h5 = None
-            if complete:
-                self._tmp.replace(self.path)
-            else:
-                self._tmp.unlink(missing_ok=True)
+            for column in self._columns.values():
+                column.flush()
+            self._h5.attrs["n_events"] = self.n_events
+        except BaseException as error:
+            self._abandon()
+            if isinstance(error, (OSError, RuntimeError)):
+                raise write_error(self.path, error) from error
+            raise
+        self._h5 = None
+        self._columns.clear()
+        self._file.close(complete=True)
 
 
 def _filters(compression: str | None, level: int | None, shuffle: bool) -> dict[str, Any]:

@@ -7,12 +7,13 @@ enforced, any other name is a free-form numeric column (e.g. a dataset's ``openi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from calogeo.errors import GeometryMismatchError
+from calogeo.errors import GeometryMismatchError, ShowerDataError
 from calogeo.geometry import Geometry
 
 if TYPE_CHECKING:
@@ -31,6 +32,16 @@ STANDARD_LABELS: dict[str, tuple[type, str]] = {
 """Known label columns: name -> (dtype, meaning with unit). Any other name is a free column."""
 
 
+def real_array(values: Any, what: str) -> np.ndarray:
+    """``values`` as float32; complex, string or object values are refused (casting would
+    drop an imaginary part or fail later with a traceback)."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "biuf":
+        msg = f"{what}: {array.dtype} values; energies must be real numbers (GeV)"
+        raise ShowerDataError(msg)
+    return array.astype(np.float32, copy=False)
+
+
 class Showers:
     """Events on one geometry: per-layer energy images (N, rows, cols) in GeV (float32),
     incident energy (N,) in GeV, and labels (N, ...) such as ``pdg`` or ``theta`` (rad).
@@ -44,14 +55,14 @@ class Showers:
         labels: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         self.geometry = geometry
-        self.incident_energy = np.asarray(incident_energy, dtype=np.float32).reshape(-1)
+        self.incident_energy = real_array(incident_energy, "incident energy").reshape(-1)
         n = len(self.incident_energy)
         if len(layers) != geometry.n_layers:
             msg = f"geometry {geometry.name!r} has {geometry.n_layers} layers, got {len(layers)} arrays"
             raise GeometryMismatchError(msg)
         self.layers: list[np.ndarray] = []
         for layer, array in zip(geometry.layers, layers, strict=True):
-            array = np.asarray(array, dtype=np.float32)
+            array = real_array(array, f"layer {layer.name!r}")
             if array.shape != (n, *layer.shape):
                 msg = (
                     f"layer {layer.name!r} of geometry {geometry.name!r} needs shape "
@@ -74,7 +85,7 @@ class Showers:
         labels: Mapping[str, np.ndarray] | None = None,
     ) -> Showers:
         """Showers from a flat (N, n_cells) array in GeV in the geometry's cell order."""
-        cells = np.asarray(cells, dtype=np.float32)
+        cells = real_array(cells, "cell energies")
         if cells.ndim != 2 or cells.shape[1] != geometry.n_cells:
             msg = (
                 f"geometry {geometry.name!r} has {geometry.n_cells} cells, got array {cells.shape}"
@@ -154,17 +165,21 @@ class Showers:
         """(N, n_cells) float32 array in GeV in the geometry's cell order (a copy, written into
         ``out`` if given, e.g. a reused buffer)."""
         n = len(self)
-        columns = [
-            layer.reshape(n, layer[0].size if n else int(np.prod(layer.shape[1:])))
-            for layer in self.layers
-        ]  # no -1: an empty batch has no size to infer
-        return np.concatenate(columns, axis=1, out=out)
+        return np.concatenate(
+            [layer.reshape(n, math.prod(layer.shape[1:])) for layer in self.layers],
+            axis=1,
+            out=out,
+        )
 
     def layer_energies(self) -> np.ndarray:
         """(N, n_layers) energy per layer in GeV, summed in float64."""
         n = len(self)
         return np.stack(
-            [layer.reshape(n, -1).sum(axis=1, dtype=np.float64) for layer in self.layers], axis=1
+            [
+                layer.reshape(n, math.prod(layer.shape[1:])).sum(axis=1, dtype=np.float64)
+                for layer in self.layers
+            ],
+            axis=1,
         )
 
     def total_energy(self) -> np.ndarray:
@@ -200,16 +215,17 @@ class Showers:
 
 def _label_column(name: str, values: Any, n: int) -> np.ndarray:
     """``values`` as a numeric (n, ...) column; standard labels get their standard dtype."""
-    if not isinstance(name, str) or not name or "/" in name:
-        msg = f"label name {name!r} must be a non-empty string without '/'"
-        raise ValueError(msg)
-    dtype = STANDARD_LABELS[name][0] if name in STANDARD_LABELS else None
-    column = np.asarray(values, dtype=dtype)
+    if not isinstance(name, str) or name in ("", ".", "..") or "/" in name:
+        msg = f"label name {name!r} must be a non-empty string without '/', not '.' or '..'"
+        raise ShowerDataError(msg)
+    column = np.asarray(values)
+    if column.dtype.kind not in "biuf":
+        msg = f"label {name!r} has dtype {column.dtype}; labels must be numeric (bool, int, float)"
+        raise ShowerDataError(msg)
     if column.ndim == 0 or len(column) != n:
         count = "a scalar" if column.ndim == 0 else f"{len(column)} entries"
         msg = f"label {name!r} has {count} for {n} events"
-        raise ValueError(msg)
-    if column.dtype.kind not in "biuf":
-        msg = f"label {name!r} has dtype {column.dtype}; labels must be numeric (bool, int, float)"
-        raise ValueError(msg)
+        raise ShowerDataError(msg)
+    if name in STANDARD_LABELS:
+        column = column.astype(STANDARD_LABELS[name][0], copy=False)
     return column

@@ -8,7 +8,7 @@ names the file. The format is documented in ``geometries/README.md``.
 from __future__ import annotations
 
 import math
-from collections import ChainMap
+from collections import ChainMap, Counter
 from collections.abc import Iterator, MutableMapping
 from dataclasses import replace
 from pathlib import Path
@@ -186,7 +186,10 @@ class _Builder:
         if not (
             isinstance(anchor, list)
             and len(anchor) == 2
-            and all(isinstance(a, (int, float)) for a in anchor)
+            and all(
+                isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a)
+                for a in anchor
+            )
         ):
             self.fail("anchor_mm", f"must be [x, y] in mm, got {anchor!r}")
             anchor = [0.0, 0.0]
@@ -258,7 +261,7 @@ class _Builder:
             for part, w in table["mass_fractions"].items():
                 if part not in known:
                     self.fail(f"{where}mass_fractions.{part}", f"unknown material {part!r}")
-                elif not isinstance(w, (int, float)) or w <= 0:
+                elif not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
                     self.fail(f"{where}mass_fractions.{part}", f"must be positive, got {w!r}")
                 else:
                     fractions[known[part]] = float(w)
@@ -283,7 +286,7 @@ class _Builder:
                     self.fail(key, "must be [material, thickness_mm]")
                 elif item[0] not in known:
                     self.fail(key, f"unknown material {item[0]!r}")
-                elif item[1] <= 0:
+                elif not math.isfinite(item[1]) or item[1] <= 0:
                     self.fail(key, f"thickness must be positive, got {item[1]!r}")
                 else:
                     slices.append((known[item[0]], float(item[1])))
@@ -374,6 +377,14 @@ class _Builder:
                 continue
             group = str(table.get("group", "ECAL"))
             base = str(table.get("name", "layer"))
+            if base in ("", ".", "..") or "/" in base or "\0" in base:
+                # a layer name is a dataset name in shower files (HDF5 path component)
+                self.fail(
+                    f"{where}name",
+                    f"{base!r} is not a usable layer name (non-empty, "
+                    "not '.' or '..', without '/')",
+                )
+                continue
             for _ in range(repeat):
                 # Repeated layers are numbered on from earlier tables with the same name.
                 name = (
@@ -386,8 +397,8 @@ class _Builder:
                     break
                 layers.append(Layer(name, z, z + thickness, material, layout, sampling, group))
                 z += thickness
-        names = [ly.name for ly in layers]
-        for dup in sorted({n for n in names if names.count(n) > 1}):
+        counts = Counter(ly.name for ly in layers)  # linear in the number of layers
+        for dup in sorted(n for n, c in counts.items() if c > 1):
             self.fail("layers", f"duplicate layer name {dup!r}")
         return layers
 
@@ -624,6 +635,7 @@ class _Builder:
 def _float_array(value: Any) -> np.ndarray | None:
     """``value`` as a float64 array, or None if it is not a (nested) list of numbers."""
     try:
-        return np.asarray(value, dtype=np.float64)
+        array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         return None
+    return array if np.isfinite(array).all() else None

@@ -2,8 +2,13 @@
 
 Each sub-command lives in its own module ``calogeo.cli.cmd_<name>`` exposing ``ORDER`` (its
 place in ``--help``) and ``add_parser(subparsers)``; the parser it adds sets
-``func(args) -> int``. Modules are found by name, so adding a command touches no other file. Library errors
-(CalogeoError) become one-line messages on stderr and exit code 1; usage errors exit 2.
+``func(args) -> int``. Modules are found by name, so adding a command touches no other file.
+
+:func:`main` is the one error boundary: library errors (CalogeoError), and the failures of the
+machine rather than of the code (a full disk, a missing permission, memory that cannot be
+had), become one-line messages on stderr and exit code 1; usage errors exit 2. Ctrl-C, SIGTERM
+and SIGHUP stop every command (:mod:`calogeo.interrupts`) with 128 + the signal (130 for
+Ctrl-C), and whatever ends a command, no partial output stays (:mod:`calogeo.outputs`).
 """
 
 from __future__ import annotations
@@ -11,12 +16,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from calogeo._version import __version__
 from calogeo.errors import CalogeoError
+from calogeo.interrupts import check_interrupted, exit_code, handle_signals
+from calogeo.outputs import os_error_reason, remove_partials
 
 __all__ = ["main"]
 
@@ -47,23 +55,49 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    with handle_signals():
+        try:
+            return _run(list(sys.argv[1:] if argv is None else argv))
+        finally:
+            remove_partials()
+
+
+def _run(argv: list[str]) -> int:
     command = argv[0] if argv and not argv[0].startswith("-") else None
-    parser = build_parser(command)
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser(command)
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt as exc:
+        return exit_code(exc)
     if args.command is None:
         parser.print_help()
         return 2
+    name = args.command if getattr(args, "mode", None) is None else f"{args.command} {args.mode}"
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        check_interrupted()  # a stop signal whose KeyboardInterrupt Python swallowed
+        return code
     except CalogeoError as exc:
-        print(f"calogeo {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"calogeo {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _fail(name, str(exc))
+    except KeyboardInterrupt as exc:
+        code = exit_code(exc)
+        what = "interrupted" if code == 130 else f"stopped by {signal.Signals(code - 128).name}"
+        print(f"calogeo {name}: {what}", file=sys.stderr)
+        return code
     except BrokenPipeError:
         return 0
+    except MemoryError as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        return _fail(name, f"out of memory{detail}; use smaller batches or fewer events")
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        return _fail(name, f"{where}{os_error_reason(exc)}")
+
+
+def _fail(command: str, message: str) -> int:
+    """Print ``message`` as one line (newlines folded) and return exit code 1."""
+    print(f"calogeo {command}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

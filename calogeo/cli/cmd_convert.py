@@ -65,14 +65,13 @@ def run(args: argparse.Namespace) -> int:
 
     from calogeo.formats import ForeignShowerFile, FormatWriter, formats_for
     from calogeo.io import FORMAT_VERSION, ShowerFile, ShowerWriter, open_showers
+    from calogeo.outputs import check_output
     from calogeo.registry import get_format, get_geometry
 
     if args.batch_size < 1:
         msg = f"--batch-size must be positive, got {args.batch_size}"
         raise CalogeoError(msg)
-    if args.output.resolve() == args.input.resolve():
-        msg = f"{args.output}: the output would overwrite the input file"
-        raise CalogeoError(msg)
+    check_output(args.output, [args.input, args.source], option="")
     geometry = get_geometry(args.source) if args.source else None
     version = args.format_version or FORMAT_VERSION
     with open_showers(args.input, geometry) as source:

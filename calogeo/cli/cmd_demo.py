@@ -37,6 +37,9 @@ TARGETS = ("atlas", "cms")
 ENERGY_GEV = (30.0, 150.0)  # the gamma/pi0 energy range of the acceptance study
 
 
+MIN_EVENTS = 10  # showers per particle: enough for a train / validation / test split
+
+
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
@@ -291,8 +294,18 @@ def _slug(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from calogeo.errors import CalogeoError
+    from calogeo.outputs import check_output
     from calogeo.registry import get_geometry
 
+    for option, value, least in (("-n", args.events, MIN_EVENTS), ("--epochs", args.epochs, 1)):
+        if value < least:
+            msg = f"{option} {value}: must be at least {least}"
+            raise CalogeoError(msg)
+    if args.seed < 0:
+        msg = f"--seed {args.seed}: must be a non-negative integer"
+        raise CalogeoError(msg)
+    check_output(args.output, directory=True)
     begin = time.perf_counter()
     geometry = get_geometry(SOURCE)
     say(f"simulating {args.events} gamma + {args.events} pi0 showers in {geometry.name} ...")

@@ -16,8 +16,6 @@ import argparse
 import inspect
 import json
 import math
-import os
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -257,6 +255,7 @@ def build(cls: type, **options: Any) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from calogeo.io import open_showers
+    from calogeo.outputs import AtomicOutput
     from calogeo.predictions import Predictions, is_predictions_file
 
     bins = parse_bins(args.bins)
@@ -265,8 +264,14 @@ def run(args: argparse.Namespace) -> int:
         if not path.exists():
             msg = f"{path}: no such file"
             raise CalogeoError(msg)
-    staging = _staging_dir(args.output)
-    try:
+    if args.max_events is not None and args.max_events < 1:
+        msg = f"--max-events {args.max_events}: must be at least 1"
+        raise CalogeoError(msg)
+    if args.device.startswith("cuda"):
+        from calogeo.device import resolve_device
+
+        resolve_device(args.device)  # refuses a missing GPU, as resample and train do
+    with AtomicOutput(args.output, [*args.inputs, args.data], directory=True) as staging:
         if len(args.inputs) > 2:
             showers = [_read(open_showers, p, args.max_events) for p in args.inputs]
             summary = evaluate_samples(showers, args, staging)
@@ -289,16 +294,18 @@ def run(args: argparse.Namespace) -> int:
             summary = evaluate_predictions(predictions, args, bins, staging)
         summary["inputs"] = [str(p) for p in args.inputs]
         _write_json(staging / "summary.json", summary)
-        _publish(staging, args.output)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     _print_summary(summary, args.output)
     return 0
 
 
 def _read(open_showers: Any, path: Path, max_events: int | None) -> Any:
+    """Events of a shower file; a file without events is refused."""
     with open_showers(path) as source:
-        return source.read(0, max_events)
+        showers = source.read(0, max_events)
+    if len(showers) == 0:
+        msg = f"{path}: the file holds no events"
+        raise CalogeoError(msg)
+    return showers
 
 
 def _predict(path: Path, args: argparse.Namespace) -> Any:
@@ -343,6 +350,32 @@ def evaluate_predictions(
     return _write_results(results, out, {"predictions": predictions.describe()})
 
 
+def check_fidelity_inputs(reference: Any, generated: Any, ref_path: Path, gen_path: Path) -> None:
+    """Refuse two shower files that fidelity metrics cannot compare: on different geometries
+    (named by file, also when both geometries carry the same name) or without any energy."""
+    import numpy as np
+
+    a, b = reference.geometry, generated.geometry
+    if a != b:
+        if a.name == b.name:
+            what = (
+                f"two different geometries both named {a.name!r} ({a.n_layers} layers of "
+                f"{a.n_cells} cells in {ref_path}, {b.n_layers} layers of {b.n_cells} cells "
+                f"in {gen_path}, or other differences in their specs)"
+            )
+        else:
+            what = f"geometry {a.name!r} ({ref_path}) and {b.name!r} ({gen_path})"
+        msg = (
+            f"{ref_path} and {gen_path} hold showers on {what}; compare showers on the same "
+            "geometry (resample one of them first)"
+        )
+        raise CalogeoError(msg)
+    for path, showers in ((ref_path, reference), (gen_path, generated)):
+        if not any(bool(np.any(layer)) for layer in showers.layers):
+            msg = f"{path}: every cell of its {len(showers)} events is zero; nothing to compare"
+            raise CalogeoError(msg)
+
+
 def evaluate_fidelity(
     reference: Any, generated: Any, args: argparse.Namespace, bins: Any, out: Path
 ) -> dict[str, Any]:
@@ -353,6 +386,7 @@ def evaluate_fidelity(
     from calogeo.observables import cached_table, is_per_layer
     from calogeo.plotting import plot_layers, plot_observable_histograms, save_figure
 
+    check_fidelity_inputs(reference, generated, args.inputs[0], args.inputs[1])
     check_same_geometry(reference, generated, f"{args.inputs[0]} vs {args.inputs[1]}")
     geometry = reference.geometry
     chosen = chosen_observables(args.observables, geometry)
@@ -497,7 +531,12 @@ def _compute(metrics: list[Any], func: Any) -> list[Any]:
             bar.set_postfix_str(metric.name)
             try:
                 results.append(func(metric))
-            except (ValueError, np.linalg.LinAlgError) as exc:
+            except (
+                ValueError,
+                ZeroDivisionError,
+                FloatingPointError,
+                np.linalg.LinAlgError,
+            ) as exc:
                 msg = f"metric {metric.name!r}: {exc}"
                 raise CalogeoError(msg) from exc
     return results
@@ -519,24 +558,6 @@ def _write_results(results: list[Any], out: Path, context: dict[str, Any]) -> di
             suffix = "" if len(result.plots) == 1 else f"_{index + 1}"
             save_figure(plot_metric(result, index), out / f"{result.metric}{suffix}.png")
     return summary
-
-
-def _staging_dir(output: Path) -> Path:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = output.with_name(f".{output.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    return staging
-
-
-def _publish(staging: Path, output: Path) -> None:
-    """Move every file of ``staging`` into ``output`` (created if needed)."""
-    if output.exists() and not output.is_dir():
-        msg = f"-o {output}: exists and is not a directory"
-        raise CalogeoError(msg)
-    output.mkdir(parents=True, exist_ok=True)
-    for path in sorted(staging.iterdir()):
-        path.replace(output / path.name)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

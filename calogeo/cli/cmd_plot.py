@@ -102,19 +102,46 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from calogeo.outputs import check_output, os_error_reason
     from calogeo.plotting import save_figure
 
     if args.mode == "validation":
         return _validation(args)
+    check_output(args.output, getattr(args, "files", None) or [args.file])
+    check_image_format(args.output)
+    if getattr(args, "max_events", None) is not None and args.max_events < 1:
+        msg = f"--max-events {args.max_events}: must be at least 1"
+        raise CalogeoError(msg)
+    if getattr(args, "max_layers", 1) < 1:
+        msg = f"--max-layers {args.max_layers}: must be at least 1"
+        raise CalogeoError(msg)
     figure = {
         "layers": _layers,
         "observables": _observables,
         "roc": _roc,
         "resolution": _resolution,
     }[args.mode](args)
-    save_figure(figure, args.output)
+    try:
+        save_figure(figure, args.output)
+    except OSError as exc:
+        msg = f"-o {args.output}: cannot write: {os_error_reason(exc)}"
+        raise CalogeoError(msg) from exc
     print(f"wrote {args.output}")
     return 0
+
+
+def check_image_format(path: Path) -> None:
+    """Refuse an output whose suffix names no image format matplotlib can write."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    known = FigureCanvasBase.get_supported_filetypes()
+    suffix = path.suffix.lstrip(".").lower()
+    if suffix not in known:
+        msg = (
+            f"-o {path}: {'no file suffix' if not suffix else f'.{suffix} is not an image format'}"
+            f"; use one of {', '.join('.' + k for k in sorted(known))}"
+        )
+        raise CalogeoError(msg)
 
 
 def _labels(args: argparse.Namespace) -> list[str]:
@@ -127,16 +154,17 @@ def _read(path: Path, max_events: int | None) -> Any:
     from calogeo.io import open_showers
 
     with open_showers(path) as source:
-        return source.read(0, max_events)
+        showers = source.read(0, max_events)
+    if len(showers) == 0:
+        msg = f"{path}: the file holds no events"
+        raise CalogeoError(msg)
+    return showers
 
 
 def _layers(args: argparse.Namespace) -> Any:
     from calogeo.plotting import plot_layers
 
     showers = _read(args.file, args.max_events)
-    if len(showers) == 0:
-        msg = f"{args.file}: the file holds no events"
-        raise CalogeoError(msg)
     try:
         return plot_layers(showers, args.event, args.max_layers)
     except IndexError as exc:

@@ -72,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from calogeo.io import ShowerWriter, open_showers
+    from calogeo.memory import check_memory
+    from calogeo.outputs import check_output
     from calogeo.registry import get_geometry
     from calogeo.resample import Resampler
     from calogeo.resample.bookkeeping import KeptReport
@@ -81,14 +83,24 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         msg = f"--batch-size must be positive, got {args.batch_size}"
         raise CalogeoError(msg)
+    inputs = [args.input, args.to, args.source]
+    if args.output is not None:
+        check_output(args.output, inputs)  # before any work
     target = get_geometry(args.to)
     source_geometry = get_geometry(args.source) if args.source else None
-    output = args.output or default_output(args.input, target.name, args.round_trip)
-    if output.resolve() == args.input.resolve():
-        msg = f"{output}: the output would overwrite the input file"
-        raise CalogeoError(msg)
+    output = args.output or check_output(
+        default_output(args.input, target.name, args.round_trip), inputs
+    )
     with open_showers(args.input, source_geometry) as source:
         groups = args.layers.split(",") if args.layers else None
+        batch = min(args.batch_size, max(len(source), 1))
+        out_cells = source.geometry.n_cells if args.round_trip else target.n_cells
+        check_memory(
+            2 * batch * (source.geometry.n_cells + out_cells) * 4,  # float32 in/out buffers
+            f"resampling batches of {batch} events ({source.geometry.n_cells:,} -> "
+            f"{target.n_cells:,} cells)",
+            "lower --batch-size",
+        )
         resampler = resampler_for(
             source.geometry,
             target,

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 ORDER = 30
 GENERATOR = "gflash"
 PARTICLE_CHOICES = ("e-", "e+", "gamma", "pi0", "pi+", "pi-")
+DRAW_BYTES_PER_PARTICLE = 48  # energy, theta, phi, impact x and y (float64), count (int64)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -226,10 +227,13 @@ def simulate_batches(
     """
     import numpy as np
 
+    from calogeo.interrupts import check_interrupted
+
     seeds = np.random.SeedSequence(seed)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque[Future[Showers]] = deque()
         for kwargs in batches:
+            check_interrupted()
             forked = simulator.fork(seeds.spawn(1)[0])
             method = forked.simulate_bunches if bunches else forked.simulate
             pending.append(pool.submit(method, particle, **kwargs))
@@ -255,6 +259,7 @@ def simulate_to_file(
     an error or Ctrl-C leaves no file); returns the number of events. ``bunches``: see
     :func:`simulate_batches`. ``threshold_gev`` (n_layers,): cells below their layer's value
     are set to 0 (visible GeV, after noise, as the simulator's own ``threshold_mev``)."""
+    from calogeo.interrupts import check_interrupted
     from calogeo.io import ShowerWriter
 
     with ShowerWriter(path, simulator.geometry) as writer:
@@ -262,6 +267,7 @@ def simulate_to_file(
             simulator, particle, batches, seed=seed, workers=workers, bunches=bunches
         )
         for showers in batched:
+            check_interrupted()
             if threshold_gev is not None:
                 for layer, cut in zip(showers.layers, threshold_gev, strict=True):
                     layer[layer < cut] = 0.0
@@ -280,12 +286,34 @@ def mip_threshold_gev(geometry: Any, threshold_mip: float | None) -> np.ndarray 
     return threshold_mip * mip_energy_gev(geometry)
 
 
+def check_batch_memory(
+    simulator: Any, args: argparse.Namespace, multiplicity: tuple[int, int] | None
+) -> None:
+    """Refuse, before drawing anything, batches whose known memory need exceeds what is
+    available (e.g. ``--multiplicity 10000000``)."""
+    from calogeo.memory import check_memory
+
+    events = min(args.batch_size, args.events)
+    particles = events * (1 if multiplicity is None else multiplicity[1])
+    per_batch = particles * DRAW_BYTES_PER_PARTICLE
+    if hasattr(simulator, "memory_bytes"):
+        per_batch += simulator.memory_bytes(particles, events)
+    batches = min(args.workers, math.ceil(args.events / args.batch_size))
+    check_memory(
+        per_batch * batches,
+        f"simulating batches of {events} events ({particles:,} particles) with {batches} worker(s)",
+        "lower --batch-size, --workers or --multiplicity",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
+    from calogeo.outputs import check_output
     from calogeo.registry import get_geometry, get_model
 
+    check_output(args.output, [args.geometry])
     energy = parse_range(args.energy, "--energy", positive=True)
     theta = parse_range(args.theta, "--theta", positive=False)
     multiplicity = None if args.multiplicity is None else parse_multiplicity(args.multiplicity)
@@ -297,6 +325,9 @@ def run(args: argparse.Namespace) -> int:
         if value < 1:
             msg = f"{option} {value}: must be at least 1"
             raise CalogeoError(msg)
+    if args.seed is not None and args.seed < 0:
+        msg = f"--seed {args.seed}: must be a non-negative integer"
+        raise CalogeoError(msg)
     if args.noise_mev < 0 or args.threshold_mev < 0 or (args.threshold_mip or 0) < 0:
         msg = "--noise-mev, --threshold-mev and --threshold-mip must be non-negative"
         raise CalogeoError(msg)
@@ -306,6 +337,7 @@ def run(args: argparse.Namespace) -> int:
     simulator = get_model(GENERATOR).build(
         geometry, seed=seed, noise_mev=args.noise_mev, threshold_mev=args.threshold_mev
     )
+    check_batch_memory(simulator, args, multiplicity)
     sizes = (
         min(args.batch_size, args.events - first)
         for first in range(0, args.events, args.batch_size)

@@ -55,11 +55,12 @@ GAIN_TOLERANCE = 1e-6
 
 
 def kept_fraction(books: Mapping[str, np.ndarray]) -> np.ndarray:
-    """(N,) float64 deposited energy out / in per event (1 for an event without energy)."""
+    """(N,) float64 deposited energy out / in per event (1 for an event without energy; an
+    event whose noisy cells sum to a negative energy keeps its ratio too)."""
     energy_in = np.asarray(books["energy_in"], dtype=np.float64)
     energy_out = np.asarray(books["energy_out"], dtype=np.float64)
-    safe = np.where(energy_in > 0, energy_in, 1.0)
-    return np.where(energy_in > 0, energy_out / safe, 1.0)
+    safe = np.where(energy_in != 0, energy_in, 1.0)
+    return np.where(energy_in != 0, energy_out / safe, 1.0)
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,7 @@ class KeptReport:
         self.count = 0
         self.events = 0
         self.empty = 0
+        self.negative = 0  # events whose (noisy) cells sum to a negative energy
         self.lowest = (math.inf, -1)  # (fraction, event)
         self.highest = (-math.inf, -1)
 
@@ -202,7 +204,8 @@ class KeptReport:
                 self.highest = (float(fraction[high]), self.events + int(high))
         self.total += float(fraction[has].sum())
         self.count += int(has.sum())
-        self.empty += int((~has).sum())
+        self.empty += int((energy_in == 0).sum())
+        self.negative += int((energy_in < 0).sum())
         self.events += len(energy_in)
 
     @property
@@ -212,9 +215,15 @@ class KeptReport:
 
     def report(self) -> str:
         """One line: mean, the event that lost most, the event that gained most (or kept most
-        when none gained) and the events without energy."""
+        when none gained), the events without energy and those summing to a negative one (left
+        out of the mean and the extremes)."""
+        negative = (
+            f"{self.negative} events whose cells sum to a negative energy (noise), resampled "
+            "as they are and left out of the mean"
+        )
         if not self.count:
-            return "energy kept: no event deposits energy"
+            line = "energy kept: no event deposits energy"
+            return line + (f" ({negative})" if self.negative else "")
         (low, low_event), (high, high_event) = self.lowest, self.highest
         most = "GAINED most (overlapping target cells?)" if self.gained else "kept most"
         line = (
@@ -225,4 +234,6 @@ class KeptReport:
         )
         if self.empty:
             line += f"; {self.empty} events without energy"
+        if self.negative:
+            line += f"; {negative}"
         return line

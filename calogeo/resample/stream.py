@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from calogeo.interrupts import check_interrupted
 from calogeo.resample.resampler import Resampler
 from calogeo.showers import Showers
 from calogeo.sparse import SparseShowers
@@ -53,8 +54,10 @@ class _Stage(threading.Thread):
 
 
 def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
-    """Put ``item`` unless the pipeline is stopping; False if it stopped."""
+    """Put ``item`` unless the pipeline is stopping; False if it stopped (a lost stop signal
+    is raised while waiting, as in :func:`_get`)."""
     while not stop.is_set():
+        check_interrupted()
         try:
             q.put(item, timeout=0.1)
             return True
@@ -64,7 +67,11 @@ def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
 
 
 def _get(q: queue.Queue[Any], stop: threading.Event) -> Any:
+    """The next item of ``q``, or _DONE once the pipeline stops. Waiting, a stop signal whose
+    KeyboardInterrupt was lost (see :mod:`calogeo.interrupts`) is raised (in a stage thread,
+    it stops the pipeline and is raised by :func:`pipeline`)."""
     while True:
+        check_interrupted()
         try:
             return q.get(timeout=0.1)
         except queue.Empty:
@@ -82,7 +89,9 @@ def pipeline(
     """For each item of ``source`` (iterated in a reader thread), ``sink(process(item))``:
     ``process`` runs in the calling thread, ``sink`` in a writer thread, in order.
 
-    The first exception of any stage stops the others and is raised here.
+    The first exception of any stage stops the others and is raised here; so does a stop
+    signal (Ctrl-C, SIGTERM, SIGHUP) under :func:`calogeo.interrupts.handle_signals`, even
+    one whose first KeyboardInterrupt Python swallowed.
     """
     stop = threading.Event()
     inbox: queue.Queue[Any] = queue.Queue(maxsize=depth)
@@ -111,7 +120,9 @@ def pipeline(
             if not _put(outbox, process(item), stop):
                 break
         _put(outbox, _DONE, stop)
-        writer.join()
+        while writer.is_alive():  # a timed join: signals reach this thread meanwhile
+            writer.join(0.1)
+            check_interrupted()
     except BaseException:
         stop.set()
         raise

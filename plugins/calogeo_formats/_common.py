@@ -38,6 +38,18 @@ def shape_of(h5: h5py.File, key: str) -> tuple[int, ...] | None:
     return ds.shape if isinstance(ds, h5py.Dataset) else None
 
 
+def event_count(h5: h5py.File, key: str) -> int:
+    """The number of events of per-event dataset ``key``; a scalar dataset is refused."""
+    ds = h5[key]
+    if ds.ndim == 0:
+        msg = (
+            f"{h5.filename}: dataset {key!r} is a single value; the layout stores one value "
+            "per event, (N,) or (N, 1)"
+        )
+        raise ShowerFileError(msg)
+    return len(ds)
+
+
 def event_column(h5: h5py.File, key: str, start: int, stop: int) -> np.ndarray:
     """A per-event scalar stored as (N,) or (N, 1): events ``start:stop`` as (n,)."""
     values = read_dataset(h5, key, start, stop)

@@ -60,7 +60,14 @@ from calogeo import Geometry, Layer, ShowerFileError, Showers, geometry_from_spe
 from calogeo.formats import ShowerFormat, from_mev, read_dataset, to_mev
 from calogeo.layout import RAlphaLayout
 
-from ._common import deposited_mev, event_column, registered_geometry, shape_of, visible_gev
+from ._common import (
+    deposited_mev,
+    event_column,
+    event_count,
+    registered_geometry,
+    shape_of,
+    visible_gev,
+)
 
 XML_DIR = Path(__file__).resolve().parent / "calochallenge"
 CITATION = (
@@ -268,7 +275,7 @@ class CaloChallengeFormat(ShowerFormat):
 
     @classmethod
     def count(cls, h5: h5py.File) -> int:
-        return len(h5["showers"])
+        return event_count(h5, "showers")
 
     @classmethod
     def read(cls, h5: h5py.File, geometry: Geometry, start: int, stop: int) -> Showers:

@@ -30,7 +30,14 @@ import numpy as np
 from calogeo import Geometry, ShowerFileError, Showers
 from calogeo.formats import ShowerFormat, read_dataset
 
-from ._common import deposited_mev, event_column, registered_geometry, shape_of, visible_gev
+from ._common import (
+    deposited_mev,
+    event_column,
+    event_count,
+    registered_geometry,
+    shape_of,
+    visible_gev,
+)
 
 LAYER_KEYS = ("layer_0", "layer_1", "layer_2")
 SHAPES = ((3, 96), (12, 12), (12, 6))
@@ -50,13 +57,20 @@ class CaloGANFormat(ShowerFormat):
 
     @classmethod
     def default_geometry(cls, h5: h5py.File) -> Geometry | None:
-        if tuple(shape_of(h5, key)[1:] for key in LAYER_KEYS) != SHAPES:  # type: ignore[index]
-            return None
+        found = tuple(shape_of(h5, key)[1:] for key in LAYER_KEYS)  # type: ignore[index]
+        if found != SHAPES:
+            shown = ", ".join(f"{k} {s}" for k, s in zip(LAYER_KEYS, found, strict=True))
+            msg = (
+                f"{h5.filename}: CaloGAN layers of shapes {shown} per event, but the CaloGAN "
+                f"calorimeter's are {', '.join(map(str, SHAPES))}; for another geometry with "
+                "these shapes pass --from GEOMETRY"
+            )
+            raise ShowerFileError(msg)
         return registered_geometry(h5, "CaloGAN", "calogan")
 
     @classmethod
     def count(cls, h5: h5py.File) -> int:
-        return len(h5["energy"])
+        return event_count(h5, "energy")
 
     @classmethod
     def read(cls, h5: h5py.File, geometry: Geometry, start: int, stop: int) -> Showers:

@@ -26,7 +26,7 @@ import numpy as np
 from calogeo import Geometry, ShowerFileError, Showers
 from calogeo.formats import ShowerFormat, from_mev, read_dataset, to_mev
 
-from ._common import event_column, registered_geometry, shape_of
+from ._common import event_column, event_count, registered_geometry, shape_of
 
 GROUP = "hcal_only"
 SHAPE = (48, 25, 25)
@@ -60,7 +60,7 @@ class ILDFormat(ShowerFormat):
 
     @classmethod
     def count(cls, h5: h5py.File) -> int:
-        return len(h5[f"{_prefix(h5)}energy"])
+        return event_count(h5, f"{_prefix(h5)}energy")
 
     @classmethod
     def read(cls, h5: h5py.File, geometry: Geometry, start: int, stop: int) -> Showers:

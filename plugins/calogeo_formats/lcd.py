@@ -37,7 +37,7 @@ import numpy as np
 from calogeo import Geometry, Showers
 from calogeo.formats import ShowerFormat, read_dataset
 
-from ._common import event_column, layers_of_groups, registered_geometry, shape_of
+from ._common import event_column, event_count, layers_of_groups, registered_geometry, shape_of
 
 GROUPS = ("ECAL", "HCAL")
 LABELS = {
@@ -89,7 +89,7 @@ class LCDFormat(ShowerFormat):
 
     @classmethod
     def count(cls, h5: h5py.File) -> int:
-        return len(h5["energy"])
+        return event_count(h5, "energy")
 
     @classmethod
     def read(cls, h5: h5py.File, geometry: Geometry, start: int, stop: int) -> Showers:

@@ -1,0 +1,136 @@
+"""Ctrl-C, SIGTERM and SIGHUP stop simulate and resample: exit code 128 + the signal and no
+partial output, also when Python swallows the first KeyboardInterrupt (a signal landing in a
+weakref callback or a ``__del__`` is printed as "Exception ignored" and lost)."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from _reliability import leftovers, shower_file, spec_file, start_cli, wait_for_partial
+
+
+def command(kind: str, folder: Path) -> list[str | Path]:
+    """A simulate or resample run long enough to be interrupted while it writes."""
+    if kind == "simulate":
+        return ["simulate", "--geometry", spec_file(folder), "--particle", "e-", "--energy",
+                "10", "-n", "10000000", "--batch-size", "200", "--seed", "1", "-o", "out.h5"]  # fmt: skip
+    source = folder / "in.h5"
+    if not source.exists():
+        shower_file(folder, 20000, name="in.h5")
+    fine = spec_file(folder, "fine", n=24, layers=6)
+    return ["resample", source, "--to", fine, "--batch-size", "16", "--no-cache", "-o", "out.h5"]
+
+
+def stop(process: subprocess.Popen[str], signum: int) -> tuple[int, str]:
+    process.send_signal(signum)
+    try:
+        _, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+        pytest.fail(f"still running 60 s after {signal.Signals(signum).name}: {err[-2000:]}")
+    return process.returncode, err
+
+
+@pytest.mark.parametrize("kind", ["simulate", "resample"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_termination_signals_stop_and_leave_no_partial_file(
+    tmp_path: Path, kind: str, signum: int
+) -> None:
+    process = start_cli(*command(kind, tmp_path), cwd=tmp_path)
+    wait_for_partial(tmp_path, process)
+    time.sleep(0.3)
+    rc, err = stop(process, signum)
+    assert rc == 128 + signum, err[-2000:]
+    assert "Traceback" not in err
+    assert leftovers(tmp_path) == []
+    assert not (tmp_path / "out.h5").exists()
+
+
+SWALLOW = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    import {module} as target
+
+    calls = 0
+    original = target.{name}
+
+    class Swallow:
+        # a signal handled while this __del__ runs raises in it: Python prints
+        # "Exception ignored" and the KeyboardInterrupt is lost
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            end = time.monotonic() + 0.2
+            while time.monotonic() < end:
+                pass
+
+    def patched(*args, **kwargs):
+        global calls
+        calls += 1
+        if calls == 3:
+            Swallow()
+        return original(*args, **kwargs)
+
+    {patch}
+    from calogeo.cli import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+@pytest.mark.parametrize("kind", ["simulate", "resample"])
+def test_an_interrupt_python_swallowed_still_stops_the_command(tmp_path: Path, kind: str) -> None:
+    """Deterministic version of the random-timing test below: the first KeyboardInterrupt
+    is raised inside a ``__del__`` (lost), and the command must stop anyway."""
+    args = command(kind, tmp_path)
+    if kind == "simulate":
+        args[args.index("-n") + 1] = "3000"  # long enough: the batch of the signal is #3 of 15
+        code = SWALLOW.format(
+            module="calogeo.io",
+            name="ShowerWriter.append",
+            patch="target.ShowerWriter.append = patched",
+        )
+    else:
+        code = SWALLOW.format(  # bookkeeping runs in the main thread, which gets signals
+            module="calogeo.resample.resampler",
+            name="Resampler.bookkeeping_dense",
+            patch="target.Resampler.bookkeeping_dense = patched",
+        )
+        dense = shower_file(tmp_path, 4000, name="dense.h5", format_version=1)
+        fine = spec_file(tmp_path, "fine", n=24, layers=6)
+        args = ["resample", dense, "--to", fine, "--batch-size", "256", "-o", "out.h5"]
+    result = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 130, result.stderr[-3000:]
+    assert leftovers(tmp_path) == []
+    assert not (tmp_path / "out.h5").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["simulate", "resample"])
+def test_ctrl_c_at_random_times_always_stops(tmp_path: Path, kind: str) -> None:
+    rng = random.Random(16)
+    args = command(kind, tmp_path)
+    codes = []
+    for _ in range(8):
+        process = start_cli(*args, cwd=tmp_path)
+        wait_for_partial(tmp_path, process)
+        time.sleep(rng.uniform(0.0, 1.5))
+        rc, err = stop(process, signal.SIGINT)
+        codes.append(rc)
+        assert leftovers(tmp_path) == [], err[-2000:]
+        assert not (tmp_path / "out.h5").exists(), err[-2000:]
+    assert codes == [130] * 8
