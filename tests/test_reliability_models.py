@@ -195,10 +195,13 @@ def test_classifying_one_particle_is_refused(files, capsys):
 
 @pytest.mark.parametrize(("model", "task"), [("dnn", "both"), ("linear", "regress")])
 def test_nan_data_are_refused_in_one_line(files, capsys, model, task):
+    # main now refuses non-finite energies when a file is read; the models refuse them too
+    # (Showers given in Python), see test_a_model_refuses_nan_showers_given_in_python
     output = files / "m.pt"
     assert _train(files, "--task", task, "-o", str(output), model=model, data="nan.h5") == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert "hold NaN or infinite energies" in err[-1]
+    assert err[-1].startswith("calogeo train: error: ")  # refused on reading or by the model
+    assert "NaN" in err[-1]
     assert not any("Traceback" in line or "LinAlgError" in line for line in err)
     assert not output.exists()
 
@@ -252,3 +255,14 @@ def test_evaluating_a_model_on_an_empty_file_is_a_one_line_error(files, showers,
     err = capsys.readouterr().err
     assert "empty.h5: no events to predict on" in err
     assert "Traceback" not in err
+
+
+def test_a_model_refuses_nan_showers_given_in_python(showers, tiny_hparams):
+    flat = showers.flat()
+    flat[3, 2] = np.inf
+    bad = Showers.from_flat(showers.geometry, flat, showers.incident_energy, showers.labels)
+    with pytest.raises(CalogeoError, match="hold NaN or infinite energies"):
+        get_model("linear").build(showers.geometry, task="regress").fit(bad)
+    model = _fit("dnn", "both", showers, tiny_hparams)
+    with pytest.raises(CalogeoError, match="hold NaN or infinite energies"):
+        model.predict(bad, device="cpu")
