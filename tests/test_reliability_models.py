@@ -253,7 +253,7 @@ def test_evaluating_a_model_on_an_empty_file_is_a_one_line_error(files, showers,
     code = main(["evaluate", model, "--data", str(files / "empty.h5"), "-o", str(files / "ev")])
     assert code == 1
     err = capsys.readouterr().err
-    assert "empty.h5: no events to predict on" in err
+    assert "empty.h5: the file holds no events" in err  # refused on reading (main)
     assert "Traceback" not in err
 
 

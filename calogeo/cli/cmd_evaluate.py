@@ -318,9 +318,6 @@ def _predict(path: Path, args: argparse.Namespace) -> Any:
 
     model = load_model(path)
     showers = _read(open_showers, args.data, args.max_events)
-    if not len(showers):
-        msg = f"{args.data}: no events to predict on"
-        raise CalogeoError(msg)
     predictions = model.predict(showers, device=args.device)
     predictions.model = predictions.model or str(getattr(model, "name", path.stem))
     predictions.geometry = predictions.geometry or showers.geometry.name
