@@ -28,7 +28,7 @@ import numba
 import numpy as np
 
 from calogeo import ShowerWriter, get_geometry, get_model, open_showers
-from calogeo.cli.cmd_simulate import draw_bunches, impact_ranges
+from calogeo.incident import draw_bunches, impact_ranges
 
 WRITE_TARGET = 0.20  # writing may add at most this fraction to the simulation time
 CASES = (

@@ -33,7 +33,8 @@ from scipy import sparse
 
 from calogeo import Geometry, Resampler, geometry_from_spec, get_geometry, get_model
 from calogeo.cli import main as cli
-from calogeo.cli.cmd_simulate import draw_particles, simulate_to_file
+from calogeo.cli.cmd_simulate import simulate_to_file
+from calogeo.incident import draw_particles
 from calogeo.io import ShowerWriter, open_showers
 from calogeo.layout import ConvexPieces
 from calogeo.resample import build_overlaps

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from calogeo import get_geometry
-from calogeo.cli.cmd_simulate import draw_particles
 from calogeo.distributed.ops import resample_partitioned, simulate_partitioned
+from calogeo.incident import draw_particles
 from calogeo.io import read_showers
 
 BATCH = 250

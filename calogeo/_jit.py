@@ -8,6 +8,8 @@ in the module's namespace in place of the proxy, so later calls go straight to n
 
 A lazy kernel may call other lazy kernels of its module: before compiling, every lazy kernel the
 function names is turned into its dispatcher in the same namespace, so numba sees dispatchers.
+A parallel kernel loops with :func:`prange` from here, which becomes ``numba.prange`` the same
+way.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["LazyKernel", "njit"]
+__all__ = ["LazyKernel", "njit", "prange"]
+
+
+def prange(*args: int) -> range:
+    """``numba.prange`` for lazy kernels: ``range`` until a kernel naming it compiles."""
+    return range(*args)
 
 
 class LazyKernel:
@@ -41,6 +48,8 @@ class LazyKernel:
                 called = namespace.get(name)
                 if isinstance(called, LazyKernel) and called is not self:
                     namespace[name] = called.dispatcher
+                elif called is prange:
+                    namespace[name] = numba.prange
             self._dispatcher = numba.njit(**self.options)(self.py_func)
             if namespace.get(self.__name__) is self:
                 namespace[self.__name__] = self._dispatcher

@@ -13,6 +13,7 @@ random state) so a run can be resumed.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
+    "check_writable",
     "load_model",
     "read_checkpoint",
     "save_checkpoint",
@@ -36,20 +38,58 @@ CHECKPOINT_VERSION = 1
 
 
 def save_checkpoint(checkpoint: Mapping[str, Any], path: str | Path) -> Path:
-    """``torch.save`` ``checkpoint`` to ``path`` through a temporary file and a rename."""
+    """``torch.save`` ``checkpoint`` to ``path`` through a temporary file and a rename; a path
+    that cannot be written is a one-line CalogeoError."""
     import torch
 
     path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(dict(checkpoint), tmp)
         tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _write_error(path, exc) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def check_writable(path: str | Path) -> None:
+    """Raise a one-line CalogeoError now if a checkpoint cannot be written at ``path`` (a
+    directory, a read-only or missing place), so training does not run for nothing."""
+    path = Path(path)
+    probe = path.with_name(f".{path.name}.probe-{os.getpid()}")
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "it is a directory")
+        for folder in (path.parent, *path.parent.parents):
+            if folder.exists() and not folder.is_dir():
+                raise NotADirectoryError(20, f"{folder} is not a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _write_error(path: Path, exc: OSError) -> CalogeoError:
+    return CalogeoError(f"{path}: cannot write the checkpoint: {exc.strerror or exc}")
+
+
+def _first_sentence(text: str) -> str:
+    """An exception's text as one clean line: terminal escape codes removed, the first
+    sentence of the first line (no cut in mid-word)."""
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text).strip()
+    line = text.splitlines()[0] if text else ""
+    return re.split(r"(?<=\.)\s", line, maxsplit=1)[0]
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -61,9 +101,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         msg = f"{path}: no such model checkpoint"
         raise CalogeoError(msg)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        # bytes: calogeo <= 0.1 wrote b"" for a BDT's absent estimator, which pickles as bytes()
+        with torch.serialization.safe_globals([bytes]):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load fails in many ways on a file that is not its own
-        detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        detail = _first_sentence(str(exc))
         msg = f"{path}: not a calogeo model checkpoint ({type(exc).__name__}: {detail})"
         raise CalogeoError(msg) from exc
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from calogeo.errors import MissingDependencyError, ShowerFileError
-from calogeo.io import CHUNK_EVENTS, ShowerFile, ShowerReader, is_native
+from calogeo.native import CHUNK_EVENTS, ShowerFile, ShowerReader, is_native
 from calogeo.showers import Showers
 from calogeo.sparse import SparseShowers
 

@@ -1,8 +1,8 @@
 """Public shower-file layouts (CaloGAN, CLIC/LCD, ILD, CaloChallenge...) as plugins.
 
-A format plugin registers a :class:`ShowerFormat` subclass; :func:`open_foreign` asks every
-registered format whether it recognises a file from its HDF5 keys and shapes, and opens it with
-the first that does. A format that can also be written implements :meth:`ShowerFormat.to_arrays`
+A format plugin registers a :class:`ShowerFormat` subclass; :func:`calogeo.io.detect_format`
+(used by :func:`calogeo.io.open_showers`) asks every registered format whether it recognises a
+file from its HDF5 keys and shapes, and :meth:`ShowerFormat.open` opens it. A format that can also be written implements :meth:`ShowerFormat.to_arrays`
 (showers in GeV -> the layout's datasets in its own units); :class:`FormatWriter` then writes it
 in appended batches, atomically. :func:`read_dataset` and the unit helpers are for plugins.
 """
@@ -19,7 +19,13 @@ import numpy as np
 
 from calogeo.errors import GeometryMismatchError, ShowerFileError
 from calogeo.geometry import Geometry
-from calogeo.io import AtomicH5File, ShowerReader, h5_open_error, write_error
+from calogeo.io import (
+    AtomicH5File,
+    ShowerReader,
+    detect_format,
+    h5_open_error,
+    write_error,
+)
 from calogeo.showers import Showers
 
 if TYPE_CHECKING:
@@ -33,7 +39,6 @@ __all__ = [
     "detect_format",
     "formats_for",
     "from_mev",
-    "open_foreign",
     "read_dataset",
     "to_mev",
 ]
@@ -83,6 +88,11 @@ class ShowerFormat(ABC):
     def writable(cls) -> bool:
         """True if this layout can be written (it implements ``to_arrays``)."""
         return cls.to_arrays.__func__ is not ShowerFormat.to_arrays.__func__  # type: ignore[attr-defined]
+
+    @classmethod
+    def open(cls, path: str | Path, geometry: Geometry | None = None) -> ForeignShowerFile:
+        """Open a file in this layout for lazy reading (``geometry``: see ForeignShowerFile)."""
+        return ForeignShowerFile(Path(path), cls, geometry)
 
     @classmethod
     def write(cls, path: Path, showers: Showers) -> None:
@@ -230,29 +240,6 @@ class FormatWriter:
     ) -> None:
         self._h5 = None
         self._file.close(complete=exc_type is None)
-
-
-def detect_format(path: Path) -> type[ShowerFormat]:
-    """The registered format that recognises ``path``."""
-    from calogeo.plugins import plugin_manager
-
-    path = Path(path)
-    try:
-        with h5py.File(path, "r") as h5:
-            for entry in plugin_manager().formats:
-                fmt: Any = entry.load()
-                if fmt.detect(h5):
-                    return fmt
-            keys = ", ".join(sorted(h5.keys())[:8])
-    except OSError as exc:
-        raise h5_open_error(path, exc) from exc
-    msg = f"{path}: no known shower layout matches its datasets ({keys or 'none'})"
-    raise ShowerFileError(msg)
-
-
-def open_foreign(path: Path, geometry: Geometry | None = None) -> ForeignShowerFile:
-    """Open a file in any registered public layout."""
-    return ForeignShowerFile(path, detect_format(path), geometry)
 
 
 def formats_for(geometry: Geometry) -> list[type[ShowerFormat]]:

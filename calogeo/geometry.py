@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from calogeo._spec_text import geometry_to_spec_text, parse_spec_text
 from calogeo.layout import CellLayout
 from calogeo.materials import Material
 
@@ -118,8 +119,6 @@ class Geometry:
     def spec_text(self) -> str:
         """The spec (TOML) this geometry was built from, or one generated from it."""
         if self._spec_text is None:
-            from calogeo.spec import geometry_to_spec_text
-
             self._spec_text = geometry_to_spec_text(self)
         return self._spec_text
 
@@ -127,8 +126,6 @@ class Geometry:
     def spec_hash(self) -> str:
         """SHA-256 of the parsed spec (comments and key order do not change it)."""
         if not self.spec:
-            from calogeo.spec import parse_spec_text
-
             self.spec = parse_spec_text(self.spec_text)
         text = json.dumps(self.spec, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
@@ -197,6 +194,24 @@ class Geometry:
                 return i
         msg = f"geometry {self.name!r} has no layer {name!r}"
         raise KeyError(msg)
+
+    def layer_runs(self) -> list[tuple[int, int]]:
+        """Index ranges [first, last] of consecutive layers with the same cells, material,
+        thickness and group (how ``calogeo show`` and the geometry plot group a deep stack)."""
+        runs: list[tuple[int, int]] = []
+        for i, layer in enumerate(self.layers):
+            if runs:
+                prev = self.layers[runs[-1][1]]
+                if (
+                    prev.layout.to_spec() == layer.layout.to_spec()
+                    and prev.material == layer.material
+                    and abs(prev.thickness_mm - layer.thickness_mm) < 1e-9
+                    and prev.group == layer.group
+                ):
+                    runs[-1] = (runs[-1][0], i)
+                    continue
+            runs.append((i, i))
+        return runs
 
     @cached_property
     def is_regular_grid(self) -> bool:

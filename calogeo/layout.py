@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "PolygonLayout",
     "RAlphaLayout",
     "RectilinearLayout",
+    "convex_polygon_problems",
 ]
 
 
@@ -562,6 +564,42 @@ class RAlphaLayout(PolygonLayout):
         single alpha bin the point's direction means nothing (that code computes no x / y centre
         of energy there)."""
         return self._polar(0.5 * (self.r_edges_mm[:-1] + self.r_edges_mm[1:]))
+
+
+def convex_polygon_problems(polygons: Sequence[np.ndarray]) -> dict[int, str]:
+    """Why each polygon of ``polygons`` (vertices (k, 2) each) is not one simple convex polygon
+    with an area, by index (polygons that are fine are left out). Every turn must go the same
+    way AND the boundary must wind around once: a pentagram or a square traced twice turns the
+    same way at every vertex but winds around twice. Polygons with the same number of vertices
+    are checked together (vectorised)."""
+    problems: dict[int, str] = {}
+    by_size: dict[int, list[int]] = {}
+    for i, polygon in enumerate(polygons):
+        by_size.setdefault(len(polygon), []).append(i)
+    for indices in by_size.values():
+        vertices = np.stack([np.asarray(polygons[i], dtype=np.float64) for i in indices])
+        edges = np.roll(vertices, -1, axis=1) - vertices
+        following = np.roll(edges, -1, axis=1)
+        cross = edges[..., 0] * following[..., 1] - edges[..., 1] * following[..., 0]
+        dot = np.einsum("nkd,nkd->nk", edges, following)
+        with np.errstate(invalid="ignore"):
+            winding = np.abs(np.arctan2(cross, dot).sum(axis=1)) / (2.0 * math.pi)
+        finite = np.asarray(np.isfinite(vertices).all(axis=(1, 2)))
+        flat = np.asarray(~np.any(cross != 0, axis=1))
+        convex = np.asarray(np.all(cross >= 0, axis=1) | np.all(cross <= 0, axis=1))
+        for j, i in enumerate(indices):
+            if not finite[j]:
+                problems[i] = "has vertices that are not finite numbers"
+            elif flat[j]:
+                problems[i] = "has no area (its vertices are on one line)"
+            elif not convex[j]:
+                problems[i] = "is not convex"
+            elif round(float(winding[j])) != 1:
+                problems[i] = (
+                    f"is not a simple polygon: its boundary winds {winding[j]:.3g} times around "
+                    "(self-intersecting, e.g. a star or a cell traced twice)"
+                )
+    return dict(sorted(problems.items()))
 
 
 def _signed_area(poly: np.ndarray) -> float:

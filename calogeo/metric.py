@@ -41,6 +41,7 @@ __all__ = [
     "PredictionMetric",
     "check_same_geometry",
     "jsonable",
+    "plain_log_ticks",
 ]
 
 KINDS = ("classification", "regression", "fidelity")
@@ -198,8 +199,6 @@ class MetricResult:
             ax.set_xscale(spec.get("xscale", "linear"))  # scales reset tick labels: lines only
             ax.set_yscale(spec.get("yscale", "linear"))
             if spec.get("xscale") == "log":
-                from calogeo.plotting import plain_log_ticks
-
                 plain_log_ticks(ax.xaxis)
         ax.set_xlabel(spec.get("xlabel", ""))
         ax.set_ylabel(spec.get("ylabel", ""))
@@ -210,6 +209,15 @@ class MetricResult:
         if kind != "matrix":
             ax.grid(alpha=0.3)
         return ax
+
+
+def plain_log_ticks(axis: object) -> None:
+    """Label a log axis at 1, 2, 5 x 10^k with plain numbers (10, 20, 50 GeV), no minor labels."""
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    axis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))  # type: ignore[attr-defined]
+    axis.set_major_formatter(ScalarFormatter())  # type: ignore[attr-defined]
+    axis.set_minor_formatter(NullFormatter())  # type: ignore[attr-defined]
 
 
 class Metric:

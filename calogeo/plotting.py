@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from calogeo.geometry import Geometry
+from calogeo.metric import plain_log_ticks
 
 if TYPE_CHECKING:
     from matplotlib.colors import Normalize
@@ -57,10 +58,8 @@ def plot_geometry(geometry: Geometry, max_panels: int = 6) -> Figure:
     on a common scale so that geometries can be compared by eye."""
     from matplotlib.collections import PolyCollection
 
-    from calogeo.cli.cmd_show import layer_runs
-
     plt = _pyplot()
-    runs = layer_runs(geometry)[:max_panels]
+    runs = geometry.layer_runs()[:max_panels]
     fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3.6), squeeze=False)
     half = max(
         max(abs(v) for v in geometry.layers[first].layout.extent_mm())
@@ -268,15 +267,6 @@ def plot_metric(result: MetricResult, index: int = 0) -> Figure:
     result.plot(ax, index)
     fig.tight_layout()
     return fig
-
-
-def plain_log_ticks(axis: object) -> None:
-    """Label a log axis at 1, 2, 5 x 10^k with plain numbers (10, 20, 50 GeV), no minor labels."""
-    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
-
-    axis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))  # type: ignore[attr-defined]
-    axis.set_major_formatter(ScalarFormatter())  # type: ignore[attr-defined]
-    axis.set_minor_formatter(NullFormatter())  # type: ignore[attr-defined]
 
 
 def overlay(

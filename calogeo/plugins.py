@@ -3,7 +3,16 @@
 Plugins are found through the ``calogeo`` entry-point group and called through pluggy. Each
 plugin is loaded and called in its own ``try``: a broken plugin is reported on stderr with its
 name, distribution and the error, and the others keep working. ``CALOGEO_STRICT_PLUGINS=1``
-(set by the test suite) turns these reports into exceptions.
+(set by the test suite) turns these reports into exceptions. A plugin that calls ``sys.exit``
+while importing or in a hook is treated like one that raises (Ctrl-C still stops calogeo).
+
+Each registered item is checked on its own: an item that is invalid (no name, a class without
+the methods its category needs, a name another plugin already took) is rejected and reported
+naming the plugin (and, for a duplicate, both plugins), and the plugin's other items stay. The
+first-party plugins are loaded first, so a third-party item reusing a shipped name is the one
+rejected. A geometry factory that raises or returns something else than a Geometry, a spec that
+does not validate, and a lazy reference that does not import fail with a one-line
+:class:`PluginError` at first use; ``calogeo plugins`` builds every item to report them.
 
 Discovery is cheap: a plugin may register a model, metric or format as a lazy reference
 ``"package.module:Class"`` with its ``name``, ``kind`` and ``description``, so listing reads only
@@ -14,6 +23,7 @@ checked against what was registered (a mismatch or a failed import is a one-line
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
@@ -30,6 +40,7 @@ from calogeo import hookspecs
 from calogeo._spec_text import parse_spec_text
 from calogeo.errors import (
     PluginError,
+    SpecError,
     UnknownFormatError,
     UnknownGeometryError,
     UnknownHitReaderError,
@@ -42,19 +53,36 @@ if TYPE_CHECKING:
     from calogeo.geometry import Geometry
 
 __all__ = [
+    "INTERFACES",
+    "PLUGIN_FAILURES",
     "Entry",
+    "GeometryFactory",
     "LazyReference",
     "PluginManager",
     "PluginReport",
     "Registry",
     "lazy_attributes",
+    "one_line",
     "plugin_manager",
     "reset_plugin_manager",
     "resolve_reference",
 ]
 
 ENTRY_POINT_GROUP = "calogeo"
+FIRST_PARTY = "calogeo"  # the distribution of the shipped plugins
 T = TypeVar("T")
+
+# What a plugin's code may do wrong and be reported for: any exception, or sys.exit. Ctrl-C
+# (KeyboardInterrupt) is the user's and is never caught here.
+PLUGIN_FAILURES = (Exception, SystemExit)
+
+# The methods calogeo calls on a registered class, per category.
+INTERFACES: dict[str, tuple[str, ...]] = {
+    "model": ("build",),
+    "metric": ("compute",),
+    "format": ("detect", "default_geometry", "count", "read"),
+    "hit reader": ("detect", "iter_batches"),
+}
 
 
 @dataclass(frozen=True)
@@ -77,7 +105,49 @@ class Entry(Generic[T]):
         return isinstance(self.factory, LazyReference) and not self.factory.loaded
 
 
-class LazyReference:
+class _PluginItem:
+    """A factory of one plugin's item whose failures are one-line errors naming the plugin,
+    the category and the item (kept in ``error`` for ``calogeo plugins``)."""
+
+    def __init__(self, category: str, name: str, plugin: str) -> None:
+        self.category = category
+        self.name = name
+        self.plugin = plugin
+        self.error = ""
+        self._object: Any = None
+        self.loaded = False
+
+    def _fail(self, detail: str, exc: BaseException | None = None) -> NoReturn:
+        self.error = f"{self.category} {self.name!r}: {one_line(detail)}"
+        msg = f"plugin {self.plugin!r}: {self.error}"
+        raise PluginError(msg) from exc
+
+
+class GeometryFactory(_PluginItem):
+    """Builds a plugin's geometry once (from its spec file or factory) and checks it: an
+    exception, ``sys.exit`` or a result that is not a Geometry is a one-line PluginError."""
+
+    def __init__(self, build: Callable[[], Any], name: str, plugin: str) -> None:
+        super().__init__("geometry", name, plugin)
+        self._build = build
+
+    def __call__(self) -> Geometry:
+        if not self.loaded:
+            try:
+                result = self._build()
+            except PLUGIN_FAILURES as exc:
+                detail = str(exc) if isinstance(exc, SpecError) else f"{type(exc).__name__}: {exc}"
+                self._fail(f"cannot be built: {detail}", exc)
+            from calogeo.geometry import Geometry
+
+            if not isinstance(result, Geometry):
+                self._fail(f"its factory returned {type(result).__name__}, not a Geometry")
+            self._object = result
+            self.loaded = True
+        return self._object
+
+
+class LazyReference(_PluginItem):
     """Imports ``"module:attr"`` on the first call and checks the object against the metadata
     it was registered with (its ``name`` and ``kind`` must match)."""
 
@@ -86,14 +156,9 @@ class LazyReference:
         if not sep or not module or not attr:
             msg = f"lazy reference {ref!r} must look like 'package.module:Name'"
             raise PluginError(msg)
+        super().__init__(category, name, plugin)
         self.ref = ref
-        self.category = category
-        self.name = name
         self.kind = kind
-        self.plugin = plugin
-        self.error = ""  # what went wrong at the first use, for `calogeo plugins`
-        self._object: Any = None
-        self.loaded = False
 
     def __call__(self) -> Any:
         if not self.loaded:
@@ -104,10 +169,10 @@ class LazyReference:
     def _import(self) -> Any:
         try:
             obj = resolve_reference(self.ref)
-        except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's
+        except PLUGIN_FAILURES as exc:  # any import failure (sys.exit too) is the plugin's
             self._fail(f"cannot import {self.ref!r}: {type(exc).__name__}: {exc}", exc)
         try:
-            name, _, kind = _class_metadata(obj)
+            name, _, kind = _class_metadata(obj, self.category)
         except PluginError as exc:
             self._fail(str(exc), exc)
         if (name, kind) != (self.name, self.kind):
@@ -117,10 +182,10 @@ class LazyReference:
             )
         return obj
 
-    def _fail(self, detail: str, exc: BaseException | None = None) -> NoReturn:
-        self.error = f"{self.category} {self.name!r}: {detail}"
-        msg = f"plugin {self.plugin!r}: {self.error}"
-        raise PluginError(msg) from exc
+
+def one_line(text: str) -> str:
+    """``text`` on one line (a multi-line error's lines joined by "; "), for reports and tables."""
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
 
 
 def resolve_reference(ref: str) -> Any:
@@ -222,7 +287,11 @@ class PluginManager:
     # -- loading -----------------------------------------------------------------------------
 
     def _load_entry_points(self) -> None:
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        def order(ep: metadata.EntryPoint) -> tuple[bool, str]:  # first-party plugins first
+            dist = getattr(ep, "dist", None)
+            return (dist is None or dist.name != FIRST_PARTY, ep.name)
+
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=order):
             dist = getattr(ep, "dist", None)
             report = PluginReport(
                 ep.name,
@@ -232,7 +301,7 @@ class PluginManager:
             self.reports[ep.name] = report
             try:
                 plugin = ep.load()
-            except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the others
+            except PLUGIN_FAILURES as exc:  # a broken plugin must not break the others
                 self._report(
                     report, f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}", exc
                 )
@@ -246,10 +315,27 @@ class PluginManager:
             self.pm.register(plugin, name=name)
         except Exception as exc:  # noqa: BLE001 - reported by plugin name
             self._report(self.reports[name], f"invalid plugin: {type(exc).__name__}: {exc}", exc)
+        else:
+            self._check_hook_names(name)
         for category in ("geometries", "models", "metrics", "formats", "hit_readers"):
             self.__dict__.pop(category, None)  # registries are rebuilt with the new plugin
 
+    def _check_hook_names(self, name: str) -> None:
+        """Report a hook implementation of ``name`` that matches no hook (a typo is otherwise
+        silently never called)."""
+        for hook_name, caller in vars(self.pm.hook).items():
+            if caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.plugin_name == name and not impl.optionalhook:
+                    known = sorted(h for h, c in vars(self.pm.hook).items() if c.has_spec())
+                    close = difflib.get_close_matches(hook_name, known, n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    error = PluginError(f"unknown hook {hook_name!r}{hint}")
+                    self._report(self.reports[name], str(error), error)
+
     def _report(self, report: PluginReport, message: str, exc: BaseException) -> None:
+        message = one_line(message)
         report.error = report.error + ("; " if report.error else "") + message
         origin = f" ({report.distribution} {report.version})" if report.distribution else ""
         text = f"calogeo: plugin {report.name!r}{origin}: {message}"
@@ -266,13 +352,21 @@ class PluginManager:
             report = self.reports.setdefault(impl.plugin_name, PluginReport(impl.plugin_name))
 
             def register(item: Any, _plugin: str = impl.plugin_name, **kwargs: Any) -> None:
-                entry = make(item, _plugin, **kwargs)
-                registry.add(entry)
+                """Add one item; an invalid one is reported and skipped, the others stay."""
+                try:
+                    entry = make(item, _plugin, **kwargs)
+                    registry.add(entry)
+                except (PluginError, TypeError) as exc:
+                    detail = str(exc) if isinstance(exc, PluginError) else f"TypeError: {exc}"
+                    self._report(self.reports[_plugin], f"{hook_name}: {detail}", exc)
+                    return
                 self.reports[_plugin].provided.append(f"{registry.category}:{entry.name}")
 
             try:
                 impl.function(register=register)
-            except Exception as exc:  # noqa: BLE001 - reported by plugin name
+            except PLUGIN_FAILURES as exc:  # reported by plugin name, sys.exit included
+                if self.strict and isinstance(exc, PluginError):
+                    raise  # already reported by register()
                 self._report(report, f"{hook_name} failed: {type(exc).__name__}: {exc}", exc)
         return registry
 
@@ -324,11 +418,12 @@ class PluginManager:
         )
 
     def load_all(self, *, resolve: bool = False) -> None:
-        """Fill every registry (so every plugin's errors are reported); ``resolve`` also imports
-        every lazily registered model, metric and format and reports those that fail."""
+        """Fill every registry (so every plugin's errors are reported); ``resolve`` also builds
+        every item (imports lazy references, builds and validates every geometry) and reports
+        those that fail, per item."""
         for category in ("geometries", "models", "metrics", "formats", "hit_readers"):
             registry = getattr(self, category)
-            if not resolve or category == "geometries":
+            if not resolve:
                 continue
             for entry in registry:
                 try:
@@ -349,21 +444,18 @@ def _geometry_entry(
             msg = f"cannot read geometry spec {path}: {exc.strerror}"
             raise PluginError(msg) from exc
         head = parse_spec_text(text, str(path))  # cheap: names the entry without building it
-        cache: dict[str, Geometry] = {}
 
-        def factory() -> Geometry:
+        def build() -> Geometry:
             from calogeo.spec import load_geometry
 
-            if "g" not in cache:
-                cache["g"] = load_geometry(path)
-            return cache["g"]
+            return load_geometry(path)
 
-        kind = _geometry_kind(head)
+        entry_name = str(name or head.get("name", path.stem))
         return Entry(
-            str(name or head.get("name", path.stem)),
-            factory,
+            entry_name,
+            GeometryFactory(build, entry_name, plugin),
             str(description or head.get("title", "")),
-            kind,
+            _geometry_kind(head),
             plugin,
         )
     # A Geometry instance implies its module is loaded; not importing it keeps discovery light.
@@ -375,7 +467,7 @@ def _geometry_entry(
         if not name or not description:
             msg = "a geometry factory needs name= and description="
             raise PluginError(msg)
-        return Entry(name, item, description, "geometry", plugin)
+        return Entry(name, GeometryFactory(item, name, plugin), description, "geometry", plugin)
     msg = f"cannot register {item!r} as a geometry: expected a spec path, Geometry or factory"
     raise PluginError(msg)
 
@@ -387,12 +479,21 @@ def _geometry_kind(spec: dict[str, Any]) -> str:
     return kind + (" (seed)" if spec.get("variant") == "seed" else "")
 
 
-def _class_metadata(item: Any) -> tuple[str, str, str]:
-    """(name, first line of description, kind) of a registered class; kinds are joined by
-    commas."""
+def _class_metadata(item: Any, category: str = "item") -> tuple[str, str, str]:
+    """(name, first line of description, kind) of a registered class, checked to have the
+    methods its category needs (:data:`INTERFACES`); kinds are joined by commas."""
     name = getattr(item, "name", None)
     if not isinstance(name, str) or not name:
         msg = f"cannot register {item!r}: it has no 'name' attribute"
+        raise PluginError(msg)
+    missing = [m for m in INTERFACES.get(category, ()) if not callable(getattr(item, m, None))]
+    abstract = sorted(getattr(item, "__abstractmethods__", ()))
+    if missing or abstract:
+        what = (
+            f"has no {', '.join(missing)}" if missing else f"leaves {', '.join(abstract)} abstract"
+        )
+        where = f"{getattr(item, '__module__', '?')}.{getattr(item, '__qualname__', item)}"
+        msg = f"cannot register {category} {name!r} ({where}): it {what}"
         raise PluginError(msg)
     description = _first_line(getattr(item, "description", ""))
     return name, description, _kind_text(getattr(item, "kind", ""))
@@ -424,7 +525,7 @@ def _class_entry(
         text = _kind_text(kind)
         factory = LazyReference(item, category, name, text, plugin)
         return Entry(name, factory, _first_line(description), text, plugin)
-    item_name, item_description, item_kind = _class_metadata(item)
+    item_name, item_description, item_kind = _class_metadata(item, category)
     if (name or item_name, _kind_text(kind) or item_kind) != (item_name, item_kind):
         msg = f"{item!r} has name {item_name!r} and kind {item_kind!r}: do not override them"
         raise PluginError(msg)

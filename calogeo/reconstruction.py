@@ -31,11 +31,43 @@ __all__ = [
     "TorchModel",
     "group_design",
     "on_scale",
+    "require_finite",
+    "require_two_classes",
 ]
 
 # energy scales of the linear calibration the networks refer to, and of what they see
 LINEAR_SCALE: EnergyScale = "deposited"
 INPUT_SCALE: EnergyScale = "deposited"
+
+
+def require_finite(showers: Showers, what: str = "the data", *, incident: bool = True) -> None:
+    """Raise a one-line CalogeoError if a cell energy (or, with ``incident``, an incident
+    energy) of ``showers`` is NaN or infinite: models neither train on nor predict from them (a
+    NaN would spread silently through the normalisation and the loss)."""
+    n = len(showers)
+    bad = ~np.isfinite(showers.incident_energy) if incident else np.zeros(n, dtype=bool)
+    for layer in showers.layers if n else ():
+        bad |= ~np.isfinite(layer.reshape(n, -1)).all(axis=1)
+    if bad.any():
+        msg = (
+            f"{what} hold NaN or infinite energies ({int(bad.sum())} of the {n} events read "
+            "here); models refuse them: drop or clean those events"
+        )
+        raise CalogeoError(msg)
+
+
+def require_two_classes(label: np.ndarray, signal: list[str], background: list[str]) -> None:
+    """Raise a one-line CalogeoError unless ``label`` (1 signal, 0 background) holds both: a
+    classifier trained on one class learns nothing and validates to AUC NaN."""
+    present = set(np.unique(label).tolist())
+    if present != {0, 1}:
+        only = ", ".join(signal if 1 in present else background) if present else "no events"
+        msg = (
+            f"the training data hold only one class ({only}): classifying needs signal "
+            f"({', '.join(signal)}) and background ({', '.join(background)}) events; "
+            "add the other particle's files or use --task regress"
+        )
+        raise CalogeoError(msg)
 
 
 class ReconstructionModel(Model):
@@ -130,7 +162,9 @@ class ReconstructionModel(Model):
         sources = as_sources(data, self.geometry)
         for source in sources:
             self.check_geometry(source.geometry, str(source.path))
-        return read_all(sources)
+        showers = read_all(sources)
+        require_finite(showers, ", ".join(str(getattr(s, "path", "the data")) for s in sources))
+        return showers
 
     def linear_calibration(self) -> np.ndarray | None:
         """Coefficients (a_g..., c) of the linear calibration E = sum_g a_g E_g + c of the
@@ -235,6 +269,7 @@ class TorchModel(ReconstructionModel):
         self.input_view = InputView(geometry, self.view)
         self._norm: dict[str, Any] = {}
         self._net: Any = None
+        self.options()  # bad training hyper-parameters (lr, batch_size...) fail here, at build
 
     @classmethod
     def extra_hparams(cls) -> tuple[str, ...]:
@@ -255,25 +290,43 @@ class TorchModel(ReconstructionModel):
 
             from calogeo.trainer import Network
 
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(self.hparams.get("seed", 0)))
-                body, n_features = self.backbone(self.input_view.shapes)
-                self._net = Network(
-                    body,
-                    n_features,
-                    self.input_view.n_globals,
-                    layers=int(self.hparams.get("dense_layers", 2)),
-                    units=int(self.hparams.get("dense_units", 128)),
-                    dropout=float(self.hparams.get("dropout", 0.0)),
+            try:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(int(self.hparams.get("seed", 0)))
+                    body, n_features = self.backbone(self.input_view.shapes)
+                    self._net = Network(
+                        body,
+                        n_features,
+                        self.input_view.n_globals,
+                        layers=int(self.hparams.get("dense_layers", 2)),
+                        units=int(self.hparams.get("dense_units", 128)),
+                        dropout=float(self.hparams.get("dropout", 0.0)),
+                    )
+            except (RuntimeError, ValueError, TypeError, IndexError, ZeroDivisionError) as exc:
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                msg = (
+                    f"model {self.name!r} cannot build its network on {self.geometry.name!r} "
+                    f"with these hyper-parameters ({_hparam_text(self.hparams)}): "
+                    f"{type(exc).__name__}: {detail}"
                 )
+                raise CalogeoError(msg) from exc
         return self._net
 
     def get_state(self) -> dict[str, Any]:
         return {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
 
     def set_state(self, state: Mapping[str, Any]) -> None:
-        if state:
+        """Load the network weights; a checkpoint without them (or with others) is refused
+        rather than left to predict with untrained weights."""
+        if not state:
+            msg = f"model {self.name!r}: the checkpoint holds no network weights (empty state)"
+            raise CalogeoError(msg)
+        try:
             self.network.load_state_dict(dict(state))
+        except (RuntimeError, KeyError, TypeError) as exc:
+            detail = " ".join(str(exc).split())[:300]
+            msg = f"model {self.name!r}: the checkpoint's weights do not fit the network: {detail}"
+            raise CalogeoError(msg) from exc
 
     def normalisation(self) -> dict[str, Any]:
         return dict(self._norm)
@@ -330,6 +383,7 @@ class TorchModel(ReconstructionModel):
 
         from calogeo.trainer import LOG_RATIO_CLIP, Batch
 
+        require_finite(showers, incident=with_targets)  # every batch, trained on or predicted
         norm = self._norm
         scale = np.float32(norm["cell_scale_gev"])
         # checkpoints from before the deposited scale saw visible energies
@@ -398,7 +452,11 @@ class TorchModel(ReconstructionModel):
             )
             raise CalogeoError(msg)
         sample = next(train_stream.batches(4096, np.random.default_rng(opts.seed)))
-        self.targets(sample)  # a bad pdg label fails here, before any training
+        require_finite(sample, "the training data")
+        label, _ = self.targets(sample)  # a bad pdg label fails here, before any training
+        if label is not None:
+            require_two_classes(label, self.hparams["signal"], self.hparams["background"])
+        self.network  # noqa: B018 - impossible hyper-parameters fail before any training
         self.fit_normalisation(sample)
         if self.regresses:  # the energy MSE in units of the reference's own spread
             opts = replace(opts, mse_weight=opts.mse_weight / self.log_ratio_variance(sample))
@@ -440,8 +498,24 @@ class TorchModel(ReconstructionModel):
                     out = net(batch.inputs, batch.globals).float()
                 logits.append(out[:, 0].double().cpu().numpy())
                 energies.append((batch.e_ref * torch.exp(out[:, 1].double())).cpu().numpy())
-        score = 1.0 / (1.0 + np.exp(-np.concatenate(logits)))
-        energy = np.concatenate(energies)
+        score = 1.0 / (1.0 + np.exp(-np.concatenate([np.empty(0), *logits])))
+        energy = np.concatenate([np.empty(0), *energies])
         return self.make_predictions(
             showers, score if self.classifies else None, energy if self.regresses else None
         )
+
+
+def _hparam_text(hparams: Mapping[str, Any]) -> str:
+    """The hyper-parameters that size a network, as ``name=value`` (numbers and lists; not
+    the training options such as ``lr``)."""
+    from calogeo.trainer import TrainOptions
+
+    training = set(TrainOptions.__dataclass_fields__)
+    numeric = {k: v for k, v in sorted(hparams.items()) if k not in training and _numeric(v)}
+    return ", ".join(f"{k}={v}" for k, v in numeric.items())
+
+
+def _numeric(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_numeric(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -161,11 +161,14 @@ class Showers:
         """A copy of the container (sharing arrays) with labels added or replaced."""
         return Showers(self.geometry, self.layers, self.incident_energy, {**self.labels, **labels})
 
-    def flat(self) -> np.ndarray:
-        """(N, n_cells) float32 array in GeV in the geometry's cell order (a copy)."""
+    def flat(self, out: np.ndarray | None = None) -> np.ndarray:
+        """(N, n_cells) float32 array in GeV in the geometry's cell order (a copy, written into
+        ``out`` if given, e.g. a reused buffer)."""
         n = len(self)
         return np.concatenate(
-            [layer.reshape(n, math.prod(layer.shape[1:])) for layer in self.layers], axis=1
+            [layer.reshape(n, math.prod(layer.shape[1:])) for layer in self.layers],
+            axis=1,
+            out=out,
         )
 
     def layer_energies(self) -> np.ndarray:

@@ -7,7 +7,6 @@ names the file. The format is documented in ``geometries/README.md``.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import ChainMap, Counter
 from collections.abc import Iterator, MutableMapping
@@ -17,10 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from calogeo._spec_text import parse_spec_text
+from calogeo._spec_text import geometry_to_spec_text, parse_spec_text
+from calogeo.clip import overlapping_cells
 from calogeo.errors import SpecError
 from calogeo.geometry import Geometry, Layer
-from calogeo.layout import CellLayout, EtaPhiLayout, GridLayout, PolygonLayout
+from calogeo.layout import (
+    CellLayout,
+    EtaPhiLayout,
+    GridLayout,
+    PolygonLayout,
+    convex_polygon_problems,
+)
 from calogeo.materials import STANDARD_MATERIALS, Material, layered, mixture
 
 __all__ = ["geometry_from_spec", "geometry_to_spec_text", "load_geometry", "parse_spec_text"]
@@ -505,17 +511,48 @@ class _Builder:
         if len(cells) != shape[0] * shape[1]:
             self.fail(f"{key}.cells", f"has {len(cells)} cells, shape needs {shape[0] * shape[1]}")
             return None
+        return self.polygon_layout(cells, shape, key)
+
+    def polygon_layout(
+        self, cells: list[np.ndarray | None], shape: tuple[int, int], key: str
+    ) -> PolygonLayout | None:
+        """The ``polygons`` layout of ``cells`` (vertex arrays, mm), or None after reporting:
+        each cell must be a simple convex polygon, and no two cells may overlap by more than
+        :data:`calogeo.clip.OVERLAP_TOLERANCE` of the smaller one (the energy in an overlap
+        would be counted twice by the resampler)."""
         polygons: list[np.ndarray] = []
         for i, cell in enumerate(cells):
             if cell is None or cell.ndim != 2 or cell.shape[1] != 2 or len(cell) < 3:
                 self.fail(f"{key}.cells[{i}]", "must be a list of at least 3 [x, y] vertices")
                 return None
-            if not _is_convex(cell):
-                self.fail(f"{key}.cells[{i}]", "must be a convex polygon")
-                return None
             polygons.append(cell)
+        for i, problem in list(convex_polygon_problems(polygons).items())[:1]:
+            self.fail(f"{key}.cells[{i}]", f"must be a convex polygon, but it {problem}")
+            return None
         spec = {"type": "polygons", "shape": list(shape), "cells": [c.tolist() for c in polygons]}
-        return PolygonLayout.from_polygons(polygons, shape, spec)
+        layout = PolygonLayout.from_polygons(polygons, shape, spec)
+        overlaps = overlapping_cells(layout.pieces())
+        if overlaps:
+            shown = ", ".join(
+                f"{a} and {b} ({area:.4g} mm2, {fraction:.3%} of the smaller cell)"
+                for a, b, area, fraction in overlaps[:5]
+            )
+            more = f" and {len(overlaps) - 5} more pairs" if len(overlaps) > 5 else ""
+            self.fail(
+                f"{key}.cells",
+                f"cells overlap in layer {self._layer_label(key)}: {shown}{more} "
+                "(energy in an overlap would be counted twice)",
+            )
+            return None
+        return layout
+
+    def _layer_label(self, key: str) -> str:
+        """The layer a key such as ``layers[3].layout`` belongs to, by name if it has one."""
+        index = int(key.split("[", 1)[1].split("]", 1)[0]) if key.startswith("layers[") else -1
+        tables = self.spec.get("layers")
+        table = tables[index] if isinstance(tables, list) and 0 <= index < len(tables) else {}
+        name = table.get("name") if isinstance(table, dict) else None
+        return repr(name) if name is not None else f"{index}"
 
     def layer_tables(self, tables: list[Any]) -> Iterator[tuple[str, dict[str, Any], bool]]:
         """(where, layer table, inside a repeated block) of every layer table, blocks unrolled.
@@ -602,101 +639,3 @@ def _float_array(value: Any) -> np.ndarray | None:
     except (TypeError, ValueError):
         return None
     return array if np.isfinite(array).all() else None
-
-
-def _is_convex(vertices: np.ndarray) -> bool:
-    """True if the polygon (k, 2) turns the same way at every vertex and has an area."""
-    edges = np.roll(vertices, -1, axis=0) - vertices
-    turns = edges[:, 0] * np.roll(edges[:, 1], -1) - edges[:, 1] * np.roll(edges[:, 0], -1)
-    return bool(np.all(turns >= 0) or np.all(turns <= 0)) and bool(np.any(turns != 0))
-
-
-def geometry_to_spec_text(geometry: Geometry) -> str:
-    """A spec (TOML) that rebuilds ``geometry``: materials as direct lengths, one table per layer.
-
-    Used for geometries built in Python (e.g. the resampler's voxel grids) so that files on them
-    stay self-describing.
-    """
-    lines = [
-        f"name = {_toml(geometry.name)}",
-        f"title = {_toml(geometry.title)}",
-        f"citation = {_toml(geometry.citation or 'built in Python by calogeo')}",
-        f"variant = {_toml(geometry.variant)}",
-        f"distance_from_ip_mm = {_toml(geometry.distance_from_ip_mm)}",
-        f"anchor_mm = {_toml(list(geometry.anchor_mm))}",
-    ]
-    if geometry.stochastic_term is not None:
-        lines.append(f"stochastic_term = {_toml(geometry.stochastic_term)}")
-    lines += _material_lines(geometry)
-    for layer in geometry.layers:
-        lines += [
-            "",
-            "[[layers]]",
-            f"name = {_toml(layer.name)}",
-            f"z_front_mm = {_toml(layer.z_front_mm)}",
-            f"thickness_mm = {_toml(layer.thickness_mm)}",
-            f"material = {_toml(layer.material.name)}",
-            f"group = {_toml(layer.group)}",
-            f"layout = {_toml({k: v for k, v in layer.layout.to_spec().items() if k != 'description'})}",
-        ]
-        if layer.sampling_fraction is not None:
-            lines.append(f"sampling_fraction = {_toml(layer.sampling_fraction)}")
-        if layer.material.active is not None:
-            lines.append(f"active = {_toml(layer.material.active)}")
-    return "\n".join(lines) + "\n"
-
-
-def _material_lines(geometry: Geometry) -> list[str]:
-    """Spec tables of the layers' materials: direct lengths (with the energy-loss data that the
-    MIP scale needs), and sampling structures as ``slices`` of direct materials written first,
-    so that a layer keeps its active medium."""
-    written: dict[str, Material] = {}
-    for layer in geometry.layers:
-        for m in [s for s, _ in layer.material.slices] + [layer.material]:
-            written.setdefault(m.name, m)
-    lines: list[str] = []
-    for name, m in written.items():
-        lines += ["", f"[materials.{_toml_key(name)}]"]
-        if m.slices:
-            pairs = [[s.name, t] for s, t in m.slices]
-            lines.append(f"slices = {_toml(pairs)}")
-            continue
-        lines += [
-            f"x0_mm = {_toml(m.x0_mm)}",
-            f"rm_mm = {_toml(m.rm_mm)}",
-            f"lambda_i_mm = {_toml(m.lambda_i_mm)}",
-            f"density_g_cm3 = {_toml(m.density_g_cm3)}",
-            f"z = {_toml(float(m.z))}",
-            f"dedx_min_mev_cm2_g = {_toml(m.dedx_min_mev_cm2_g)}",
-        ]
-        if m.z_over_a > 0 and m.i_ev > 0:
-            lines += [
-                f"z_over_a = {_toml(float(m.z_over_a))}",
-                f"mean_excitation_ev = {_toml(float(m.i_ev))}",
-            ]
-            if m.density_effect:
-                lines.append(f"density_effect = {_toml([float(v) for v in m.density_effect])}")
-    return lines
-
-
-def _toml(value: Any) -> str:
-    """A TOML literal for the plain values specs hold."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        # 12 significant digits: derived lengths written and read back stay the same text.
-        return repr(float(f"{value:.12g}"))
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml(v)}" for k, v in value.items()) + " }"
-    msg = f"cannot write {value!r} to a spec"
-    raise TypeError(msg)
-
-
-def _toml_key(key: str) -> str:
-    return key if key.replace("_", "").isalnum() else json.dumps(key)

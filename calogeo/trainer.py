@@ -38,6 +38,7 @@ from calogeo.training import (
     LoopOptions,
     autocast,
     channels_last,
+    check_number,
     progress_bar,
     rank_auc,
     report_epoch,
@@ -106,6 +107,13 @@ class TrainOptions(LoopOptions):
     patience: int = 4
     mse_weight: float = 1.0
     augment: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_number("lr", self.lr, minimum=0.0, exclusive=True)
+        check_number("weight_decay", self.weight_decay, minimum=0.0)
+        check_number("patience", self.patience, minimum=1, integer=True)
+        check_number("mse_weight", self.mse_weight, minimum=0.0)
 
 
 @dataclass

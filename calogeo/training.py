@@ -6,6 +6,7 @@ On CUDA forward passes run under bfloat16 autocast (mixed precision); on the CPU
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,10 +17,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from calogeo.errors import CalogeoError
+
 __all__ = [
     "LoopOptions",
     "autocast",
     "channels_last",
+    "check_number",
     "progress_bar",
     "rank_auc",
     "report_epoch",
@@ -44,6 +48,44 @@ class LoopOptions:
     progress: bool = True
     max_steps: int | None = None
     threads: int | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse options no training can run with (one-line errors, before any work)."""
+        check_number("epochs", self.epochs, minimum=1, integer=True)
+        check_number("batch_size", self.batch_size, minimum=1, integer=True)
+        check_number("val_fraction", self.val_fraction, minimum=0.0, maximum=1.0)
+        if self.max_steps is not None:
+            check_number("max_steps", self.max_steps, minimum=1, integer=True)
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    integer: bool = False,
+    exclusive: bool = False,
+) -> None:
+    """Raise a one-line CalogeoError unless ``value`` is a finite number (an integer if
+    ``integer``) within [minimum, maximum] (or above ``minimum`` if ``exclusive``); ``name``
+    is the hyper-parameter (``--batch-size`` on the command line is ``batch_size``)."""
+    kind = "an integer" if integer else "a number"
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and (float(value).is_integer() if integer else math.isfinite(value))
+    if ok and minimum is not None:
+        ok = value > minimum if exclusive else value >= minimum
+    if ok and maximum is not None:
+        ok = value <= maximum
+    if not ok:
+        bounds = []
+        if minimum is not None:
+            bounds.append(f"{'>' if exclusive else '>='} {minimum:g}")
+        if maximum is not None:
+            bounds.append(f"<= {maximum:g}")
+        where = f" {' and '.join(bounds)}" if bounds else ""
+        msg = f"{name} must be {kind}{where}, got {value!r}"
+        raise CalogeoError(msg)
 
 
 def rank_auc(score: np.ndarray, label: np.ndarray) -> float:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from calogeo import get_geometry
-from calogeo.cli.cmd_demo import (
+from calogeo.study.crossgeometry import (
     SOURCE,
     TARGETS,
     Outcome,

@@ -20,9 +20,9 @@ import time
 import numpy as np
 
 from calogeo import Showers, get_geometry, get_metric, get_model
-from calogeo.cli._table import format_table
-from calogeo.cli.cmd_demo import Outcome, split, train_and_test
-from calogeo.cli.cmd_simulate import draw_bunches, impact_ranges
+from calogeo._table import format_table
+from calogeo.incident import draw_bunches, impact_ranges
+from calogeo.study.crossgeometry import Outcome, split, train_and_test
 
 GEOMETRY = "luxe_ecal"
 TARGETS = ("multiplicity", "energy_mean_gev")

@@ -10,11 +10,11 @@ import pytest
 
 from calogeo import Showers, geometry_from_spec
 from calogeo.cli import main
-from calogeo.cli.cmd_demo import results_table, split, train_and_test, write_plots
 from calogeo.energy_scale import calibrated_sum, layer_sampling_fractions
 from calogeo.predictions import Predictions
 from calogeo.reconstruction import group_design
 from calogeo.registry import get_metric, get_model
+from calogeo.study.crossgeometry import results_table, split, train_and_test, write_plots
 from calogeo.testing import TWO_LAYER_SPEC, blob_showers, tungsten_grid_spec
 
 

@@ -140,6 +140,11 @@ def test_hook_registers_into_its_registry(hook):
         description = "A throwaway item.\nSecond line is not shown."
         kind = ("classify", "regress")
 
+        # what calogeo calls on a model, a metric or a format (calogeo.plugins.INTERFACES)
+        build = compute = detect = default_geometry = count = read = iter_batches = classmethod(
+            lambda cls: None
+        )
+
     def impl(register):
         register(TOWER_SPEC if hook == "calogeo_register_geometries" else Item)
 
@@ -200,6 +205,9 @@ class Lazy:
     name = "lazy"
     kind = "fidelity"
     description = "A metric imported on first use."
+
+    def compute(self, reference, generated):
+        return None
 """
 
 

@@ -16,16 +16,6 @@ from calogeo import Showers, get_geometry, get_model, list_geometries, list_mode
 from calogeo.reconstruction import ReconstructionModel, TorchModel
 from calogeo.testing import blob_showers
 
-TINY = {
-    "dnn": {"dense_units": 8},
-    "cnn3d": {"filters": 2, "dense_units": 8},
-    "googlenet3d": {"modules": 2, "width": 0.03, "dense_units": 8},
-    "layer_cnn": {"filters": 2, "dense_units": 8},
-    "densenet": {"growth": 2, "dense_block_layers": 2, "dense_units": 8},
-    "resnet10_3d": {"widths": [2, 2, 2, 2], "dense_units": 8},
-    "bdt": {"max_iter": 5},
-}
-
 MODELS = sorted(e.name for e in list_models() if issubclass(e.load(), ReconstructionModel))
 GEOMETRIES = sorted(e.name for e in list_geometries())
 
@@ -46,10 +36,10 @@ def test_the_registries_are_not_empty():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
-def test_every_model_trains_and_predicts_on_every_geometry(name, data):
+def test_every_model_trains_and_predicts_on_every_geometry(name, data, tiny_hparams):
     cls = get_model(name)
     task = "both" if "classify" in cls.kind else "regress"
-    model = cls.build(data.geometry, size="small", task=task, **TINY.get(name, {}))
+    model = cls.build(data.geometry, size="small", task=task, **tiny_hparams.get(name, {}))
     if isinstance(model, TorchModel):
         model.fit(data, val=data, epochs=1, max_steps=1, batch_size=4, progress=False, device="cpu")
     else:

@@ -8,8 +8,8 @@ import pytest
 from calogeo import Showers, geometry_from_spec, write_showers
 from calogeo.checkpoint import load_model
 from calogeo.cli import main
-from calogeo.cli.cmd_demo import results_table, split, train_and_test, write_plots
 from calogeo.cli.cmd_train import parse_settings
+from calogeo.study.crossgeometry import results_table, split, train_and_test, write_plots
 from calogeo.testing import blob_showers, tungsten_grid_spec
 
 

@@ -64,7 +64,10 @@ def test_resample_writes_the_target_file_and_reports_energy_kept(files, capsys, 
     kept = showers.layer_energies()[:, :2].sum(axis=1) / showers.total_energy()
     text = capsys.readouterr().out
     assert f"wrote {out}: 50 showers" in text
-    assert f"mean {kept.mean():.4%}, worst {kept.min():.4%}" in text
+    assert (
+        f"mean {kept.mean():.4%}; lost most: event {kept.argmin()} keeps {kept.min():.4%}" in text
+    )
+    assert f"kept most: event {kept.argmax()} keeps {kept.max():.4%}" in text
 
 
 def test_default_output_name_sits_beside_the_input(files):
@@ -156,6 +159,9 @@ def test_the_energy_scale_is_chosen_and_the_bookkeeping_is_in_deposited_energy(
     deposited = result.flat() / (cell_sampling_fractions(target) if scale == "visible" else 1)
     kept = deposited.sum(axis=1) / (showers.flat() / cell_sampling_fractions(source)).sum(axis=1)
     text = capsys.readouterr().out
-    assert f"mean {kept.mean():.4%}, worst {kept.min():.4%} of the deposited energy" in text
+    assert (
+        f"mean {kept.mean():.4%}; lost most: event {kept.argmin()} keeps {kept.min():.4%}" in text
+    )
+    assert f"event {kept.argmax()} keeps {kept.max():.4%} of the deposited energy" in text
     with h5py.File(out) as f:
         assert '"energy_scale": "' + scale + '"' in f.attrs["metadata"]

@@ -7,8 +7,8 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from calogeo.clip import clip_area, piece_overlaps, polygon_area
 from calogeo.layout import ConvexPieces, PolygonLayout
-from calogeo.resample.clip import clip_area, piece_overlaps, polygon_area
 from calogeo.resample.overlap1d import interval_overlaps
 
 

@@ -12,7 +12,8 @@ from calogeo_simulation import GFlashSimulator
 import calogeo
 from calogeo import geometry_from_spec
 from calogeo.cli import main
-from calogeo.cli.cmd_simulate import impact_ranges, parse_multiplicity
+from calogeo.cli.cmd_simulate import parse_multiplicity
+from calogeo.incident import impact_ranges
 from calogeo.testing import tungsten_grid_spec
 
 BUNCH_LABELS = {"pdg", "multiplicity", "energy_mean_gev", "energy_rms_gev", "leakage"}

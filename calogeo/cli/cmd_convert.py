@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     version = args.format_version or FORMAT_VERSION
     address = cluster_address(args)
     if address is not None:
-        from calogeo.distributed import commands
+        from calogeo.cli import _distributed as commands
 
         return commands.convert(args, address, geometry, version)
     with open_showers(args.input, geometry) as source:

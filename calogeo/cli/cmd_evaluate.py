@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from calogeo.cli._options import cell_threshold_gev
 from calogeo.distributed.cluster import add_cluster_options, cluster_address
 from calogeo.errors import CalogeoError
 
@@ -196,25 +197,6 @@ def choose_metrics(names: str, kinds: tuple[str, ...]) -> list[type]:
     return chosen
 
 
-def cell_threshold_gev(args: argparse.Namespace, geometry: Any) -> np.ndarray:
-    """(n_layers,) cell threshold in GeV from ``--threshold-mev`` or ``--threshold-mip``."""
-    import numpy as np
-
-    from calogeo.observables import mip_energy_gev
-
-    for flag, value in (
-        ("--threshold-mev", args.threshold_mev),
-        ("--threshold-mip", args.threshold_mip),
-    ):
-        if value is not None and not (math.isfinite(value) and value >= 0):
-            msg = f"{flag} {value}: expected a number >= 0"
-            raise CalogeoError(msg)
-    if args.threshold_mip is not None:
-        return args.threshold_mip * mip_energy_gev(geometry)
-    mev = args.threshold_mev or 0.0
-    return np.full(geometry.n_layers, mev * 1e-3)
-
-
 def parse_ranges(items: list[str]) -> dict[str, tuple[float, float, int | None]]:
     """``--range NAME=LO:HI[:BINS]`` options as {name: (lo, hi, bins or None)}."""
     out: dict[str, tuple[float, float, int | None]] = {}
@@ -262,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
 
     address = cluster_address(args)
     if address is not None:
-        from calogeo.distributed import commands
+        from calogeo.cli import _distributed as commands
 
         return commands.evaluate(args, address)
     bins = parse_bins(args.bins)
@@ -470,8 +452,6 @@ def evaluate_fidelity(
 
 def validation_options(args: argparse.Namespace) -> dict[str, Any]:
     """Options of the validation suite: sample labels, fixed energies and their tolerance."""
-    from calogeo.cli.cmd_plot import sample_labels
-
     try:
         energies = [float(e) for e in args.energies.split(",") if e.strip()]
     except ValueError:
@@ -580,3 +560,16 @@ def _print_summary(summary: dict[str, Any], output: Path) -> None:
         )
         print(f"{name:20s} {values}")
     print(f"\nwrote {output}/summary.json and plots")
+
+
+def sample_labels(paths: list[Path], text: str, flag: str = "--labels") -> list[str]:
+    """Names of the samples in ``paths``: ``text`` split at commas (one per file), else the
+    file stems (the full paths where stems repeat)."""
+    labels = [s.strip() for s in text.split(",")] if text else []
+    if labels and (len(labels) != len(paths) or len(set(labels)) < len(labels) or "" in labels):
+        msg = f"{flag}: {len(labels)} labels for {len(paths)} files (distinct, non-empty)"
+        raise CalogeoError(msg)
+    names = [p.stem for p in paths]
+    if len(set(names)) < len(names):
+        names = [str(p) for p in paths]
+    return labels or names

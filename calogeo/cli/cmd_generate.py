@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from calogeo.cli.cmd_simulate import draw, parse_range
+from calogeo.cli.cmd_simulate import parse_range
 from calogeo.device import DEVICE_CHOICES
 from calogeo.errors import CalogeoError
+from calogeo.incident import draw
 
 ORDER = 45
 

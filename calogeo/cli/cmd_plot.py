@@ -145,20 +145,9 @@ def check_image_format(path: Path) -> None:
 
 
 def _labels(args: argparse.Namespace) -> list[str]:
+    from calogeo.cli.cmd_evaluate import sample_labels
+
     return sample_labels(args.files, args.labels)
-
-
-def sample_labels(paths: list[Path], text: str, flag: str = "--labels") -> list[str]:
-    """Names of the samples in ``paths``: ``text`` split at commas (one per file), else the
-    file stems (the full paths where stems repeat)."""
-    labels = [s.strip() for s in text.split(",")] if text else []
-    if labels and (len(labels) != len(paths) or len(set(labels)) < len(labels) or "" in labels):
-        msg = f"{flag}: {len(labels)} labels for {len(paths)} files (distinct, non-empty)"
-        raise CalogeoError(msg)
-    names = [p.stem for p in paths]
-    if len(set(names)) < len(names):
-        names = [str(p) for p in paths]
-    return labels or names
 
 
 def _read(path: Path, max_events: int | None) -> Any:

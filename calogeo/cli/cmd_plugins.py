@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from calogeo.cli._table import format_table
+from calogeo._table import format_table
 from calogeo.plugins import plugin_manager
 
 ORDER = 90

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from calogeo.cli._options import resample_output
 from calogeo.device import DEVICE_CHOICES
 from calogeo.distributed.cluster import add_cluster_options, cluster_address
 from calogeo.errors import CalogeoError
@@ -64,12 +65,6 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def default_output(path: Path, target: str, round_trip: bool) -> Path:
-    """``IN_<target>.h5`` (``IN_<target>_roundtrip.h5`` for a round trip) beside the input."""
-    suffix = f"_{target}_roundtrip" if round_trip else f"_{target}"
-    return path.with_name(f"{path.stem}{suffix}.h5")
-
-
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -78,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from calogeo.outputs import check_output
     from calogeo.registry import get_geometry
     from calogeo.resample import Resampler
+    from calogeo.resample.bookkeeping import KeptReport
     from calogeo.resample.groups import resampler_for
     from calogeo.resample.stream import resample_stream
 
@@ -91,11 +87,11 @@ def run(args: argparse.Namespace) -> int:
     source_geometry = get_geometry(args.source) if args.source else None
     address = cluster_address(args)
     if address is not None:
-        from calogeo.distributed import commands
+        from calogeo.cli import _distributed as commands
 
         return commands.resample(args, address, target, source_geometry)
     output = args.output or check_output(
-        default_output(args.input, target.name, args.round_trip), inputs
+        resample_output(args.input, target.name, args.round_trip), inputs
     )
     with open_showers(args.input, source_geometry) as source:
         groups = args.layers.split(",") if args.layers else None
@@ -115,8 +111,12 @@ def run(args: argparse.Namespace) -> int:
             cache=not args.no_cache,
             output_scale=args.energy_scale,
         )
-        kept, events = _Kept(), len(source)
-        metadata = {"resampled_from": source.geometry.name, "energy_scale": args.energy_scale}
+        kept, events = KeptReport(), len(source)
+        metadata = {
+            "resampled_from": source.geometry.name,
+            "energy_scale": args.energy_scale,
+            "labels": resampler.label_map.notes(),
+        }
         with (
             ShowerWriter(output, resampler.output_geometry, metadata=metadata) as writer,
             tqdm(
@@ -143,44 +143,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"resampled layer groups {args.layers}; the others are carried over unchanged")
     print(kept.report())
     return 0
-
-
-class _Kept:
-    """Running mean and worst of the fraction of energy kept per event."""
-
-    def __init__(self) -> None:
-        self.total = 0.0
-        self.count = 0
-        self.worst = 1.0
-        self.empty = 0
-        self.negative = 0
-
-    def add(self, books: dict[str, Any]) -> None:
-        energy_in = books["energy_in"]
-        has = energy_in > 0
-        fraction = books["energy_out"][has] / energy_in[has]
-        self.total += float(fraction.sum())
-        self.count += int(has.sum())
-        self.empty += int((energy_in == 0).sum())
-        self.negative += int((energy_in < 0).sum())
-        if len(fraction):
-            self.worst = min(self.worst, float(fraction.min()))
-
-    def report(self) -> str:
-        if not self.count:
-            return "energy kept: no event deposits energy" + (
-                f" ({self.negative} sum to a negative energy)" if self.negative else ""
-            )
-        line = (
-            f"energy kept per event: mean {self.total / self.count:.4%}, "
-            f"worst {self.worst:.4%} of the deposited energy (visible / sampling fraction; "
-            "the rest fell outside the target: edge loss)"
-        )
-        if self.empty:
-            line += f"; {self.empty} events without energy"
-        if self.negative:
-            line += (
-                f"; {self.negative} events whose cells sum to a negative energy (noise), "
-                "resampled as they are and left out of the mean"
-            )
-        return line

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from calogeo.cli._table import format_table
+from calogeo._table import format_table
 from calogeo.registry import get_geometry
 
 if TYPE_CHECKING:
@@ -49,24 +49,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def layer_runs(geometry: Geometry) -> list[tuple[int, int]]:
-    """Index ranges [first, last] of consecutive layers with the same cells and material."""
-    runs: list[tuple[int, int]] = []
-    for i, layer in enumerate(geometry.layers):
-        if runs:
-            prev = geometry.layers[runs[-1][1]]
-            if (
-                prev.layout.to_spec() == layer.layout.to_spec()
-                and prev.material == layer.material
-                and abs(prev.thickness_mm - layer.thickness_mm) < 1e-9
-                and prev.group == layer.group
-            ):
-                runs[-1] = (runs[-1][0], i)
-                continue
-        runs.append((i, i))
-    return runs
-
-
 def describe(geometry: Geometry) -> str:
     """The text ``calogeo show`` prints."""
     head = [
@@ -83,7 +65,7 @@ def describe(geometry: Geometry) -> str:
     if geometry.stochastic_term is not None:
         head.append(f"  resolution: sigma/E = {geometry.stochastic_term:.1%}/sqrt(E/GeV) (spec)")
     rows = []
-    for first, last in layer_runs(geometry):
+    for first, last in geometry.layer_runs():
         layer = geometry.layers[first]
         count = last - first + 1
         names = layer.name if count == 1 else f"{layer.name}..{geometry.layers[last].name}"

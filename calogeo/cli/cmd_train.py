@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from calogeo.cli._table import format_table
+from calogeo._table import format_table
 from calogeo.device import DEVICE_CHOICES
 from calogeo.errors import CalogeoError
 from calogeo.presets import SIZES, TASKS
@@ -105,6 +105,7 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from calogeo.checkpoint import check_writable
     from calogeo.device import resolve_device, torch_threads
     from calogeo.generative import GenerativeModel
     from calogeo.io import open_showers
@@ -115,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     resolve_device(args.device)  # an unusable --device fails before any work
     torch_threads(args.threads)  # and so does a bad --threads or $CALOGEO_THREADS
     output = args.output or Path(f"{args.model}.pt")
+    check_writable(output)  # a place no checkpoint can go fails before any training
     sources = [open_showers(path) for path in args.data]
     val = [open_showers(path) for path in args.val] if args.val else None
     geometry = sources[0].geometry
@@ -142,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
         if args.resume is not None
         else cls.build(geometry, size=args.size, **hparams)
     )
+    if isinstance(model, TorchModel):
+        model.network  # noqa: B018 - hyper-parameters no network can have fail before training
     for path, source in zip(args.data + (args.val or []), sources + (val or []), strict=True):
         model.check_geometry(source.geometry, str(path))
     n_train = sum(len(s) for s in sources)
@@ -154,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
             + (f"; {ranks} processes (DistributedDataParallel)" if ranks > 1 else ""),
             file=sys.stderr,
         )
+    before = _identity(output)
     try:
         if generative:
             model.fit(
@@ -170,8 +175,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             model.fit(sources, val)
     except KeyboardInterrupt:
-        kept = f"{output} holds the last good checkpoint" if output.exists() else "nothing written"
-        print(f"calogeo train: interrupted; {kept}", file=sys.stderr)
+        print(f"calogeo train: interrupted; {_interrupted(output, before)}", file=sys.stderr)
         return 130
     from calogeo import ddp
 
@@ -197,6 +201,25 @@ def resumed(args: argparse.Namespace, cls: type) -> GenerativeModel:
         msg = f"--resume {args.resume}: the checkpoint holds no training state to continue"
         raise CalogeoError(msg)
     return model
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime) of ``path``, None if it does not exist: whether this run wrote it."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _interrupted(output: Path, before: tuple[int, int, int] | None) -> str:
+    """What an interrupted training left at ``output`` (identity ``before`` it started)."""
+    now = _identity(output)
+    if now is None:
+        return "no checkpoint written"
+    if now != before:
+        return f"{output} holds the last good checkpoint of this run"
+    return f"no checkpoint written yet; {output} is left as it was (from an earlier run)"
 
 
 def history_table(history: list[dict[str, float]]) -> str:

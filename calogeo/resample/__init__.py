@@ -1,8 +1,8 @@
 """The overlap-area resampler: showers on one geometry seen through another's cells.
 
 Method: Belayneh et al., EPJC 80 (2020) 688, Sect. 5.4. Modules, one job each:
-``overlap1d`` (1D bin overlaps), ``clip`` (convex-polygon clipping in Numba), ``weights``
-(factored overlap volumes in R_M and X0), ``cache`` (on-disk cache), ``apply`` (numpy/torch
+``overlap1d`` (1D bin overlaps), ``weights`` (factored overlap volumes in R_M and X0, polygons
+clipped by :mod:`calogeo.clip`), ``cache`` (on-disk cache), ``apply`` (numpy/torch
 application), ``resampler`` (the :class:`Resampler`), ``stream`` (reading, resampling and
 writing in overlapping threads), ``grid`` (:func:`regular_grid_for`).
 """

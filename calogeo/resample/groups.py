@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from calogeo.errors import CalogeoError, GeometryMismatchError
 from calogeo.geometry import Geometry, Layer
+from calogeo.resample.bookkeeping import DEPTH_LABELS, LabelMap, front_impact_map
 from calogeo.resample.resampler import Resampler
 from calogeo.showers import Showers
 
@@ -155,7 +157,19 @@ class GroupResampler:
             + mapped.layers
             + showers.layers[self.selected.stop :]
         )
-        return Showers(self.output_geometry, layers, showers.incident_energy, showers.labels)
+        labels = self.label_map.apply(showers.labels, self.bookkeeping(showers))
+        return Showers(self.output_geometry, layers, showers.incident_energy, labels)
+
+    @cached_property
+    def label_map(self) -> LabelMap:
+        """What resampling does to the per-event labels (as :attr:`Resampler.label_map`): the
+        impact point moves only if the resampled layers are the front ones, and depths are
+        dropped, since the carried layers keep their own."""
+        if self.round_trip or self.part is self.source:
+            return self.resampler.label_map
+        at_front = self.selected.start == 0
+        impact = front_impact_map(self.part, self.target, self.resampler.offset_mm)
+        return LabelMap(impact=impact if at_front else None, drop=DEPTH_LABELS)
 
     def bookkeeping(self, showers: Showers) -> dict[str, np.ndarray]:
         """Per-event ``energy_in``, ``energy_out`` and ``edge_loss`` (GeV) of the resampled

@@ -12,9 +12,9 @@ from calogeo.energy_scale import ENERGY_SCALES, EnergyScale, scale_factors
 from calogeo.errors import GeometryMismatchError
 from calogeo.geometry import Geometry
 from calogeo.resample.apply import spread_back, transfer
+from calogeo.resample.bookkeeping import LabelMap, depth_map, front_impact_map
 from calogeo.resample.cache import load_or_build
 from calogeo.resample.kernel import SparseRows, weighted_sums
-from calogeo.resample.stream import gather_cells
 from calogeo.resample.weights import Overlaps
 from calogeo.showers import Showers
 
@@ -160,8 +160,9 @@ class Resampler:
     @overload
     def apply(self, showers: Any, *, batch_size: int = ..., device: str = ...) -> Any: ...
     def apply(self, showers: Any, *, batch_size: int = 1024, device: str = "cpu") -> Any:
-        """Resample showers in batches on ``device`` ("cpu", "cuda" or "auto"); labels and
-        incident energies are carried over unchanged.
+        """Resample showers in batches on ``device`` ("cpu", "cuda" or "auto"). Incident
+        energies are carried over; the labels gain the per-event bookkeeping and those the
+        resampling invalidates are updated or dropped (:attr:`label_map`).
 
         Each batch is gathered into one reused dense buffer and resampled straight into the
         output array, so this runs at the speed of :meth:`apply_array`. A Dask array of flat
@@ -174,13 +175,23 @@ class Resampler:
         n, size = len(showers), max(1, batch_size)
         cells = np.empty((n, self.output_geometry.n_cells), dtype=np.float32)
         buffer = np.empty((min(n, size), self.source.n_cells), dtype=np.float32)
+        sums = np.zeros((n, 2))  # the bookkeeping, from the same gathered batches
         for first in range(0, n, size):
             batch = showers[first : first + size]
-            dense = gather_cells(batch, buffer[: len(batch)])
+            dense = batch.flat(out=buffer[: len(batch)])
             self.apply_dense(dense, out=cells[first : first + len(batch)], device=device)
-        return Showers.from_flat(
-            self.output_geometry, cells, showers.incident_energy, showers.labels
-        )
+            weighted_sums(dense, self._book_weights, sums[first : first + len(batch)])
+        labels = self.label_map.apply(showers.labels, _books(sums))
+        return Showers.from_flat(self.output_geometry, cells, showers.incident_energy, labels)
+
+    @cached_property
+    def label_map(self) -> LabelMap:
+        """What resampling does to the per-event labels: bookkeeping added, ``leakage``
+        updated, positions mapped like the cells (:mod:`calogeo.resample.bookkeeping`)."""
+        if self.round_trip:
+            return LabelMap()  # back on the source's cells: positions stay
+        impact = front_impact_map(self.source, self.target, self.offset_mm)
+        return LabelMap(impact=impact, depth=depth_map(self.source, self.target))
 
     def _apply_dask(self, cells: Any, device: str) -> Any:
         """:meth:`apply_dense` mapped over the event blocks of a Dask array."""
@@ -242,7 +253,7 @@ class Resampler:
         (the weights' column sums), so they do not need the resampled showers.
         """
         self._check(showers)
-        sums = np.zeros((len(showers), 3))
+        sums = np.zeros((len(showers), 2))
         for layer, weights in zip(showers.layers, self._book_layers, strict=True):
             weighted_sums(layer.reshape(len(showers), -1), weights, sums)
         return _books(sums)
@@ -252,16 +263,16 @@ class Resampler:
         return self._book_sums(cells)
 
     def _book_sums(self, cells: np.ndarray | SparseRows) -> dict[str, np.ndarray]:
-        sums = np.zeros((cells.shape[0], 3))
+        sums = np.zeros((cells.shape[0], 2))
         weighted_sums(cells, self._book_weights, sums)
         return _books(sums)
 
     @cached_property
     def _book_weights(self) -> np.ndarray:
-        """(source cells, 3) float64: deposited energy per visible GeV in, kept and lost."""
+        """(source cells, 2) float64: deposited energy per visible GeV in, and kept (the edge
+        loss is their difference, so it costs no third pass over the cells)."""
         per_cell = np.repeat(self.deposited, np.diff(self.source.layer_offsets))
-        kept = self.covered_fraction
-        return np.stack([per_cell, per_cell * kept, per_cell * (1.0 - kept)], axis=1)
+        return np.stack([per_cell, per_cell * self.covered_fraction], axis=1)
 
     @property
     def _book_layers(self) -> list[np.ndarray]:
@@ -286,4 +297,5 @@ class Resampler:
 
 
 def _books(sums: np.ndarray) -> dict[str, np.ndarray]:
-    return {"energy_in": sums[:, 0], "energy_out": sums[:, 1], "edge_loss": sums[:, 2]}
+    """Per-event bookkeeping from the (N, 2) sums of deposited energy in and kept."""
+    return {"energy_in": sums[:, 0], "energy_out": sums[:, 1], "edge_loss": sums[:, 0] - sums[:, 1]}

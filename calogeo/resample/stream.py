@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from calogeo.interrupts import check_interrupted
+from calogeo.resample.resampler import Resampler
 from calogeo.showers import Showers
 from calogeo.sparse import SparseShowers
 
 if TYPE_CHECKING:
     from calogeo.resample.groups import GroupResampler
-    from calogeo.resample.resampler import Resampler
 
-__all__ = ["gather_cells", "pipeline", "resample_stream"]
+__all__ = ["pipeline", "resample_stream"]
 
 _DONE = object()
 
@@ -135,13 +135,6 @@ def pipeline(
             raise stage.error
 
 
-def gather_cells(showers: Showers, out: np.ndarray) -> np.ndarray:
-    """The showers' (N, cells) float32 energies (GeV, flat cell order) copied into ``out``."""
-    n = len(showers)
-    np.concatenate([layer.reshape(n, -1) for layer in showers.layers], axis=1, out=out)
-    return out
-
-
 class _Buffers:
     """A free list of (rows, cols) float32 arrays; ``take(n)`` hands out the first n rows of
     one (allocating when none is free), ``give`` returns it."""
@@ -175,7 +168,8 @@ def resample_stream(
     """Resample every batch of ``batches`` (iterated, i.e. read, in a reader thread, which also
     gathers each Showers batch into a dense buffer; a SparseShowers batch, CPU only, is
     resampled from its non-zero cells) and call ``sink(resampled, bookkeeping)`` in a writer
-    thread, in order; ``bookkeeping`` is :meth:`Resampler.bookkeeping` of the batch."""
+    thread, in order; ``bookkeeping`` is :meth:`Resampler.bookkeeping` of the batch, and the
+    resampled showers carry it as labels (``resampler.label_map``)."""
     inputs = _Buffers(resampler.source.n_cells)
     outputs = _Buffers(resampler.output_geometry.n_cells)
 
@@ -184,15 +178,13 @@ def resample_stream(
             if isinstance(batch, SparseShowers):
                 yield batch, None
             else:
-                yield batch, gather_cells(batch, inputs.take(len(batch)))
+                yield batch, batch.flat(out=inputs.take(len(batch)))
 
     def process(
         item: tuple[Showers | SparseShowers, np.ndarray | None],
     ) -> tuple[Showers, Any, np.ndarray]:
         batch, cells = item
         if cells is None:
-            from calogeo.resample.resampler import Resampler
-
             if not isinstance(resampler, Resampler) or not isinstance(batch, SparseShowers):
                 msg = "sparse batches are resampled by a whole-geometry Resampler only"
                 raise TypeError(msg)
@@ -202,9 +194,8 @@ def resample_stream(
             books = resampler.bookkeeping_dense(cells)
             out = resampler.apply_dense(cells, out=outputs.take(len(batch)), device=device)
             inputs.give(cells)
-        resampled = Showers.from_flat(
-            resampler.output_geometry, out, batch.incident_energy, batch.labels
-        )
+        labels = resampler.label_map.apply(batch.labels, books)
+        resampled = Showers.from_flat(resampler.output_geometry, out, batch.incident_energy, labels)
         return resampled, books, out
 
     def write(item: tuple[Showers, Any, np.ndarray]) -> None:

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from calogeo.clip import piece_overlaps
 from calogeo.geometry import Geometry, Layer
 from calogeo.layout import RectilinearLayout
-from calogeo.resample.clip import piece_overlaps
 from calogeo.resample.overlap1d import interval_overlaps
 
 if TYPE_CHECKING:

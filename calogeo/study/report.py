@@ -18,8 +18,8 @@ __all__ = ["outcomes", "table", "write_report"]
 
 def outcomes(records: list[dict[str, Any]]) -> list[Any]:
     """The evaluation records as ``calogeo demo`` Outcomes (metric results rebuilt)."""
-    from calogeo.cli.cmd_demo import Outcome
     from calogeo.metric import MetricResult
+    from calogeo.study.crossgeometry import Outcome
 
     return [
         Outcome(
@@ -37,7 +37,7 @@ def outcomes(records: list[dict[str, Any]]) -> list[Any]:
 
 def table(records: list[dict[str, Any]]) -> str:
     """``calogeo demo``'s AUC / resolution table of the records (one task)."""
-    from calogeo.cli.cmd_demo import results_table
+    from calogeo.study.crossgeometry import results_table
 
     cells = {
         r["version"]: SimpleNamespace(geometry=SimpleNamespace(n_cells=r["cells"])) for r in records
@@ -67,7 +67,7 @@ def _energy_plot(here: list[Any], title: str, path: Path) -> bool:
 def write_report(records: list[dict[str, Any]], folder: Path, title: str) -> str:
     """Write ``results.json``, ``table.txt``, ``report.md`` and the plots into ``folder``
     (replaced as a whole, atomically); returns the Markdown text."""
-    from calogeo.cli.cmd_demo import _slug, write_plots
+    from calogeo.study.crossgeometry import slug, write_plots
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -84,7 +84,7 @@ def write_report(records: list[dict[str, Any]], folder: Path, title: str) -> str
             text = table(mine)
             tables.append(f"{task}\n{text}")
             # one task: its plots in the report folder itself (as calogeo demo writes them)
-            plots = staging / _slug(task) if len(tasks) > 1 else staging
+            plots = staging / slug(task) if len(tasks) > 1 else staging
             plots.mkdir(exist_ok=True)
             where = f"{plots.name}/" if len(tasks) > 1 else ""
             found = outcomes(mine)
@@ -94,7 +94,7 @@ def write_report(records: list[dict[str, Any]], folder: Path, title: str) -> str
                     lines += [f"![{path.stem}]({where}{path.name})", ""]
             for version in dict.fromkeys(o.version for o in found):
                 here = [o for o in found if o.version == version]
-                path = plots / f"energy_{_slug(version)}.png"
+                path = plots / f"energy_{slug(version)}.png"
                 if _energy_plot(here, f"{version}: bias and resolution", path):
                     lines += [f"### {version}", "", f"![{path.stem}]({where}{path.name})", ""]
         (staging / "table.txt").write_text("\n\n".join(tables) + "\n")

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from calogeo.study.crossgeometry import slug
 from calogeo.study.spec import Model, Sample, Study, StudyError, Task
 
 __all__ = ["SIM_BATCH", "Runner", "version_names"]
@@ -55,10 +56,6 @@ def version_names(study: Study) -> list[tuple[str, str | None, bool]]:
 def _key(payload: Any) -> str:
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in ".-" else "_" for c in text).strip("_")
 
 
 class Runner:
@@ -97,7 +94,7 @@ class Runner:
         """The folder of stage ``kind`` for ``label``: built by ``build(folder)`` unless a
         finished one with the same settings and inputs exists."""
         key = _key({"kind": kind, "settings": settings, "inputs": [p.name for p in inputs]})
-        path = self.cache / kind / f"{_slug(label)}-{key}"
+        path = self.cache / kind / f"{slug(label)}-{key}"
         name = f"{kind}:{label}"
         if (path / STAGE_FILE).exists():
             self.cached.append(name)
@@ -122,8 +119,8 @@ class Runner:
 
     def simulate(self, sample: Sample, split: str) -> Path:
         """Showers of ``sample`` (train or test split), as a partitioned dataset."""
-        from calogeo.cli.cmd_simulate import draw_particles
         from calogeo.distributed.ops import simulate_partitioned
+        from calogeo.incident import draw_particles
         from calogeo.registry import get_geometry
 
         study = self.study
@@ -226,8 +223,8 @@ class Runner:
 
         def build(path: Path) -> None:
             from calogeo.checkpoint import load_model
-            from calogeo.cli.cmd_demo import score
             from calogeo.streams import read_all
+            from calogeo.study.crossgeometry import score
 
             trained = load_model(checkpoint)
             test = read_all([str(d) for d in data])
@@ -276,7 +273,7 @@ class Runner:
                     if target is None:
                         out[sample.particle, split, version] = base
                     else:
-                        label = f"{sample.particle}-{split}-{_slug(version)}"
+                        label = f"{sample.particle}-{split}-{slug(version)}"
                         out[sample.particle, split, version] = self.resample(
                             base, label, target, round_trip
                         )

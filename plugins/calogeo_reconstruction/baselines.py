@@ -13,7 +13,12 @@ import numpy as np
 
 from calogeo.energy_scale import calibrated_sum
 from calogeo.errors import CalogeoError, MissingDependencyError
-from calogeo.reconstruction import LINEAR_SCALE, ReconstructionModel, group_design
+from calogeo.reconstruction import (
+    LINEAR_SCALE,
+    ReconstructionModel,
+    group_design,
+    require_two_classes,
+)
 from calogeo.showers import Showers
 
 __all__ = ["BDT", "CalibratedSum", "LinearRegression", "expert_features"]
@@ -115,10 +120,12 @@ class LinearRegression(ReconstructionModel):
         return {"coefficients": self.coefficients.tolist(), "scale": self.scale}
 
     def set_state(self, state: Mapping[str, Any]) -> None:
-        if "coefficients" in state:
-            self.coefficients = np.asarray(state["coefficients"], dtype=np.float64)
-            # checkpoints from before the deposited scale hold a fit of the visible energies
-            self.scale = str(state.get("scale", "visible"))
+        if "coefficients" not in state:
+            msg = f"model {self.name!r}: the checkpoint holds no fitted coefficients"
+            raise CalogeoError(msg)
+        self.coefficients = np.asarray(state["coefficients"], dtype=np.float64)
+        # checkpoints from before the deposited scale hold a fit of the visible energies
+        self.scale = str(state.get("scale", "visible"))
 
 
 def expert_features(
@@ -196,9 +203,7 @@ class BDT(ReconstructionModel):
         self.feature_names, x = expert_features(showers)
         record: dict[str, float] = {"epoch": 1}
         if label is not None:
-            if len(np.unique(label)) < 2:
-                msg = "the training data hold only one class; the BDT needs signal and background"
-                raise CalogeoError(msg)
+            require_two_classes(label, self.hparams["signal"], self.hparams["background"])
             self.classifier = self._estimator("classify", len(x)).fit(x, label)
             record["iterations_classify"] = float(self.classifier.n_iter_)
         if self.regresses:
@@ -233,18 +238,26 @@ class BDT(ReconstructionModel):
         return self.make_predictions(showers, score, energy)
 
     def get_state(self) -> dict[str, Any]:
-        # scikit-learn estimators have no tensor form: they travel pickled, as bytes
-        return {
-            "feature_names": list(self.feature_names),
-            "classifier": pickle.dumps(self.classifier) if self.classifier is not None else b"",
-            "regressor": pickle.dumps(self.regressor) if self.regressor is not None else b"",
-            **({} if self.calibration is None else {"calibration": self.calibration.tolist()}),
-        }
+        # scikit-learn estimators have no tensor form: they travel pickled, as bytes. The task's
+        # absent estimator is left out: an empty b"" pickles as a call of bytes(), which
+        # torch.load(weights_only=True) refuses (so `calogeo evaluate` could not read it).
+        state: dict[str, Any] = {"feature_names": list(self.feature_names)}
+        for key in ("classifier", "regressor"):
+            if getattr(self, key) is not None:
+                state[key] = pickle.dumps(getattr(self, key))
+        if self.calibration is not None:
+            state["calibration"] = self.calibration.tolist()
+        return state
 
     def set_state(self, state: Mapping[str, Any]) -> None:
+        uses = (("classifier", self.classifies), ("regressor", self.regresses))
+        missing = [key for key, used in uses if used and not state.get(key)]
+        if missing:
+            msg = f"model {self.name!r}: the checkpoint holds no trained {' or '.join(missing)}"
+            raise CalogeoError(msg)
         self.feature_names = list(state.get("feature_names", []))
         if "calibration" in state:
             self.calibration = np.asarray(state["calibration"], dtype=np.float64)
         for key in ("classifier", "regressor"):
-            blob = state.get(key, b"")
+            blob = state.get(key)
             setattr(self, key, pickle.loads(blob) if blob else None)

@@ -86,9 +86,9 @@ def resample(args: argparse.Namespace, address: str, target: Any, source: Any) -
     if args.device not in ("cpu", "auto"):
         msg = "--scheduler/--workers resample on the workers' CPUs: drop --device"
         raise CalogeoError(msg)
-    from calogeo.cli.cmd_resample import default_output
+    from calogeo.cli._options import resample_output
 
-    folder = _output_dir(args, default_output(args.input, target.name, args.round_trip))
+    folder = _output_dir(args, resample_output(args.input, target.name, args.round_trip))
     begin = time.perf_counter()
     with dask_client(address) as client:
         manifest = resample_partitioned(
@@ -144,7 +144,7 @@ def convert(args: argparse.Namespace, address: str, source: Any, version: int) -
 def evaluate(args: argparse.Namespace, address: str) -> int:
     """``calogeo evaluate REF GEN`` on a cluster: reduced observable histograms and moments
     in ``DIR/histograms.json`` and ``DIR/summary.json``."""
-    from calogeo.cli.cmd_evaluate import cell_threshold_gev
+    from calogeo.cli._options import cell_threshold_gev
     from calogeo.distributed.ops import PARTITION_EVENTS, evaluate_partitioned
     from calogeo.io import open_showers
 
