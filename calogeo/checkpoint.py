@@ -49,7 +49,7 @@ def save_checkpoint(checkpoint: Mapping[str, Any], path: str | Path) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(dict(checkpoint), tmp)
         tmp.replace(path)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # torch reports a failed write as a RuntimeError
         tmp.unlink(missing_ok=True)
         raise _write_error(path, exc) from exc
     except BaseException:
@@ -80,8 +80,12 @@ def check_writable(path: str | Path) -> None:
             pass
 
 
-def _write_error(path: Path, exc: OSError) -> CalogeoError:
-    return CalogeoError(f"{path}: cannot write the checkpoint: {exc.strerror or exc}")
+def _write_error(path: Path, exc: Exception) -> CalogeoError:
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+    else:  # torch's stream writer: "... file write failed" after a C++ location
+        reason = "file write failed (disk full or file too large?)"
+    return CalogeoError(f"{path}: cannot write the checkpoint: {reason}")
 
 
 def _first_sentence(text: str) -> str:

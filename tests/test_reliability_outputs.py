@@ -37,15 +37,21 @@ def full_disk_command(kind: str, folder: Path) -> list[str | Path]:
         return ["convert", source, "out.h5", "--to-format", "native", "--format-version", "1"]
     if kind == "plot":
         return ["plot", "layers", source, "-o", "out.png"]
+    if kind == "train":
+        return ["train", "dnn", "--task", "regress", "--data", source, "--size", "small",
+                "--epochs", "1", "--device", "cpu", "-o", "out.pt"]  # fmt: skip
     return ["evaluate", source, source, "-o", "out", "--metrics", "energy_spectrum"]
 
 
-@pytest.mark.parametrize("kind", ["simulate", "resample", "convert", "plot", "evaluate"])
+@pytest.mark.parametrize("kind", ["simulate", "resample", "convert", "plot", "evaluate", "train"])
 def test_full_disk_is_one_line_error_and_leaves_no_partial_file(tmp_path: Path, kind: str) -> None:
     command = full_disk_command(kind, tmp_path)
     before = set(tmp_path.iterdir())
-    limit = LIMIT if kind in ("simulate", "resample", "convert") else 4096
+    limit = LIMIT if kind in ("simulate", "resample", "convert", "train") else 4096
     result = run_cli(*command, cwd=tmp_path, fsize_bytes=limit)
+    if kind == "train":  # its first line says what it trains; the error is the second
+        assert result.stderr.startswith("training dnn")
+        result.stderr = result.stderr.split("\n", 1)[1]
     assert_one_line_error(result, "file too large")
     assert set(tmp_path.iterdir()) - before == set()  # no output, no partial file
 
