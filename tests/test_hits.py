@@ -197,7 +197,7 @@ def write_table_with_ids(path, hits: HitBatch) -> None:
 def test_table_with_event_ids_matches_the_events(clic, tmp_path):
     geometry, _, hits = clic
     write_table_with_ids(tmp_path / "ids.h5", hits)
-    settings = VoxelizeSettings(axis="barycentre")
+    settings = VoxelizeSettings(axis="barycentre", incident_energy_gev=50.0)
     with open_hits(tmp_path / "ids.h5") as reader:
         assert reader.name == "table"
         batches = list(reader.iter_batches(100))  # events split across chunks
@@ -236,7 +236,7 @@ def test_parquet_table_reads_like_the_hdf5_one(clic, tmp_path):
         }
     )
     pq.write_table(table, tmp_path / "hits.parquet", row_group_size=500)
-    settings = VoxelizeSettings(axis="barycentre")
+    settings = VoxelizeSettings(axis="barycentre", incident_energy_gev=50.0)
     voxelize(
         tmp_path / "hits.parquet", geometry, tmp_path / "out.h5", settings=settings, chunk_hits=300
     )

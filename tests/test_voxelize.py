@@ -98,7 +98,11 @@ def test_frame_follows_the_eta_phi_convention():
     position = np.array([[front + depth, 0.0, 0.0], [front + depth, 0.0, 4 * dy]])
     position[1, 1] = np.diff(layout.x_edges_mm)[0]
     hits = HitBatch(np.array([0, 2]), position, np.array([1.0, 2.0]))
-    out = voxelize_batch(hits, geometry, VoxelizeSettings(axis="fixed", direction=(1, 0, 0)))
+    out = voxelize_batch(
+        hits,
+        geometry,
+        VoxelizeSettings(axis="fixed", direction=(1, 0, 0), incident_energy_gev=50.0),
+    )
     rows, cols = layout.shape
     centre = (rows // 2) * cols + cols // 2
     assert out.index.tolist() == [centre, centre + 4 * cols + 1]
@@ -143,7 +147,7 @@ def test_hits_outside_the_window_are_the_events_loss():
     )
     hits = HitBatch(np.array([0, 4]), position, np.array([1.0, 2.0, 3.0, 4.0]))
     out, books = calogeo.voxelize.HitBinner(
-        geometry, VoxelizeSettings(axis="fixed", direction=(1, 0, 0))
+        geometry, VoxelizeSettings(axis="fixed", direction=(1, 0, 0), incident_energy_gev=50.0)
     )(hits)
     assert out.labels["loss"].tolist() == [9.0]
     assert out.labels["loss_fraction"][0] == pytest.approx(0.9)
@@ -201,7 +205,7 @@ def test_streaming_memory_is_bounded_by_the_chunk_not_the_file(tmp_path):
         h5["z"] = rng.normal(0.0, 20.0, n_hits).astype(np.float32)
         h5["energy"] = rng.exponential(1e-3, n_hits).astype(np.float32)
         h5["offsets"] = np.arange(0, n_hits + 1, per_event)
-    settings = VoxelizeSettings(axis="fixed", direction=(1.0, 0.0, 0.0))
+    settings = VoxelizeSettings(axis="fixed", direction=(1.0, 0.0, 0.0), incident_energy_gev=50.0)
     tracemalloc.start()
     try:
         report = voxelize(
@@ -247,3 +251,17 @@ def test_kernels_match_their_numpy_references():
     np.testing.assert_array_equal(got[1], want[1])
     np.testing.assert_allclose(got[2], want[2], rtol=1e-12)
     assert np.all(got[2] != 0)
+
+
+def test_events_without_incident_energy_need_one_given():
+    """Native files hold finite incident energies only: hits without MC truth take the
+    incident (beam) energy from the settings, or are an error naming the option."""
+    hits = HitBatch(np.array([0, 1]), np.array([[1510.0, 0.0, 0.0]]), np.array([1.0]))
+    geometry = calogeo.get_geometry("clic_ecal_rec")
+    fixed = {"axis": "fixed", "direction": (1.0, 0.0, 0.0)}
+    with pytest.raises(CalogeoError, match="--incident-energy"):
+        voxelize_batch(hits, geometry, VoxelizeSettings(**fixed))
+    out = voxelize_batch(hits, geometry, VoxelizeSettings(**fixed, incident_energy_gev=20.0))
+    assert out.incident_energy.tolist() == [20.0]
+    with pytest.raises(CalogeoError, match="must be positive"):
+        VoxelizeSettings(incident_energy_gev=float("nan"))

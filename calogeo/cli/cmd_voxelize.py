@@ -87,6 +87,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--length-unit", choices=LENGTH_UNITS, default="mm", help="default: mm")
     parser.add_argument("--energy-unit", choices=ENERGY_UNITS, default="GeV", help="default: GeV")
     parser.add_argument(
+        "--incident-energy",
+        type=float,
+        metavar="GEV",
+        help="incident energy of events whose input gives none (no MC truth, e.g. the beam "
+        "energy of a test beam); without it such events are an error",
+    )
+    parser.add_argument(
         "--chunk-hits",
         type=int,
         default=1 << 18,
@@ -136,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         energy_scale=args.energy_scale,
         length_unit=args.length_unit,
         energy_unit=args.energy_unit,
+        incident_energy_gev=args.incident_energy,
     )
     output = args.output
     if output is None and not args.check:

@@ -49,7 +49,9 @@ class VoxelizeSettings:
     (``"visible"``: what the active medium saw, as stored by calogeo; ``"deposited"``: the
     energy left in the whole layer, turned into visible energy with the layer's sampling
     fraction); ``length_unit`` and ``energy_unit`` those of the input (positions and
-    vertices; hit and incident energies).
+    vertices; hit and incident energies); ``incident_energy_gev`` the incident energy of the
+    events whose input gives none (no MC truth: the beam energy of a test beam, say). An event
+    without an incident energy is an error otherwise (native files hold finite energies only).
     """
 
     axis: Axis | None = None
@@ -60,6 +62,7 @@ class VoxelizeSettings:
     energy_scale: EnergyScale = "visible"
     length_unit: str = "mm"
     energy_unit: str = "GeV"
+    incident_energy_gev: float | None = None
 
     def __post_init__(self) -> None:
         if self.axis is not None and self.axis not in AXES:
@@ -67,6 +70,11 @@ class VoxelizeSettings:
             raise CalogeoError(msg)
         if (self.axis == "fixed") != (self.direction is not None):
             msg = "a fixed axis needs a direction, and only a fixed axis takes one"
+            raise CalogeoError(msg)
+        if self.incident_energy_gev is not None and not (
+            np.isfinite(self.incident_energy_gev) and self.incident_energy_gev > 0
+        ):
+            msg = f"incident energy {self.incident_energy_gev} GeV: must be positive"
             raise CalogeoError(msg)
         if self.direction is not None and not np.linalg.norm(self.direction) > 0:
             msg = f"axis direction {self.direction} has no length"
@@ -175,8 +183,7 @@ class HitBinner:
             labels["loss_fraction"] = np.where(
                 books.energy_in > 0, books.loss / books.energy_in, 0.0
             ).astype(np.float32)
-        incident = batch.events.get("incident_energy")
-        incident = np.full(n, np.nan) if incident is None else incident * energy_unit
+        incident = self._incident_energy(batch.events.get("incident_energy"), n, energy_unit)
         visible = np.where(inside, energy * self._cell_factor[np.maximum(cell, 0)], 0.0)
         offsets, index, sums = sum_cells(
             batch.offsets.astype(np.int64), cell, visible, geometry.n_cells
@@ -190,6 +197,21 @@ class HitBinner:
             labels,
         )
         return showers, books
+
+    def _incident_energy(self, given: np.ndarray | None, n: int, unit: float) -> np.ndarray:
+        """(n,) incident energies in GeV: the input's, where it has them, else the settings'."""
+        incident = np.full(n, np.nan) if given is None else np.asarray(given, float) * unit
+        unknown = ~np.isfinite(incident)
+        if np.any(unknown):
+            fallback = self.settings.incident_energy_gev
+            if fallback is None:
+                msg = (
+                    f"{int(unknown.sum())} event(s) without an incident energy (no MC truth "
+                    "or incident_energy column in the input): give it with --incident-energy GEV"
+                )
+                raise CalogeoError(msg)
+            incident[unknown] = fallback
+        return incident
 
     def _books(
         self,
