@@ -1,17 +1,19 @@
 """Torch pieces the three generative model families share: locally connected layers, the
 CaloGAN discriminator features (minibatch discrimination, differentiable sparsity), image
-resizing, per-axis shape bookkeeping and the loss terms (binary cross entropy, MAPE, MAE,
-Wasserstein gradient penalty) as pure functions of tensors.
+resizing, per-axis shape bookkeeping and the loss terms (binary cross entropy, MAPE, MAE) as
+pure functions of tensors (the WGAN-GP penalty is :func:`calogeo.adversarial.gradient_penalty`).
 
-Every network takes ``conditions`` (N, n_conditions) float32 whose column 0 is the incident
-energy in GeV; further columns are whatever the model class puts there (angles in rad, a one-hot
-particle class). Imported only when a network is built.
+Units are those of :mod:`calogeo.generative`: images are cell energies over the model's
+``image_unit_gev``, and every network takes ``conditions`` (N, n_conditions) float32 whose
+column 0 is the incident energy over ``energy_unit_gev`` (the largest training energy, so the
+CaloGAN paper's E / 100 GeV for its 1-100 GeV data); further columns are angles in rad and a
+one-hot particle class. Imported only when a network is built.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,13 +21,9 @@ from torch import nn
 
 Shape = tuple[int, ...]
 
-ENERGY_SCALE_GEV = 100.0
-"""Incident energies enter the networks divided by 100 GeV (Paganini et al., PRD 97 (2018)
-014021, Sect. IV A: "energy is scaled by a factor of 10^2")."""
-
 
 def incident_energy(conditions: torch.Tensor) -> torch.Tensor:
-    """(N, 1) incident energy in GeV: column 0 of ``conditions``."""
+    """(N, 1) incident energy in condition units: column 0 of ``conditions``."""
     return conditions[:, :1]
 
 
@@ -159,25 +157,3 @@ def mape(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-7) -> torch.T
 def mae(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean absolute error."""
     return (target - pred).abs().mean()
-
-
-def gradient_penalty(
-    critic: Callable[[list[torch.Tensor], torch.Tensor], torch.Tensor],
-    real: Sequence[torch.Tensor],
-    fake: Sequence[torch.Tensor],
-    conditions: torch.Tensor,
-) -> torch.Tensor:
-    """WGAN-GP penalty E[(||grad_x critic(x)||_2 - 1)^2] at random points x between real and
-    generated events (Gulrajani et al., NeurIPS 2017, Alg. 1), one mixing weight per event
-    shared by all inputs; the norm runs over all inputs of an event together."""
-    alpha = torch.rand(conditions.shape[0], device=conditions.device)
-    mixed = [
-        torch.lerp(
-            f.detach(), r.detach(), alpha.view(-1, *[1] * (r.dim() - 1)).to(r.dtype)
-        ).requires_grad_(True)
-        for r, f in zip(real, fake, strict=True)
-    ]
-    score = critic(mixed, conditions)
-    grads = torch.autograd.grad(score.sum(), mixed, create_graph=True)
-    norm = torch.sqrt(sum(g.flatten(1).pow(2).sum(dim=1) for g in grads) + 1e-12)
-    return ((norm - 1.0) ** 2).mean()

@@ -17,7 +17,8 @@ stream's pre-ReLU image I with the previous stream's last layer resized to this 
 W * I + (1 - W) * I', with a per-pixel, per-layer weight W from a 3x3 locally connected layer
 on both (a sigmoid: the paper's two-channel softmax for one layer).
 
-The latent vector (1024 N(0, 1) numbers) is multiplied by E / 100 GeV. Further condition
+The latent vector (1024 N(0, 1) numbers) is multiplied by the energy condition (E over the
+largest training energy: the paper's E / 100 GeV for its 1-100 GeV showers). Further condition
 columns (a one-hot particle class, angles) multiply it by 1 + a learnt linear map of them, the
 Hadamard class embedding of the CaloGAN code generalised.
 
@@ -26,7 +27,8 @@ connected layers, 16 x 3x3 with column stride 2, 8 x 2x2, 8 x 2x2 with column st
 batch normalisation) and adds minibatch discrimination on the trunk features, the soft sparsity
 per layer and minibatch discrimination on it, the per-layer energies, their sum E_tot (as an
 estimate of the incident energy E_hat = E_tot / response, ``energy_response`` the mean visible
-fraction of the training data, 1 for the paper), |E - E_hat|, the 5 GeV tolerance indicator
+fraction of the training data: 1 for the paper's data, which hold all the energy; here files
+hold visible energy), |E - E_hat| in GeV, the 5 GeV tolerance indicator
 1{|E - E_hat| > 5 GeV} and minibatch discrimination on the layer energies (Sect. IV A; sizes
 from the CaloGAN code). Because of batch normalisation and minibatch discrimination a batch
 must be all real or all generated (as the paper trains).
@@ -38,15 +40,19 @@ lambda_E = 0.05 (Sect. IV C). Adam, learning rate 2e-5 (D) and 2e-4 (G), batches
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from calogeo.generative import GenBatch
+from calogeo.showers import Showers
+from calogeo_generative.base import LatentGAN
 from calogeo_generative.blocks import (
-    ENERGY_SCALE_GEV,
     LocallyConnected2d,
     MinibatchDiscrimination,
     Shape,
@@ -59,6 +65,7 @@ from calogeo_generative.blocks import (
 )
 
 __all__ = [
+    "CaloGAN",
     "CaloGANDiscriminator",
     "CaloGANGenerator",
     "Stream",
@@ -151,8 +158,8 @@ class InPainting(nn.Module):
 
 
 class CaloGANGenerator(nn.Module):
-    """Latent (N, ``latent``) and conditions (N, n_conditions; column 0 the energy in GeV) ->
-    one non-negative image per view input, (N, layers, rows, cols) in GeV."""
+    """Latent (N, ``latent``) and conditions (N, n_conditions) -> one non-negative image per
+    view input, (N, layers, rows, cols), in image units."""
 
     def __init__(
         self,
@@ -184,7 +191,7 @@ class CaloGANGenerator(nn.Module):
             nn.init.zeros_(self.embed.bias)
 
     def forward(self, z: torch.Tensor, conditions: torch.Tensor) -> list[torch.Tensor]:
-        h = z * (incident_energy(conditions) / ENERGY_SCALE_GEV)
+        h = z * incident_energy(conditions)
         if self.embed is not None:
             h = h * (1 + self.embed(conditions[:, 1:]))
         images: list[torch.Tensor] = []
@@ -225,8 +232,9 @@ class _LeakyReLU(nn.Module):
 
 
 class CaloGANDiscriminator(nn.Module):
-    """View images (one per input, GeV) and conditions -> (real/fake logit (N, 1), estimated
-    incident energy E_hat (N, 1) in GeV)."""
+    """View images (one per input, image units) and conditions -> (real/fake logit (N, 1),
+    estimated incident energy E_hat (N, 1) in GeV). ``image_unit_gev`` and ``energy_unit_gev``
+    turn images and the energy condition into GeV for the energy features."""
 
     def __init__(
         self,
@@ -239,6 +247,8 @@ class CaloGANDiscriminator(nn.Module):
         mbd_kernels: int = 10,
         mbd_dims: int = 10,
         energy_response: float = 1.0,
+        image_unit_gev: float = 1.0,
+        energy_unit_gev: float = 100.0,
         sparsity_scale_gev: float = 1e-3,
     ) -> None:
         super().__init__()
@@ -270,7 +280,9 @@ class CaloGANDiscriminator(nn.Module):
         )
         self.head = nn.Linear(width, 1)
         self.register_buffer("energy_response", torch.tensor(float(energy_response)))
-        self.sparsity_scale_gev = sparsity_scale_gev
+        self.register_buffer("image_unit_gev", torch.tensor(float(image_unit_gev)))
+        self.register_buffer("energy_unit_gev", torch.tensor(float(energy_unit_gev)))
+        self.sparsity_scale = sparsity_scale_gev / float(image_unit_gev)
 
     def forward(
         self, images: Sequence[torch.Tensor], conditions: torch.Tensor
@@ -279,16 +291,16 @@ class CaloGANDiscriminator(nn.Module):
         for k, stream in enumerate(self.streams):
             x = images[stream.input][:, stream.first : stream.first + stream.n_layers]
             f = self.trunks[k](x)
-            sparsity = soft_sparsity(x, self.sparsity_scale_gev)
+            sparsity = soft_sparsity(x, self.sparsity_scale)
             features += [f, self.feature_mbd[k](f), sparsity, self.sparsity_mbd[k](sparsity)]
-        energies = layer_energies(images)
+        energies = layer_energies(images) * self.image_unit_gev  # GeV
         total = energies.sum(dim=1, keepdim=True)
         e_hat = total / self.energy_response
-        well = (incident_energy(conditions) - e_hat).abs()
+        well = (incident_energy(conditions) * self.energy_unit_gev - e_hat).abs()
         too_far = (well > TOLERANCE_GEV).to(well.dtype)
-        features += [
-            energies / 10.0,
-            total / ENERGY_SCALE_GEV,
+        features += [  # scaled as the CaloGAN code does for its 100 GeV showers
+            energies / (0.1 * self.energy_unit_gev),
+            total / self.energy_unit_gev,
             well,
             too_far,
             self.energy_mbd(energies),
@@ -325,3 +337,117 @@ def calogan_discriminator_loss(
     adversarial = bce_logits(logit_real, real_target) + bce_logits(logit_fake, fake_target)
     energy_term = mae(e_hat_real, energy_real) + mae(e_hat_fake, energy_fake)
     return adversarial + lambda_e * energy_term
+
+
+class CaloGAN(LatentGAN):
+    """CaloGAN (Paganini et al. 2018) on the ``layers`` view of any geometry; see the module
+    docstring. Paper preset: Sect. IV and the CaloGAN code; ``small``: narrower streams for
+    two CPU cores."""
+
+    name = "calogan"
+    description = "CaloGAN: per-layer LAGAN streams with attention (Paganini et al. 2018)"
+    view = "layers"
+    conditions = ("energy",)
+    phase_networks: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "critic": ("discriminator",),
+        "generator": ("generator",),
+    }
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {
+            "latent": 1024,
+            "max_stream_layers": 8,
+            "dense_channels": 36,
+            "conv_filters": 16,
+            "lc_filters": 6,
+            "attention": True,
+            "disc_conv_filters": 64,
+            "disc_lc_filters": [16, 8, 8],
+            "mbd_kernels": 10,
+            "mbd_dims": 10,
+            "lambda_e": LAMBDA_E,
+            "lr_generator": 2e-4,
+            "lr_discriminator": 2e-5,
+            "betas": [0.5, 0.999],
+            "epochs": 50,
+            "batch_size": 256,
+            "n_critic": 1,
+        },
+        "small": {
+            "latent": 128,
+            "max_stream_layers": 8,
+            "dense_channels": 8,
+            "conv_filters": 8,
+            "lc_filters": 4,
+            "attention": True,
+            "disc_conv_filters": 16,
+            "disc_lc_filters": [8, 4, 4],
+            "mbd_kernels": 5,
+            "mbd_dims": 5,
+            "lambda_e": LAMBDA_E,
+            "lr_generator": 5e-4,
+            "lr_discriminator": 5e-5,
+            "betas": [0.5, 0.999],
+            "epochs": 20,
+            "batch_size": 64,
+            "n_critic": 1,
+        },
+    }
+
+    def fit_normalisation(self, showers: Showers) -> None:
+        """The core's units, and the mean visible fraction E_visible / E_incident of the
+        training showers (``energy_response``), which turns the discriminator's E_tot into an
+        estimate of the incident energy."""
+        super().fit_normalisation(showers)
+        total = showers.flat().sum(axis=1, dtype=np.float64)
+        self._norm["energy_response"] = float(np.mean(total / showers.incident_energy))
+
+    def build_networks(self) -> dict[str, nn.Module]:
+        h, shapes, n = self.hparams, self.input_view.shapes, self.n_conditions
+        generator = CaloGANGenerator(
+            shapes,
+            n,
+            latent=int(h["latent"]),
+            max_stream_layers=int(h["max_stream_layers"]),
+            dense_channels=int(h["dense_channels"]),
+            conv_filters=int(h["conv_filters"]),
+            lc_filters=int(h["lc_filters"]),
+            attention=bool(h["attention"]),
+        )
+        discriminator = CaloGANDiscriminator(
+            shapes,
+            n,
+            max_stream_layers=int(h["max_stream_layers"]),
+            conv_filters=int(h["disc_conv_filters"]),
+            lc_filters=[int(f) for f in h["disc_lc_filters"]],
+            mbd_kernels=int(h["mbd_kernels"]),
+            mbd_dims=int(h["mbd_dims"]),
+            energy_response=self.unit("energy_response", 1.0),
+            image_unit_gev=self.unit("image_unit_gev", 1.0),
+            energy_unit_gev=self.unit("energy_unit_gev", 100.0),
+        )
+        return {"generator": generator, "discriminator": discriminator}
+
+    def loss(
+        self, phase: str, nets: Mapping[str, nn.Module], batch: GenBatch
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        d, n = nets["discriminator"], len(batch.cond)
+        energy = batch.energy_gev.view(n, 1)
+        if phase == "critic":
+            fake = [f.detach() for f in self.generated(nets, batch.cond)]
+            logit_real, e_real = d(batch.real, batch.cond)  # one batch real, one generated
+            logit_fake, e_fake = d(fake, batch.cond)
+            loss = calogan_discriminator_loss(
+                logit_real,
+                logit_fake,
+                e_real,
+                energy,
+                e_fake,
+                energy,
+                real_target=self.targets(n, True, energy.device),
+                fake_target=self.targets(n, False, energy.device),
+                lambda_e=float(self.hparams["lambda_e"]),
+            )
+            return loss, {"e_error_real_gev": mae(e_real, energy).item()}
+        logit, e_hat = d(self.generated(nets, batch.cond), batch.cond)
+        loss = calogan_generator_loss(logit, e_hat, energy, float(self.hparams["lambda_e"]))
+        return loss, {"e_error_fake_gev": mae(e_hat, energy).item()}

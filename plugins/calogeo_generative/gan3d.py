@@ -5,8 +5,8 @@ Sect. 4.1 and Fig. 6, loss Eq. 1 and training Sect. 4.2).
 On the ``voxels`` view, one tower per layer group. Axes are (depth, rows, cols); the paper's
 (x, y, z) kernels are turned into this order.
 
-Generator: (E / 100 GeV, the further conditions, e.g. theta in rad, and 254 N(0, 1) latent
-numbers: 256 inputs for E and theta) -> dense layer -> a start grid of 8 channels -> 3D
+Generator: (the energy condition, the further conditions, e.g. theta in rad, and 254 N(0, 1)
+latent numbers: 256 inputs for E and theta) -> dense layer -> a start grid of 8 channels -> 3D
 convolution, 64 filters of 8x6x6 (paper 6x6x8), leaky ReLU, batch norm -> up-sampling -> 6
 filters of 8x5x8 -> leaky ReLU, batch norm -> up-sampling -> 6 filters of 8x3x5 -> leaky ReLU ->
 one 2x2x2 filter -> ReLU. The paper's up-sampling factors (2, 3, 3) then (3, 2, 2) take its
@@ -26,21 +26,25 @@ Loss (Eq. 1): 3 x BCE + 0.1 x (MAPE of the primary energy, of the deposited ener
 binned pixel-intensity counts) + 25 x MAE of the angles; RMSprop. The generator is conditioned
 on the real batch's energies and angles and its deposited energy and pixel-intensity counts are
 compared with those of the real showers (as in the paper's code). Cells enter the networks as
-E^0.85 (Sect. 4: "alpha = 0.85"); deposited energies are summed after undoing the power.
+E^0.85 (Sect. 4: "alpha = 0.85"), E in image units; deposited energies are summed after undoing
+the power. The pixel-intensity bins of the paper's code are cuts in GeV^0.85 on its CLIC data;
+here they are fixed fractions of the image unit (the typical largest cell), :data:`BIN_EDGES`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from calogeo.generative import GenBatch
+from calogeo_generative.base import LatentGAN
 from calogeo_generative.blocks import (
-    ENERGY_SCALE_GEV,
     Shape,
     bce_logits,
     clip,
@@ -50,6 +54,7 @@ from calogeo_generative.blocks import (
 )
 
 __all__ = [
+    "GAN3D",
     "GAN3DDiscriminator",
     "GAN3DGenerator",
     "deposited_energy",
@@ -63,9 +68,9 @@ POWER = 0.85
 """Cells enter as E^0.85 (Belayneh et al. Sect. 4)."""
 WEIGHTS = (3.0, 0.1, 25.0)
 """Loss weights of BCE, the MAPE terms and the angle MAE (Belayneh et al. Sect. 4.2)."""
-BIN_EDGES = (1e-6, 0.003, 0.008, 0.0125, 0.02, 0.03, 0.05)
-"""Edges of the pixel-intensity bins, in the networks' units (GeV^0.85): empty cells, then
-(0, 0.003), ..., above 0.05, the eight bins of the 3DGAN code."""
+BIN_EDGES = (1e-6, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3)
+"""Edges of the eight pixel-intensity bins (empty cells, then up to 1e-3, ..., above 0.3), in
+the networks' units (image units^0.85), as many as in the 3DGAN code."""
 
 GEN_KERNELS = ((8, 6, 6), (8, 5, 8), (8, 3, 5))
 """Generator kernels (depth, rows, cols): the paper's 6x6x8, 5x8x8, 3x5x8 in (x, y, z)."""
@@ -149,8 +154,8 @@ class GeneratorTower(nn.Module):
 
 
 class GAN3DGenerator(nn.Module):
-    """Latent (N, ``latent``) and conditions (N, n_conditions; column 0 E in GeV) -> one
-    non-negative voxel image per view input, (N, 1, depth, rows, cols), in GeV^``power``."""
+    """Latent (N, ``latent``) and conditions (N, n_conditions) -> one non-negative voxel image
+    per view input, (N, 1, depth, rows, cols), in image units^``power``."""
 
     def __init__(
         self,
@@ -168,8 +173,7 @@ class GAN3DGenerator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor, conditions: torch.Tensor) -> list[torch.Tensor]:
-        scaled = torch.cat([incident_energy(conditions) / ENERGY_SCALE_GEV, conditions[:, 1:]], 1)
-        h = torch.cat([scaled, z], dim=1)
+        h = torch.cat([conditions, z], dim=1)
         return [tower(h) for tower in self.towers]
 
 
@@ -201,7 +205,7 @@ def _pads_same(k: Sequence[int]) -> tuple[int, ...]:
 
 class GAN3DDiscriminator(nn.Module):
     """Voxel images (one per view input, network units) -> (real/fake logit (N, 1), primary
-    energy (N, 1) in GeV, angles (N, n_conditions - 1) or None)."""
+    energy (N, 1) in condition units, the further conditions (N, n_conditions - 1) or None)."""
 
     def __init__(
         self,
@@ -230,11 +234,11 @@ class GAN3DDiscriminator(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         h = torch.cat([t(x) for t, x in zip(self.towers, images, strict=True)], dim=1)
         angles = self.angles(h) if self.angles is not None else None
-        return self.real_fake(h), self.energy(h) * ENERGY_SCALE_GEV, angles
+        return self.real_fake(h), self.energy(h), angles
 
 
 def deposited_energy(images: Sequence[torch.Tensor], power: float = POWER) -> torch.Tensor:
-    """(N, 1) summed cell energy (GeV) of images in GeV^``power``."""
+    """(N, 1) summed cell energy of images in (energy unit)^``power``, in the energy unit."""
     return sum(x.clamp(min=0).pow(1.0 / power).flatten(1).sum(dim=1, keepdim=True) for x in images)
 
 
@@ -307,3 +311,100 @@ def gan3d_discriminator_loss(
         if angles is not None:
             loss = loss + w_a * mae(angles, conditions[:, 1:])
     return loss
+
+
+class GAN3D(LatentGAN):
+    """3DGAN (Belayneh et al. 2020, Sect. 4) on the ``voxels`` view of any geometry,
+    conditioned on the energy and the polar angle; see the module docstring. Paper preset:
+    Sect. 4.1-4.2 and the 3DGAN code (Keras RMSprop defaults, batches of 128, 5% label
+    switching); ``small``: narrower networks for two CPU cores."""
+
+    name = "gan3d"
+    description = "3DGAN: 3D convolutional GAN with energy and angle heads (Belayneh et al. 2020)"
+    view = "voxels"
+    conditions = ("energy", "theta")
+    phase_networks: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "critic": ("discriminator",),
+        "generator": ("generator",),
+    }
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {
+            "latent": 254,
+            "gen_filters": [64, 6, 6],
+            "disc_filters": [16, 8, 8, 8],
+            "dropout": 0.2,
+            "power": POWER,
+            "loss_weights": list(WEIGHTS),
+            "lr_generator": 1e-3,
+            "lr_discriminator": 1e-3,
+            "epochs": 60,
+            "batch_size": 128,
+            "n_critic": 1,
+            "label_switch": 0.05,
+        },
+        "small": {
+            "latent": 62,
+            "gen_filters": [16, 6, 6],
+            "disc_filters": [8, 8, 8, 8],
+            "dropout": 0.2,
+            "power": POWER,
+            "loss_weights": list(WEIGHTS),
+            "lr_generator": 1e-3,
+            "lr_discriminator": 1e-3,
+            "epochs": 20,
+            "batch_size": 64,
+            "n_critic": 1,
+            "label_switch": 0.05,
+        },
+    }
+
+    def build_networks(self) -> dict[str, nn.Module]:
+        h, shapes, n = self.hparams, self.input_view.shapes, self.n_conditions
+        return {
+            "generator": GAN3DGenerator(
+                shapes, n, latent=int(h["latent"]), filters=[int(f) for f in h["gen_filters"]]
+            ),
+            "discriminator": GAN3DDiscriminator(
+                shapes,
+                n,
+                filters=[int(f) for f in h["disc_filters"]],
+                dropout=float(h["dropout"]),
+            ),
+        }
+
+    def optimiser(self, name: str, params: Any) -> torch.optim.Optimizer:
+        """RMSprop with Keras' defaults (rho 0.9, eps 1e-7) and ``lr_<name>``."""
+        lr = float(self.hparams[f"lr_{name}"])
+        return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7)
+
+    def sample(
+        self, nets: Mapping[str, nn.Module], cond: torch.Tensor, generator: Any = None
+    ) -> list[torch.Tensor]:
+        power = float(self.hparams["power"])
+        return [x.clamp(min=0).pow(1.0 / power) for x in self.generated(nets, cond, generator)]
+
+    def loss(
+        self, phase: str, nets: Mapping[str, nn.Module], batch: GenBatch
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        d, n, power = nets["discriminator"], len(batch.cond), float(self.hparams["power"])
+        w_g, w_p, w_a = (float(w) for w in self.hparams["loss_weights"])
+        real = [x.pow(power) for x in batch.real]
+        fake = self.generated(nets, batch.cond)
+        if phase == "critic":
+            fake = [f.detach() for f in fake]
+            loss = gan3d_discriminator_loss(
+                d(real),
+                batch.cond,
+                d(fake),
+                batch.cond,
+                real_target=self.targets(n, True, batch.cond.device),
+                fake_target=self.targets(n, False, batch.cond.device),
+                weights=(w_g, w_p, w_a),
+            )
+            return loss, {}
+        logit, energy, angles = d(fake)
+        loss = gan3d_generator_loss(
+            logit, energy, angles, fake, real, batch.cond, power=power, weights=(w_g, w_p, w_a)
+        )
+        ratio = deposited_energy(fake, power) / deposited_energy(real, power).clamp(min=1e-12)
+        return loss, {"deposit_ratio": ratio.mean().item()}

@@ -4,8 +4,9 @@ Learn.: Sci. Technol. 3 (2022) 025014, Sect. 3.1 (and the WGAN of Erdmann et al.
 
 On the ``voxels`` view, one generator chain and one critic trunk per layer group.
 
-Generator: the energy (E / 100 GeV) and 100 latent numbers (uniform in [-1, 1]) go through one
-3D transposed convolution each (1 -> 4 ngf and 100 -> 4 ngf channels, ngf = 32) onto a start grid,
+Generator: the energy condition and 100 latent numbers (uniform in [-1, 1]) go through one
+3D transposed convolution each (1 -> 4 ngf and 100 -> 4 ngf channels, ngf = 32; further
+conditions, e.g. a one-hot particle class, join the energy's) onto a start grid,
 are concatenated and pass six transposed convolutions (8 ngf -> 4 ngf -> 2 ngf -> ngf -> 10 -> 5
 -> 1 channels; kernels 4x2x2, 4x2x2, 4x4x4, 10x4x4, 8x3x3, 7x5x5 in (depth, rows, cols);
 strides (2, 2, 2), (2, 2, 2), (2, 1, 1), 1, (1, 2, 2), 1; padding 1), each but the last with
@@ -32,21 +33,21 @@ betas (0.5, 0.9).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from calogeo_generative.blocks import (
-    ENERGY_SCALE_GEV,
-    Shape,
-    gradient_penalty,
-    incident_energy,
-    mae,
-)
+from calogeo.adversarial import gradient_penalty
+from calogeo.generative import GenBatch
+from calogeo_generative.base import LatentGAN
+from calogeo_generative.blocks import Shape, mae
 
 __all__ = [
+    "WGAN",
     "Constrainer",
     "WGANCritic",
     "WGANGenerator",
@@ -94,11 +95,11 @@ def start_grid(grid: Sequence[int]) -> tuple[int, ...]:
 class GeneratorChain(nn.Module):
     """(E, latent) -> one group's (N, 1, depth, rows, cols) image, cropped to ``grid``."""
 
-    def __init__(self, grid: Sequence[int], latent: int, ngf: int) -> None:
+    def __init__(self, grid: Sequence[int], latent: int, ngf: int, n_conditions: int = 1) -> None:
         super().__init__()
         start = start_grid(grid)
         self.grid = tuple(grid)
-        self.from_energy = nn.ConvTranspose3d(1, 4 * ngf, start, bias=False)
+        self.from_energy = nn.ConvTranspose3d(n_conditions, 4 * ngf, start, bias=False)
         self.from_latent = nn.ConvTranspose3d(latent, 4 * ngf, start, bias=False)
         sizes = [_chain_sizes(s, a) for a, s in enumerate(start)]
         self.full = tuple(s[-1] for s in sizes)
@@ -113,8 +114,8 @@ class GeneratorChain(nn.Module):
             channels = out
         self.main = nn.Sequential(*layers)
 
-    def forward(self, energy: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        e = self.from_energy(energy.view(-1, 1, 1, 1, 1))
+    def forward(self, conditions: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        e = self.from_energy(conditions.view(*conditions.shape, 1, 1, 1))
         h = self.from_latent(z.view(*z.shape, 1, 1, 1))
         x = self.main(torch.cat([e, h], dim=1))
         lo = [(f - n) // 2 for f, n in zip(self.full, self.grid, strict=True)]
@@ -128,8 +129,8 @@ class GeneratorChain(nn.Module):
 
 
 class WGANGenerator(nn.Module):
-    """Latent (N, ``latent``) and conditions (N, 1; E in GeV) -> one non-negative voxel image
-    per view input, (N, 1, depth, rows, cols), in the model's cell units."""
+    """Latent (N, ``latent``) and conditions (N, 1) -> one non-negative voxel image per view
+    input, (N, 1, depth, rows, cols), in image units."""
 
     def __init__(
         self,
@@ -140,16 +141,14 @@ class WGANGenerator(nn.Module):
         ngf: int = 32,
     ) -> None:
         super().__init__()
-        if n_conditions != 1:
-            msg = f"the WGAN is conditioned on the energy alone, got {n_conditions} conditions"
-            raise ValueError(msg)
         self.shapes = [tuple(s) for s in shapes]
         self.latent = latent
-        self.chains = nn.ModuleList(GeneratorChain(s[1:], latent, ngf) for s in self.shapes)
+        self.chains = nn.ModuleList(
+            GeneratorChain(s[1:], latent, ngf, n_conditions) for s in self.shapes
+        )
 
     def forward(self, z: torch.Tensor, conditions: torch.Tensor) -> list[torch.Tensor]:
-        energy = incident_energy(conditions) / ENERGY_SCALE_GEV
-        return [chain(energy, z) for chain in self.chains]
+        return [chain(conditions, z) for chain in self.chains]
 
 
 def _stride(extent: Sequence[int]) -> tuple[int, ...]:
@@ -206,7 +205,7 @@ def _critic_trunk(shape: Shape, widths: Sequence[int], blocks: Sequence[int]) ->
 
 
 class WGANCritic(nn.Module):
-    """Voxel images (one per view input) and conditions (N, 1; E in GeV) -> score (N, 1)."""
+    """Voxel images (one per view input) and conditions -> score (N,)."""
 
     def __init__(
         self,
@@ -223,12 +222,11 @@ class WGANCritic(nn.Module):
 
     def forward(self, images: Sequence[torch.Tensor], conditions: torch.Tensor) -> torch.Tensor:
         features = [t(x) for t, x in zip(self.trunks, images, strict=True)]
-        scaled = torch.cat([incident_energy(conditions) / ENERGY_SCALE_GEV, conditions[:, 1:]], 1)
-        return self.head(torch.cat([*features, scaled], dim=1))
+        return self.head(torch.cat([*features, conditions], dim=1)).squeeze(1)
 
 
 class Constrainer(nn.Module):
-    """All cells of the view images -> incident energy (N, 1) in GeV."""
+    """All cells of the view images -> incident energy (N, 1) in condition units."""
 
     def __init__(
         self,
@@ -254,11 +252,11 @@ class Constrainer(nn.Module):
 
     def forward(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
         x = torch.cat([img.flatten(1) for img in images], dim=1)
-        return self.main(x) * ENERGY_SCALE_GEV
+        return self.main(x)
 
 
 def constrainer_loss(predicted: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
-    """L1 loss of the constrainer's energy (GeV) on reference showers."""
+    """L1 loss of the constrainer's energy on reference showers (the authors' choice)."""
     return mae(predicted, energy)
 
 
@@ -271,9 +269,10 @@ def wgan_critic_loss(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(critic loss mean D(G) - mean D(real) + lambda GP, Wasserstein estimate mean D(real) -
     mean D(G)); ``fake`` generated with the real showers' ``conditions``."""
-    fake = [f.detach() for f in fake]
-    w = critic(list(real), conditions).mean() - critic(fake, conditions).mean()
-    return -w + lambda_gp * gradient_penalty(critic, real, fake, conditions), w.detach()
+    real, fake = list(real), [f.detach() for f in fake]
+    w = critic(real, conditions).mean() - critic(fake, conditions).mean()
+    penalty = gradient_penalty(lambda x: critic(x, conditions), real, fake, weight=lambda_gp)
+    return penalty - w, w.detach()
 
 
 def wgan_generator_loss(
@@ -283,7 +282,115 @@ def wgan_generator_loss(
     energy: torch.Tensor,
     kappa: float = KAPPA,
 ) -> torch.Tensor:
-    """-mean D(G) + kappa mean |(C(G) - E)^2 - (C(real) - E)^2|, energies in GeV (C the frozen
-    constrainer; the real showers have the energies ``energy`` G was given)."""
+    """-mean D(G) + kappa mean |(C(G) - E)^2 - (C(real) - E)^2|, energies in GeV as in the
+    authors' code (C the frozen constrainer; the real showers have the energies ``energy`` G
+    was given)."""
     error = ((constrained_fake - energy) ** 2 - (constrained_real - energy) ** 2).abs()
     return -score_fake.mean() + kappa * error.mean()
+
+
+class WGAN(LatentGAN):
+    """WGAN-GP with an energy constrainer (Buhmann et al. 2021, Sect. 3.1) on the ``voxels``
+    view of any geometry; see the module docstring. Paper preset: Sect. 3.1 and the authors'
+    code; ``small``: narrower networks and a smaller constrainer for two CPU cores."""
+
+    name = "wgan"
+    description = "WGAN-GP with a frozen energy constrainer (Buhmann et al. 2021)"
+    view = "voxels"
+    conditions = ("energy",)
+    latent_law = "uniform"
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {
+            "latent": 100,
+            "ngf": 32,
+            "critic_widths": [64, 128],
+            "critic_blocks": [3, 4],
+            "constrainer_hidden": [5000, 1000, 100],
+            "constrainer_epochs": 10,
+            "lambda_gp": LAMBDA_GP,
+            "kappa": KAPPA,
+            "lr_generator": 1e-4,
+            "lr_critic": 1e-5,
+            "lr_constrainer": 1e-4,
+            "betas": [0.5, 0.9],
+            "epochs": 82,
+            "batch_size": 100,
+            "n_critic": 10,
+        },
+        "small": {
+            "latent": 32,
+            "ngf": 8,
+            "critic_widths": [16, 32],
+            "critic_blocks": [1, 1],
+            "constrainer_hidden": [256, 64, 16],
+            "constrainer_epochs": 5,
+            "lambda_gp": LAMBDA_GP,
+            "kappa": KAPPA,
+            "lr_generator": 1e-4,
+            "lr_critic": 1e-4,
+            "lr_constrainer": 1e-3,
+            "betas": [0.5, 0.9],
+            "epochs": 20,
+            "batch_size": 64,
+            "n_critic": 5,
+        },
+    }
+
+    def build_networks(self) -> dict[str, nn.Module]:
+        h, shapes, n = self.hparams, self.input_view.shapes, self.n_conditions
+        constrainer = Constrainer(shapes, hidden=[int(w) for w in h["constrainer_hidden"]])
+        return {
+            "generator": WGANGenerator(shapes, n, latent=int(h["latent"]), ngf=int(h["ngf"])),
+            "critic": WGANCritic(
+                shapes,
+                n,
+                widths=[int(w) for w in h["critic_widths"]],
+                blocks=[int(b) for b in h["critic_blocks"]],
+            ),
+            "constrainer": constrainer.requires_grad_(False),
+        }
+
+    def pretrain(self, nets: Mapping[str, nn.Module], stream: Any, device: Any) -> None:
+        """Train the constrainer on the reference showers (L1, Adam), then freeze it."""
+        constrainer = nets["constrainer"].train().requires_grad_(True)
+        betas = tuple(float(b) for b in self.hparams["betas"])
+        opt = torch.optim.Adam(
+            constrainer.parameters(), lr=float(self.hparams["lr_constrainer"]), betas=betas
+        )
+        seed = int(self.hparams.get("seed", 0))
+        for epoch in range(int(self.hparams["constrainer_epochs"])):
+            rng = np.random.default_rng([seed, 7919, epoch])
+            for showers in stream.batches(int(self.hparams["batch_size"]), rng):
+                if len(showers) < 2:
+                    continue
+                batch = self.encode(showers, device)
+                loss = constrainer_loss(constrainer(batch.real), batch.cond[:, :1])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        constrainer.eval().requires_grad_(False)
+
+    def loss(
+        self, phase: str, nets: Mapping[str, nn.Module], batch: GenBatch
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        critic = nets["critic"]
+        fake = self.generated(nets, batch.cond)
+        if phase == "critic":
+            loss, w = wgan_critic_loss(
+                critic, batch.real, fake, batch.cond, float(self.hparams["lambda_gp"])
+            )
+            return loss, {"wasserstein": w.item()}
+        constrainer = nets["constrainer"].eval()  # the trainer puts every network in train()
+        unit = self.energy_unit_gev
+        energy = batch.energy_gev.view(-1, 1)
+        with torch.no_grad():
+            constrained_real = constrainer(batch.real) * unit
+        constrained_fake = constrainer(fake) * unit
+        loss = wgan_generator_loss(
+            critic(fake, batch.cond),
+            constrained_fake,
+            constrained_real,
+            energy,
+            float(self.hparams["kappa"]),
+        )
+        return loss, {"constrainer_error_gev": mae(constrained_fake, energy).item()}
