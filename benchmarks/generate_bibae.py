@@ -81,7 +81,8 @@ def main() -> None:
         seed = SEED_MS.get(name)
         if seed:
             print(
-                f"{name}: best {wall:.1f} ms/shower ({1e3 / wall:.1f} showers/s) on one core; "
+                f"{name}: best {wall:.1f} ms/shower ({1e3 / wall:.1f} showers/s, {cpu:.1f} ms CPU) "
+                "on one core; "
                 f"the seed's {seed:.0f} ms is {seed / wall:.1f}x slower"
             )
     if "bibae" in best and "wgan" in best:
