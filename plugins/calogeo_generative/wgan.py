@@ -12,7 +12,8 @@ are concatenated and pass six transposed convolutions (8 ngf -> 4 ngf -> 2 ngf -
 strides (2, 2, 2), (2, 2, 2), (2, 1, 1), 1, (1, 2, 2), 1; padding 1), each but the last with
 layer normalisation and ReLU, ReLU on the output. The paper's 4x4x4 start grid gives exactly
 48x25x25; for any other grid the start size of each axis is the smallest whose output covers
-the axis, and the output is cropped to it, centred (:func:`start_grid`).
+the axis, and the output is cropped to it, centred; an axis so short that this would generate
+twice its cells or more keeps its size through 3-wide stride-1 kernels (:func:`axis_chain`).
 
 Critic: the 3D residual network of the paper (Sect. 3.1: "3D-residual blocks", about 4 M
 weights): a 4x5x5 convolution (64 filters, stride 1x2x2), instance norm, ReLU, 3^3 max pool
@@ -51,6 +52,7 @@ __all__ = [
     "Constrainer",
     "WGANCritic",
     "WGANGenerator",
+    "axis_chain",
     "constrainer_loss",
     "start_grid",
     "wgan_critic_loss",
@@ -73,23 +75,36 @@ _CHAIN: tuple[tuple[int, tuple[int, int, int], tuple[int, int, int]], ...] = (
 )
 
 
-def _chain_sizes(start: int, axis: int) -> list[int]:
+def _chain_sizes(start: int, kernels: Sequence[int], strides: Sequence[int]) -> list[int]:
     sizes = [start]
-    for _, kernel, stride in _CHAIN:
-        sizes.append((sizes[-1] - 1) * stride[axis] - 2 + kernel[axis])
+    for kernel, stride in zip(kernels, strides, strict=True):
+        sizes.append((sizes[-1] - 1) * stride - 2 + kernel)
     return sizes
 
 
+def axis_chain(n: int, axis: int) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """(start size, kernels, strides) of the six transposed convolutions along ``axis`` for
+    ``n`` cells: the paper's kernels and strides from the smallest start size whose output
+    covers ``n`` (every intermediate size >= 1); where even that gives twice ``n`` or more
+    (a short axis: CMS's single layer would come out 24 deep), start at ``n`` and keep the
+    size with 3-wide, stride-1 kernels instead."""
+    kernels = tuple(k[axis] for _, k, _ in _CHAIN)
+    strides = tuple(s[axis] for _, _, s in _CHAIN)
+    start = 1
+    while (
+        min(_chain_sizes(start, kernels, strides)) < 1
+        or _chain_sizes(start, kernels, strides)[-1] < n
+    ):
+        start += 1
+    if _chain_sizes(start, kernels, strides)[-1] >= 2 * n:
+        return n, (3,) * len(_CHAIN), (1,) * len(_CHAIN)
+    return start, kernels, strides
+
+
 def start_grid(grid: Sequence[int]) -> tuple[int, ...]:
-    """Per axis, the smallest start size (>= 1, every intermediate size >= 1) whose chain
-    output covers ``grid`` (depth, rows, cols): (4, 4, 4) for 48x25x25."""
-    out = []
-    for axis, n in enumerate(grid):
-        start = 1
-        while min(_chain_sizes(start, axis)) < 1 or _chain_sizes(start, axis)[-1] < n:
-            start += 1
-        out.append(start)
-    return tuple(out)
+    """Per axis of ``grid`` (depth, rows, cols), the start size of :func:`axis_chain`:
+    (4, 4, 4) for the paper's 48x25x25."""
+    return tuple(axis_chain(n, axis)[0] for axis, n in enumerate(grid))
 
 
 class GeneratorChain(nn.Module):
@@ -97,16 +112,19 @@ class GeneratorChain(nn.Module):
 
     def __init__(self, grid: Sequence[int], latent: int, ngf: int, n_conditions: int = 1) -> None:
         super().__init__()
-        start = start_grid(grid)
+        plans = [axis_chain(n, axis) for axis, n in enumerate(grid)]
+        start = tuple(p[0] for p in plans)
         self.grid = tuple(grid)
         self.from_energy = nn.ConvTranspose3d(n_conditions, 4 * ngf, start, bias=False)
         self.from_latent = nn.ConvTranspose3d(latent, 4 * ngf, start, bias=False)
-        sizes = [_chain_sizes(s, a) for a, s in enumerate(start)]
+        sizes = [_chain_sizes(*p) for p in plans]
         self.full = tuple(s[-1] for s in sizes)
         layers: list[nn.Module] = []
         channels = 8 * ngf
-        for i, (mult, kernel, stride) in enumerate(_CHAIN):
+        for i, (mult, _, _) in enumerate(_CHAIN):
             out = mult * ngf if mult > 0 else -mult
+            kernel = tuple(p[1][i] for p in plans)
+            stride = tuple(p[2][i] for p in plans)
             layers.append(nn.ConvTranspose3d(channels, out, kernel, stride, 1, bias=False))
             if i < len(_CHAIN) - 1:
                 layers.append(nn.LayerNorm([s[i + 1] for s in sizes]))
