@@ -606,7 +606,8 @@ class BIBAE(GenerativeModel):
 
     def posttrain(self, nets: Mapping[str, nn.Module], stream: Any, device: Any) -> None:
         """Train the post-processor on the frozen encoder and decoder (``pp_epochs``), then fit
-        the latent density estimate."""
+        the latent density estimate. Its per-epoch losses go to ``training_state
+        ["postprocessor_history"]``, the last of them into the last row of ``history``."""
         post = nets["postprocessor"]
         _reset(post)
         post.to(device)
@@ -617,6 +618,7 @@ class BIBAE(GenerativeModel):
         seed = int(self.hparams.get("seed", 0))
         batch_size = int(self.hparams.get("batch_size", 16))
         decay = float(self.hparams.get("lr_decay", 1.0))
+        rows: list[dict[str, float]] = []
         try:
             for epoch in range(1, int(self.hparams.get("pp_epochs", 0)) + 1):
                 for group in opt.param_groups:
@@ -639,13 +641,11 @@ class BIBAE(GenerativeModel):
                     for key, value in {"loss_postprocessor": loss.item(), **logs}.items():
                         sums[key] = sums.get(key, 0.0) + value
                     count += 1
-                self.history.append(
-                    {
-                        "postprocessor_epoch": epoch,
-                        **{k: v / max(count, 1) for k, v in sums.items()},
-                    }
-                )
+                rows.append({"epoch": epoch, **{k: v / max(count, 1) for k, v in sums.items()}})
             post.trained.fill_(1.0)
+            self.training_state["postprocessor_history"] = rows
+            if rows and self.history:  # the last epoch's row shows where the stage ended
+                self.history[-1].update({k: v for k, v in rows[-1].items() if k != "epoch"})
         finally:
             post.eval()
             for net in frozen:
