@@ -35,7 +35,9 @@ def add_parser(subparsers: Any) -> None:
         "--reference-events", type=int, default=1000, help="independent reference showers"
     )
     parser.add_argument("--size", choices=("small", "paper"), default="small")
-    parser.add_argument("--epochs", type=int, default=None, help="override every model's epochs")
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="every model's epochs (0: each preset's own)"
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -58,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     from calogeo.generative_demo import TABLE_COLUMNS, DemoOptions, run_demo
 
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    hparams: dict[str, dict[str, Any]] = {}
+    hparams: dict[str, dict[str, Any]] = DemoOptions().hparams if args.epochs else {}
+    hparams = {m: dict(v) for m, v in hparams.items() if m in models}
     for key, value in parse_settings(args.set).items():
         model, dot, name = key.partition(".")
         if not dot or model not in models:
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         n_train=args.events,
         n_reference=args.reference_events,
         size=args.size,
-        epochs=args.epochs,
+        epochs=args.epochs or None,
         hparams=hparams,
         threshold_mip=args.threshold_mip,
         device=args.device,
