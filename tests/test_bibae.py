@@ -134,6 +134,19 @@ def test_resume_continues_the_run_and_reruns_the_postprocessor(grid, showers, tm
     assert len(resumed.training_state["postprocessor_history"]) == 1
 
 
+def test_postprocessor_starts_as_the_identity_so_its_output_cannot_start_dead(grid, showers):
+    model = BIBAE.build(grid, size="small", **TINY)
+    model.fit_normalisation(showers)
+    batch = model.encode(showers[:8], "cpu")
+    out = model.nets["postprocessor"](batch.real, batch.cond)
+    for o, r in zip(out, batch.real, strict=True):
+        torch.testing.assert_close(o, r)
+    loss, _ = model.postprocessor_loss([o * 0.5 for o in out], batch.real)
+    loss.backward()
+    grads = [p.grad for p in model.nets["postprocessor"].parameters() if p.grad is not None]
+    assert any(float(g.abs().sum()) > 0 for g in grads)
+
+
 def test_loss_helpers():
     a = torch.randn(200, 3, generator=torch.Generator().manual_seed(0))
     assert float(gaussian_mmd(a, a, (1.0,))) == pytest.approx(0.0, abs=1e-6)

@@ -33,7 +33,7 @@ maps every decoder cell below ``threshold_mip`` (0.1) of a MIP to zero
 Post-processor (Sect. 3.2, "Improved post processing"): trained after the BIB-AE, on its frozen
 encoder and decoder (:meth:`posttrain`), to turn the reconstruction of x into x: ten 1x1x1
 convolutions (ndf = 128, layer normalisation, leaky ReLU 0.01) conditioned on the image sum and
-the energy. Loss: cell MSE, two sorted-kernel MMD terms on the cell-energy spectrum in MIP units
+the energy, added to its input (a correction; the last convolution starts at zero). Loss: cell MSE, two sorted-kernel MMD terms on the cell-energy spectrum in MIP units
 (a narrow and a wide Gaussian kernel, so the MIP peak and the spectrum's tail are both seen), MSE
 and MAE of the sorted cell energies of each event, and the MSE of the batch-mean images (weights
 1, 5, 5, 10, 10, 1e-4).
@@ -259,7 +259,9 @@ class LatentCritic(nn.Module):
 
 class PostProcessor(nn.Module):
     """Per group a stack of 1x1x1 convolutions with layer normalisation, conditioned on the image
-    sum and the conditions; ReLU output. ``trained`` (a buffer, 0 or 1) says whether
+    sum and the conditions, whose output is added to the input image, then ReLU: it starts as
+    the identity (last convolution zero) and learns a correction, so its output cannot die
+    into an all-zero image whose loss has no gradient. ``trained`` (a buffer, 0 or 1) says whether
     :meth:`BIBAE.posttrain` has run: generation uses the post-processor only then."""
 
     def __init__(
@@ -286,7 +288,8 @@ class PostProcessor(nn.Module):
             for _ in range(n_layers - 2):
                 layers += [nn.Conv3d(channels, ndf, 1), nn.LayerNorm(list(g)), nn.LeakyReLU(0.01)]
                 channels = ndf
-            layers += [nn.Conv3d(channels, 1, 1, bias=False), nn.ReLU()]
+            layers.append(nn.Conv3d(channels, 1, 1, bias=False))
+            nn.init.zeros_(layers[-1].weight)  # starts as the identity
             self.rest.append(nn.Sequential(*layers))
         self.register_buffer("trained", torch.zeros(()))
 
@@ -296,7 +299,7 @@ class PostProcessor(nn.Module):
             c = self.cond(torch.cat([x.flatten(1).sum(1, keepdim=True), cond], dim=1))
             h = first(x)
             c = c[:, :, None, None, None].expand(-1, -1, *h.shape[2:])
-            out.append(rest(torch.cat([h, c], dim=1)))
+            out.append(torch.relu(x + rest(torch.cat([h, c], dim=1))))
         return out
 
 
