@@ -134,13 +134,16 @@ def test_resume_continues_the_run_and_reruns_the_postprocessor(grid, showers, tm
     assert len(resumed.training_state["postprocessor_history"]) == 1
 
 
-def test_postprocessor_starts_as_the_identity_so_its_output_cannot_start_dead(grid, showers):
+def test_postprocessor_starts_as_the_identity_and_an_empty_output_costs(grid, showers):
     model = BIBAE.build(grid, size="small", **TINY)
     model.fit_normalisation(showers)
     batch = model.encode(showers[:8], "cpu")
     out = model.nets["postprocessor"](batch.real, batch.cond)
     for o, r in zip(out, batch.real, strict=True):
         torch.testing.assert_close(o, r)
+    empty, _ = model.postprocessor_loss([torch.zeros_like(o) for o in out], batch.real)
+    same, _ = model.postprocessor_loss(model._thresholded(batch.real), batch.real)
+    assert float(same) < 1e-6 < float(empty)  # an empty output is far from the real showers
     loss, _ = model.postprocessor_loss([o * 0.5 for o in out], batch.real)
     loss.backward()
     grads = [p.grad for p in model.nets["postprocessor"].parameters() if p.grad is not None]

@@ -33,19 +33,20 @@ maps every decoder cell below ``threshold_mip`` (0.1) of a MIP to zero
 Post-processor (Sect. 3.2, "Improved post processing"): trained after the BIB-AE, on its frozen
 encoder and decoder (:meth:`posttrain`), to turn the reconstruction of x into x: ten 1x1x1
 convolutions (ndf = 128, layer normalisation, leaky ReLU 0.01) conditioned on the image sum and
-the energy, added to its input (a correction; the last convolution starts at zero). Loss: cell MSE, two sorted-kernel MMD terms on the cell-energy spectrum in MIP units
-(a narrow and a wide Gaussian kernel, so the MIP peak and the spectrum's tail are both seen), MSE
-and MAE of the sorted cell energies of each event, and the MSE of the batch-mean images (weights
-1, 5, 5, 10, 10, 1e-4).
+the energy, added to its input (a correction; the last convolution starts at zero). Loss: cell
+MSE, two sorted-kernel MMD terms on the cell-energy spectrum in MIP units (a narrow and a wide
+Gaussian kernel, so the MIP peak and the spectrum's tail are both seen), MSE and MAE of the
+sorted cell energies of each event, and the MSE of the batch-mean images (weights 1, 5, 5, 10,
+10, 1e-4).
 
 Generation (Sect. 3.2, "BIB-AE with KDE latent space sampling"): after the post-processor, the
-encoder maps the training set onto its latent means, and a Gaussian kernel density estimate is
-fitted to them with the energy label as one more dimension (a product kernel, Scott's bandwidth
-per dimension). For a requested energy a kernel centre is drawn by rejection sampling (a uniform
-proposal accepted with the energy kernel's weight at the requested energy), its latent numbers
-are smeared by the kernel, the noise part is drawn from N(0, 1), and decoder and post-processor
-make the shower. Before the estimate exists (the per-epoch fidelity number) latents come from
-N(0, 1).
+encoder maps the training set onto latent samples (mean + spread x noise), and a Gaussian
+kernel density estimate is fitted to them with the energy label as one more dimension (a product
+kernel, Scott's bandwidth per dimension). For a requested energy a kernel centre is drawn by
+rejection sampling (a uniform proposal accepted with the energy kernel's weight at the requested
+energy), its latent numbers are smeared by the kernel, the noise part is drawn from N(0, 1), and
+decoder and post-processor make the shower. Before the estimate exists (the per-epoch fidelity
+number) latents come from N(0, 1).
 """
 
 from __future__ import annotations
@@ -659,9 +660,14 @@ class BIBAE(GenerativeModel):
         self, out: Sequence[torch.Tensor], real: Sequence[torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """The post-processor's loss (cell MSE, narrow and wide sorted-kernel MMD of the
-        cell-energy spectrum in MIP units, sorted MSE and MAE, batch-mean MSE)."""
+        cell-energy spectrum in MIP units, sorted MSE and MAE, batch-mean MSE) against the real
+        showers passed through the same threshold function as the output. The spectrum is that
+        of every event's ``k`` largest cells, k the largest real hit count of the batch, zeros
+        included: a missing hit counts as a zero against a real value, so an empty output is
+        never a cheap match."""
         w = [float(v) for v in self.hparams["pp_weights"]]
         terms = {k: torch.zeros((), device=out[0].device) for k in _PP_TERMS}
+        real = self._thresholded(real)
         for o, r, mip in zip(out, real, self.mip_image(), strict=True):
             k = max(1, int((r.flatten(1) > 0).sum(1).max()))
             so, sr = sorted_cells(o, k), sorted_cells(r, k)
@@ -678,18 +684,24 @@ class BIBAE(GenerativeModel):
         return loss, {f"pp_{k}": v.item() for k, v in terms.items()}  # type: ignore[return-value]
 
     def fit_kde(self, nets: Mapping[str, nn.Module], stream: Any, device: Any) -> None:
-        """The latent density: encoder means of up to ``kde_events`` training showers with
-        their energy condition as the last column."""
+        """The latent density: latent samples (mean + spread x N(0, 1), what the decoder was
+        trained on) of up to ``kde_events`` training showers, with their energy condition as
+        the last column. Means alone collapse onto a point when the encoder's posterior is
+        close to the prior, a region the decoder never saw."""
+        seed = int(self.hparams.get("seed", 0))
         limit = int(self.hparams.get("kde_events", 50000))
         points, n = [], 0
         encoder = nets["encoder"].eval()
-        rng = np.random.default_rng([int(self.hparams.get("seed", 0)), 2_000_000])
+        rng = np.random.default_rng([seed, 2_000_000])
+        noise = torch.Generator(device=device).manual_seed(seed)
         with torch.no_grad():
             for showers in stream.batches(256, rng):
                 batch = self.encode(showers[: limit - n], device)
-                mu, _ = encoder(batch.real, batch.cond)
-                points.append(torch.cat([mu, batch.cond[:, :1]], dim=1).cpu())
-                n += len(mu)
+                mu, logvar = encoder(batch.real, batch.cond)
+                eps = torch.randn(mu.shape, generator=noise, device=mu.device)
+                z = mu + eps * torch.exp(0.5 * logvar)
+                points.append(torch.cat([z, batch.cond[:, :1]], dim=1).cpu())
+                n += len(z)
                 if n >= limit:
                     break
         self._kde = LatentKDE(torch.cat(points))
@@ -716,12 +728,9 @@ with its square)."""
 
 
 def _spectrum(values: torch.Tensor) -> torch.Tensor:
-    """(m, 1) non-zero cell values of a batch (up to :data:`SPECTRUM_VALUES`, evenly spaced in
-    rank so the subset keeps the spectrum's shape)."""
+    """(m, 1) the cell values of a batch (up to :data:`SPECTRUM_VALUES`, evenly spaced in rank
+    so the subset keeps the spectrum's shape)."""
     flat = values.reshape(-1)
-    flat = flat[flat > 0]
-    if len(flat) == 0:
-        flat = values.reshape(-1)[:1]
     if len(flat) > SPECTRUM_VALUES:
         flat = torch.sort(flat).values[:: math.ceil(len(flat) / SPECTRUM_VALUES)]
     return flat[:, None]
