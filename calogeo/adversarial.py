@@ -14,6 +14,8 @@ Wasserstein-1 distance of E_visible / E_incident between the validation showers 
 generated at their conditions (``w1_response``), so a diverging GAN shows at once; and writes
 the checkpoint atomically with every network, optimiser and the random state, so Ctrl-C keeps
 the last finished epoch and ``fit(resume=True)`` (``calogeo train --resume``) continues it.
+After the last epoch the model's ``posttrain`` stage runs (e.g. a post-processor trained on the
+frozen networks) and the checkpoint is written once more.
 
 The trainer knows its model only through :class:`AdversarialModel`; shared machinery (streams,
 options, autocast, progress) comes from :mod:`calogeo.streams` and :mod:`calogeo.training`.
@@ -96,6 +98,8 @@ class AdversarialModel(Protocol):
     def on_epoch_start(
         self, nets: Mapping[str, nn.Module], optimisers: Mapping[str, Any], epoch: int
     ) -> None: ...
+
+    def posttrain(self, nets: Mapping[str, nn.Module], stream: Any, device: Any) -> None: ...
 
     def generate(
         self, energies: Any, particle: Any = None, n: Any = None, **options: Any
@@ -220,6 +224,9 @@ class AdversarialTrainer:
                     model.save(opts.checkpoint)
                 if opts.max_steps and steps >= opts.max_steps:
                     break
+            model.posttrain(nets, train, self.device)  # the stage after the adversarial one
+            if opts.checkpoint is not None:
+                model.save(opts.checkpoint)
         finally:
             model.label_switch = 0.0
             for net in nets.values():

@@ -20,8 +20,9 @@ What a model class implements (the protocol the adversarial trainer drives,
   ``n_critic``-th step); ``batch`` is a :class:`GenBatch`;
 - optionally ``optimiser(name, params)`` (default: Adam with ``lr_<name>`` and ``betas``),
   ``pretrain(nets, stream, device)`` (e.g. the WGAN's energy constrainer, trained on the
-  reference before the GAN) and ``on_epoch_start(nets, optimisers, epoch)`` (e.g. the BIB-AE's
-  critic resets).
+  reference before the GAN), ``on_epoch_start(nets, optimisers, epoch)`` (e.g. the BIB-AE's
+  critic resets) and ``posttrain(nets, stream, device)`` (e.g. the BIB-AE's post-processor,
+  trained on the frozen networks after the last adversarial epoch).
 
 Units: images are cell energies on the visible scale (what the files store) divided by
 ``image_unit_gev`` (fitted on the training data: the median of the events' largest cell), so
@@ -136,6 +137,10 @@ class GenerativeModel(Model):
         self, nets: Mapping[str, nn.Module], optimisers: Mapping[str, Any], epoch: int
     ) -> None:
         """Called by the trainer before each epoch (nothing by default)."""
+
+    def posttrain(self, nets: Mapping[str, nn.Module], stream: Any, device: Any) -> None:
+        """Anything trained after the last adversarial epoch, on the training stream (nothing
+        by default); runs again when a resumed run finishes."""
 
     # -- networks, conditions and units ------------------------------------------------------
 

@@ -66,6 +66,25 @@ def test_n_critic_runs_the_generator_every_nth_step(grid, showers, monkeypatch):
     assert generator == len(range(0, critic, 3))
 
 
+def test_posttrain_runs_once_after_the_last_epoch_and_is_checkpointed(
+    grid, showers, monkeypatch, tmp_path
+):
+    events = []
+    monkeypatch.setattr(
+        TinyWGAN, "on_epoch_start", lambda self, nets, opts, epoch: events.append(epoch)
+    )
+
+    def posttrain(self, nets, stream, device):
+        events.append("post")
+        self.training_state["post"] = len(stream)
+
+    monkeypatch.setattr(TinyWGAN, "posttrain", posttrain)
+    model = TinyWGAN.build(grid, size="small")
+    model.fit(showers, progress=False, device="cpu", checkpoint=tmp_path / "m.pt")
+    assert events == [1, 2, "post"]
+    assert load_model(tmp_path / "m.pt").training_state["post"] == 77  # the training events
+
+
 def test_each_phase_steps_only_its_own_networks(grid, showers):
     from calogeo.adversarial import AdversarialTrainer
 

@@ -53,6 +53,18 @@ TINY: dict[str, dict[str, Any]] = {
         "constrainer_hidden": [4, 4, 4],
         "constrainer_epochs": 1,
     },
+    "bibae": {
+        "ngf": 1,
+        "full_convs": [1],
+        "ndf": 1,
+        "latent_width": 4,
+        "z_enc": 2,
+        "z_rand": 2,
+        "pp_ndf": 2,
+        "pp_layers": 3,
+        "pp_epochs": 1,
+        "kde_events": 8,
+    },
 }
 
 

@@ -1,5 +1,5 @@
 """Generative shower models for calogeo: CaloGAN (Paganini et al. 2018), 3DGAN (Belayneh et al.
-2020) and the WGAN with an energy constrainer (Buhmann et al. 2021), on any geometry.
+2020), the WGAN with an energy constrainer and the BIB-AE (Buhmann et al. 2021), on any geometry.
 
 Registered through the public ``calogeo_register_models`` hook as lazy references: listing the
 models imports nothing; a model's module, and torch, are imported when it is first used.
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from calogeo import hookimpl
 from calogeo.plugins import lazy_attributes
 
-__all__ = ["GAN3D", "WGAN", "CaloGAN"]
+__all__ = ["BIBAE", "GAN3D", "WGAN", "CaloGAN"]
 
 MODELS = {  # name -> (reference, description): checked against the class on first use
     "calogan": (
@@ -26,6 +26,10 @@ MODELS = {  # name -> (reference, description): checked against the class on fir
     "wgan": (
         "calogeo_generative.wgan:WGAN",
         "WGAN-GP with a frozen energy constrainer (Buhmann et al. 2021)",
+    ),
+    "bibae": (
+        "calogeo_generative.bibae:BIBAE",
+        "BIB-AE with resetting critics, post-processor and latent KDE (Buhmann et al. 2021)",
     ),
 }
 
