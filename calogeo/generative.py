@@ -42,6 +42,7 @@ import numpy as np
 
 from calogeo.errors import CalogeoError
 from calogeo.geometry import Geometry
+from calogeo.incident import energy_array
 from calogeo.model import Model
 from calogeo.particles import particle_pdg
 from calogeo.showers import Showers
@@ -298,12 +299,7 @@ class GenerativeModel(Model):
         if not self._norm:
             msg = f"model {self.name!r} is not trained yet (fit it or load a checkpoint)"
             raise CalogeoError(msg)
-        energy = np.asarray(energies, dtype=np.float64)
-        if energy.ndim == 0:
-            energy = np.full(1 if n is None else n, float(energy))
-        elif n is not None and n != len(energy):
-            msg = f"generate: n={n} but {len(energy)} energies were given"
-            raise CalogeoError(msg)
+        energy = energy_array(energies, n)
         if not np.all(np.isfinite(energy) & (energy > 0)):
             msg = "generate: energies must be positive (GeV)"
             raise CalogeoError(msg)
@@ -383,20 +379,9 @@ class GenerativeModel(Model):
         :class:`calogeo.adversarial.AdversarialOptions` (``resume=True`` continues the run
         this model was loaded from). Returns the per-epoch history."""
         from calogeo.adversarial import AdversarialTrainer
-        from calogeo.streams import train_val_streams
 
         opts = self.options(**options)
-        train_stream, val_stream = train_val_streams(
-            train, val, val_fraction=opts.val_fraction, seed=opts.seed, geometry=self.geometry
-        )
-        for source in train_stream.sources + val_stream.sources:
-            self.check_geometry(source.geometry, str(source.path))
-        if len(train_stream) < 2 or len(val_stream) < 1:
-            msg = (
-                f"too few events to train ({len(train_stream)} for training, "
-                f"{len(val_stream)} for validation)"
-            )
-            raise CalogeoError(msg)
+        train_stream, val_stream = self.training_streams(train, val, opts.val_fraction, opts.seed)
         if not (opts.resume and self._norm):
             self.fit_normalisation(
                 next(train_stream.batches(4096, np.random.default_rng(opts.seed)))

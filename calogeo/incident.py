@@ -6,12 +6,29 @@ over the window's face. Used by ``calogeo simulate``, ``calogeo generate``, stud
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from calogeo.geometry import Geometry
 
-__all__ = ["draw", "draw_bunches", "draw_particles", "impact_ranges"]
+__all__ = ["draw", "draw_bunches", "draw_particles", "energy_array", "impact_ranges"]
+
+
+def energy_array(
+    energies: float | Sequence[float] | np.ndarray, n: int | None = None
+) -> np.ndarray:
+    """(N,) float64 incident energies (GeV) of a generator call: a scalar with ``n`` gives ``n``
+    copies (one without), an array must hold ``n`` values when ``n`` is given."""
+    from calogeo.errors import CalogeoError
+
+    energy = np.asarray(energies, dtype=np.float64)
+    if energy.ndim == 0:
+        return np.full(1 if n is None else n, float(energy))
+    if n is not None and n != len(energy):
+        msg = f"generate: n={n} but {len(energy)} energies were given"
+        raise CalogeoError(msg)
+    return energy
 
 
 def impact_ranges(geometry: Geometry) -> tuple[tuple[float, float], tuple[float, float]]:

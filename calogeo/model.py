@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from calogeo.predictions import Predictions
     from calogeo.showers import Showers
+    from calogeo.streams import ShowerStream
 
 __all__ = ["Model"]
 
@@ -95,6 +96,27 @@ class Model:
         """Showers of ``particle`` with incident ``energies`` (GeV) on the model's geometry."""
         msg = f"model {self.name!r} is not generative (its tasks: {', '.join(self.kind)})"
         raise CalogeoError(msg)
+
+    def training_streams(
+        self, train: Any, val: Any, val_fraction: float, seed: int
+    ) -> tuple[ShowerStream, ShowerStream]:
+        """Training and validation streams of ``train`` and ``val`` (Showers or shower files;
+        see :func:`calogeo.streams.train_val_streams`), every source checked to be on the
+        model's geometry, and enough events to train on."""
+        from calogeo.streams import train_val_streams
+
+        train_stream, val_stream = train_val_streams(
+            train, val, val_fraction=val_fraction, seed=seed, geometry=self.geometry
+        )
+        for source in train_stream.sources + val_stream.sources:
+            self.check_geometry(source.geometry, str(source.path))
+        if len(train_stream) < 2 or len(val_stream) < 1:
+            msg = (
+                f"too few events to train ({len(train_stream)} for training, "
+                f"{len(val_stream)} for validation)"
+            )
+            raise CalogeoError(msg)
+        return train_stream, val_stream
 
     def check_geometry(self, geometry: Geometry, source: str = "the data") -> None:
         """Raise GeometryMismatchError, suggesting ``calogeo resample``, if ``geometry`` differs."""

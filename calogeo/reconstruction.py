@@ -436,21 +436,10 @@ class TorchModel(ReconstructionModel):
     def fit(self, train: Any, val: Any = None, **options: Any) -> list[dict[str, float]]:
         """Train with the shared trainer on Showers or shower files; ``options`` override
         :class:`calogeo.trainer.TrainOptions`. Returns the per-epoch history."""
-        from calogeo.streams import train_val_streams
         from calogeo.trainer import Trainer
 
         opts = self.options(**options)
-        train_stream, val_stream = train_val_streams(
-            train, val, val_fraction=opts.val_fraction, seed=opts.seed, geometry=self.geometry
-        )
-        for source in train_stream.sources + val_stream.sources:
-            self.check_geometry(source.geometry, str(source.path))
-        if len(train_stream) < 2 or len(val_stream) < 1:
-            msg = (
-                f"too few events to train ({len(train_stream)} for training, "
-                f"{len(val_stream)} for validation)"
-            )
-            raise CalogeoError(msg)
+        train_stream, val_stream = self.training_streams(train, val, opts.val_fraction, opts.seed)
         sample = next(train_stream.batches(4096, np.random.default_rng(opts.seed)))
         require_finite(sample, "the training data")
         label, _ = self.targets(sample)  # a bad pdg label fails here, before any training

@@ -13,7 +13,6 @@ from typing import Any
 from calogeo.cli.cmd_simulate import parse_range
 from calogeo.device import DEVICE_CHOICES
 from calogeo.errors import CalogeoError
-from calogeo.incident import draw
 
 ORDER = 45
 
@@ -83,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from calogeo.checkpoint import load_model
     from calogeo.device import resolve_device
     from calogeo.generative import GenerativeModel
+    from calogeo.incident import draw
     from calogeo.io import ShowerWriter
     from calogeo.observables import mip_energy_gev
 

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from calogeo.distributed.cluster import add_cluster_options, cluster_address
 from calogeo.errors import CalogeoError
-from calogeo.incident import draw_bunches, draw_particles, impact_ranges
 
 if TYPE_CHECKING:
     import numpy as np
@@ -244,6 +243,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
+    from calogeo.incident import draw_bunches, draw_particles, impact_ranges
     from calogeo.outputs import check_output
     from calogeo.registry import get_geometry, get_model
 

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from calogeo import CalogeoError, Geometry, Showers, get_geometry
+from calogeo.incident import energy_array
 from calogeo.model import Model
 
 from . import em, hadronic
@@ -228,12 +229,7 @@ class GFlashSimulator(Model):
         """Model interface: showers of ``particle`` at ``energies`` (GeV); a scalar energy with
         ``n`` gives ``n`` showers. ``options``: ``theta``, ``phi``, ``impact_mm`` of
         :meth:`simulate`."""
-        energy = np.asarray(energies, dtype=np.float64)
-        if energy.ndim == 0:
-            energy = np.full(1 if n is None else n, float(energy))
-        elif n is not None and n != len(energy):
-            msg = f"generate: n={n} but {len(energy)} energies were given"
-            raise CalogeoError(msg)
+        energy = energy_array(energies, n)
         return self.simulate(particle, energy, **options)
 
     # -- events ------------------------------------------------------------------------------
