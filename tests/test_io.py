@@ -451,7 +451,7 @@ def test_every_registered_geometry_round_trips(tmp_path, name):
 def test_an_older_calogeo_refuses_a_version_2_file(tmp_path, geometry, monkeypatch):
     path = tmp_path / "v2.h5"
     write_showers(path, make(geometry, 3))
-    monkeypatch.setattr("calogeo.io.FORMAT_VERSION", 1)  # what calogeo <= 0.x reads
+    monkeypatch.setattr("calogeo.native.FORMAT_VERSION", 1)  # what calogeo <= 0.x reads
     with pytest.raises(ShowerFileError, match="format version 2 is newer") as exc:
         open_showers(path)
     one_line(exc, path)
