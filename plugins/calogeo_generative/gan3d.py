@@ -399,6 +399,9 @@ class GAN3D(LatentGAN):
         lr = float(self.hparams[f"lr_{name}"])
         return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7)
 
+    def output_power(self) -> float:
+        return float(self.hparams["power"])
+
     def sample(
         self, nets: Mapping[str, nn.Module], cond: torch.Tensor, generator: Any = None
     ) -> list[torch.Tensor]:

@@ -45,7 +45,7 @@ from torch import nn
 
 from calogeo.adversarial import gradient_penalty
 from calogeo.generative import GenBatch
-from calogeo_generative.base import LatentGAN
+from calogeo_generative.base import LatentGAN, energy_factor
 from calogeo_generative.blocks import Shape, mae
 
 __all__ = [
@@ -270,14 +270,19 @@ class WGANCritic(nn.Module):
         *,
         widths: Sequence[int] = (64, 128),
         blocks: Sequence[int] = (3, 4),
+        layer_energies: bool = False,
     ) -> None:
         super().__init__()
         self.shapes = [tuple(s) for s in shapes]
         self.trunks = nn.ModuleList(_critic_trunk(s, widths, blocks) for s in self.shapes)
-        self.head = nn.Linear(widths[-1] * len(self.shapes) + n_conditions, 1)
+        self.layer_energies = layer_energies
+        n_energies = sum(s[1] for s in self.shapes) if layer_energies else 0
+        self.head = nn.Linear(widths[-1] * len(self.shapes) + n_conditions + n_energies, 1)
 
     def forward(self, images: Sequence[torch.Tensor], conditions: torch.Tensor) -> torch.Tensor:
         features = [t(x) for t, x in zip(self.trunks, images, strict=True)]
+        if self.layer_energies:  # the instance-normalised trunks cannot see the energy scale
+            features += [torch.log1p(x.sum(dim=(1, 3, 4)).clamp(min=0)) for x in images]
         return self.head(torch.cat([*features, conditions], dim=1)).squeeze(1)
 
 
@@ -393,6 +398,10 @@ class WGAN(LatentGAN):
         },
     }
 
+    @classmethod
+    def extra_hparams(cls) -> tuple[str, ...]:
+        return (*super().extra_hparams(), "critic_layer_energies")
+
     def build_networks(self) -> dict[str, nn.Module]:
         h, shapes, n = self.hparams, self.input_view.shapes, self.n_conditions
         constrainer = Constrainer(shapes, hidden=[int(w) for w in h["constrainer_hidden"]])
@@ -403,6 +412,7 @@ class WGAN(LatentGAN):
                 n,
                 widths=[int(w) for w in h["critic_widths"]],
                 blocks=[int(b) for b in h["critic_blocks"]],
+                layer_energies=bool(h.get("critic_layer_energies", False)),
             ),
             "constrainer": constrainer.requires_grad_(False),
         }
@@ -427,10 +437,24 @@ class WGAN(LatentGAN):
                 opt.step()
         constrainer.eval().requires_grad_(False)
 
+    def critic_of(
+        self, nets: Mapping[str, nn.Module]
+    ) -> Callable[[Sequence[torch.Tensor], torch.Tensor], torch.Tensor]:
+        """The critic as the losses call it: where ``energy_scaled``, it sees showers divided
+        by the energy condition (the response and the shape, on one scale for every E)."""
+        critic = nets["critic"]
+        if not self.hparams.get("energy_scaled", False):
+            return critic
+
+        def scaled(images: Sequence[torch.Tensor], cond: torch.Tensor) -> torch.Tensor:
+            return critic([x / energy_factor(cond, x.dim()) for x in images], cond)
+
+        return scaled
+
     def loss(
         self, phase: str, nets: Mapping[str, nn.Module], batch: GenBatch
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        critic = nets["critic"]
+        critic = self.critic_of(nets)
         fake = self.generated(nets, batch.cond)
         if phase == "critic":
             loss, w = wgan_critic_loss(
