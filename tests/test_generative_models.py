@@ -344,6 +344,7 @@ def test_energy_scaled_generators_multiply_their_output_by_the_energy(tiny_grid,
     small = {"calogan": {"latent": 8}, "gan3d": {"latent": 6}, "wgan": {"latent": 6, "ngf": 2}}
     model = calogeo.get_model(name).build(tiny_grid, size="small", **small[name])
     model.set_normalisation({"image_unit_gev": 1.0, "energy_unit_gev": 100.0})
+    model.hparams["energy_scaled"] = False
     cond = torch.zeros(2, model.n_conditions)
     cond[:, 0] = torch.tensor([0.2, 0.8])
     model.nets["generator"].eval()

@@ -2,7 +2,9 @@
 drawing the latent vector and the generator's output, and the real/fake targets of BCE losses
 with label switching.
 
-Energy scaling (hparam ``energy_scaled``, on in the ``small`` presets): the generator's output
+Energy scaling (hparam ``energy_scaled``, on in the ``small`` presets of 3DGAN and the WGAN;
+CaloGAN already multiplies its latent vector by E, and both together overshoot at high E): the
+generator's output
 is multiplied by the energy condition E / ``energy_unit_gev`` (0.1-1 for 10-100 GeV showers),
 so the network only learns the response E_visible / E and the shape, which vary slowly with E,
 instead of a scale that spans a factor 10; the losses still see showers in image units. The

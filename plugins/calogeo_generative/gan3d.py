@@ -373,10 +373,11 @@ class GAN3D(LatentGAN):
             "loss_weights": list(WEIGHTS),
             "lr_generator": 1e-3,
             "lr_discriminator": 1e-3,
-            "epochs": 20,
+            "epochs": 10,
             "batch_size": 64,
             "n_critic": 1,
             "label_switch": 0.05,
+            "energy_scaled": True,
         },
     }
 

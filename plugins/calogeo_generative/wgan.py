@@ -270,19 +270,14 @@ class WGANCritic(nn.Module):
         *,
         widths: Sequence[int] = (64, 128),
         blocks: Sequence[int] = (3, 4),
-        layer_energies: bool = False,
     ) -> None:
         super().__init__()
         self.shapes = [tuple(s) for s in shapes]
         self.trunks = nn.ModuleList(_critic_trunk(s, widths, blocks) for s in self.shapes)
-        self.layer_energies = layer_energies
-        n_energies = sum(s[1] for s in self.shapes) if layer_energies else 0
-        self.head = nn.Linear(widths[-1] * len(self.shapes) + n_conditions + n_energies, 1)
+        self.head = nn.Linear(widths[-1] * len(self.shapes) + n_conditions, 1)
 
     def forward(self, images: Sequence[torch.Tensor], conditions: torch.Tensor) -> torch.Tensor:
         features = [t(x) for t, x in zip(self.trunks, images, strict=True)]
-        if self.layer_energies:  # the instance-normalised trunks cannot see the energy scale
-            features += [torch.log1p(x.sum(dim=(1, 3, 4)).clamp(min=0)) for x in images]
         return self.head(torch.cat([*features, conditions], dim=1)).squeeze(1)
 
 
@@ -392,15 +387,12 @@ class WGAN(LatentGAN):
             "lr_critic": 1e-4,
             "lr_constrainer": 1e-3,
             "betas": [0.5, 0.9],
-            "epochs": 20,
+            "epochs": 8,
             "batch_size": 64,
             "n_critic": 5,
+            "energy_scaled": True,
         },
     }
-
-    @classmethod
-    def extra_hparams(cls) -> tuple[str, ...]:
-        return (*super().extra_hparams(), "critic_layer_energies")
 
     def build_networks(self) -> dict[str, nn.Module]:
         h, shapes, n = self.hparams, self.input_view.shapes, self.n_conditions
@@ -412,7 +404,6 @@ class WGAN(LatentGAN):
                 n,
                 widths=[int(w) for w in h["critic_widths"]],
                 blocks=[int(b) for b in h["critic_blocks"]],
-                layer_energies=bool(h.get("critic_layer_energies", False)),
             ),
             "constrainer": constrainer.requires_grad_(False),
         }
