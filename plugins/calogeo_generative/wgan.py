@@ -29,6 +29,10 @@ reference showers with an L1 loss and frozen; the generator loss adds kappa |(C(
 real ones of the same energy. WGAN-GP: critic loss D(G) - D(real) + lambda GP with lambda = 25
 and 10 critic steps per generator step (the authors' code); Adam 1e-4 (G) and 1e-5 (critic),
 betas (0.5, 0.9).
+
+``small`` preset: ``energy_scaled`` (:mod:`calogeo_generative.base`): the generator's output is
+multiplied by E / ``energy_unit_gev`` and the critic sees showers divided by it, so both work on
+one scale for every energy (the instance-normalised critic cannot see an overall scale).
 """
 
 from __future__ import annotations
