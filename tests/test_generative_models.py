@@ -339,6 +339,36 @@ def test_gan3d_samples_undo_the_power_and_store_the_angle(tiny_grid):
     np.testing.assert_allclose(out.labels["theta"], [0.1, 0.2], rtol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["calogan", "gan3d", "wgan"])
+def test_energy_scaled_generators_multiply_their_output_by_the_energy(tiny_grid, name):
+    small = {"calogan": {"latent": 8}, "gan3d": {"latent": 6}, "wgan": {"latent": 6, "ngf": 2}}
+    model = calogeo.get_model(name).build(tiny_grid, size="small", **small[name])
+    model.set_normalisation({"image_unit_gev": 1.0, "energy_unit_gev": 100.0})
+    model.hparams["energy_scaled"] = False
+    cond = torch.zeros(2, model.n_conditions)
+    cond[:, 0] = torch.tensor([0.2, 0.8])
+    model.nets["generator"].eval()
+    plain = model.generated(model.nets, cond, torch.Generator().manual_seed(0))
+    model.hparams["energy_scaled"] = True
+    scaled = model.generated(model.nets, cond, torch.Generator().manual_seed(0))
+    power = 0.85 if name == "gan3d" else 1.0
+    for p, s in zip(plain, scaled, strict=True):
+        factor = cond[:, 0].pow(power).view(-1, *([1] * (p.dim() - 1)))
+        torch.testing.assert_close(s, p * factor)
+
+
+def test_energy_scaled_wgan_critic_sees_showers_over_the_energy(tiny_grid):
+    model = calogeo.get_model("wgan").build(
+        tiny_grid, size="small", energy_scaled=True, critic_widths=[4, 4]
+    )
+    seen = []
+    model.nets["critic"].register_forward_hook(lambda m, args, out: seen.append(args[0][0]))
+    cond = torch.tensor([[0.25], [0.5]])
+    images = [torch.ones(2, 1, 4, 6, 6)]
+    model.critic_of(model.nets)(images, cond)
+    torch.testing.assert_close(seen[0][:, 0, 0, 0, 0], torch.tensor([4.0, 2.0]))
+
+
 # -- inference forms ----------------------------------------------------------------------------
 
 

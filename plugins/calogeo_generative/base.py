@@ -1,6 +1,15 @@
 """What the three GAN model classes share on top of :class:`calogeo.generative.GenerativeModel`:
 drawing the latent vector and the generator's output, and the real/fake targets of BCE losses
-with label switching."""
+with label switching.
+
+Energy scaling (hparam ``energy_scaled``, on in the ``small`` presets of 3DGAN and the WGAN;
+CaloGAN already multiplies its latent vector by E, and both together overshoot at high E): the
+generator's output
+is multiplied by the energy condition E / ``energy_unit_gev`` (0.1-1 for 10-100 GeV showers),
+so the network only learns the response E_visible / E and the shape, which vary slowly with E,
+instead of a scale that spans a factor 10; the losses still see showers in image units. The
+papers' presets keep their own conventions (CaloGAN multiplies the latent vector by E, 3DGAN and
+the WGAN condition on E only)."""
 
 from __future__ import annotations
 
@@ -33,8 +42,12 @@ class LatentGAN(GenerativeModel):
     def generated(
         self, nets: Mapping[str, nn.Module], cond: torch.Tensor, generator: Any = None
     ) -> list[torch.Tensor]:
-        """The generator's arrays (network units) for ``cond``."""
-        return nets["generator"](self.latent(nets, cond, generator), cond)
+        """The generator's arrays (network units) for ``cond``, times (E / ``energy_unit_gev``)
+        ^ ``output_power`` where ``energy_scaled``."""
+        out = nets["generator"](self.latent(nets, cond, generator), cond)
+        if not self.hparams.get("energy_scaled", False):
+            return out
+        return [x * energy_factor(cond, x.dim(), self.output_power()) for x in out]
 
     def generation_networks(self) -> dict[str, nn.Module]:
         """The core's choice (the moving average where kept), with the generator swapped for
@@ -60,6 +73,23 @@ class LatentGAN(GenerativeModel):
         """(n, 1) BCE targets with the trainer's label switching."""
         return real_fake_targets(n, real, self.label_switch, device).view(n, 1)
 
+    @classmethod
+    def extra_hparams(cls) -> tuple[str, ...]:
+        return (*super().extra_hparams(), "energy_scaled")
+
+    def output_power(self) -> float:
+        """The generator's output is (image units)^``output_power()`` (3DGAN: 0.85)."""
+        return 1.0
+
     def unit(self, key: str, default: float) -> float:
         """A fitted unit of the normalisation, or ``default`` before fitting."""
         return float(self.normalisation().get(key, default))
+
+
+def energy_factor(cond: torch.Tensor, dim: int, power: float = 1.0) -> torch.Tensor:
+    """The energy condition (first column of ``cond``, E / ``energy_unit_gev``) ^ ``power``,
+    shaped (N, 1, ...) to broadcast over arrays of ``dim`` dimensions."""
+    e = cond[:, 0].clamp(min=1e-6)
+    if power != 1.0:
+        e = e.pow(power)
+    return e.view(-1, *([1] * (dim - 1)))

@@ -373,10 +373,11 @@ class GAN3D(LatentGAN):
             "loss_weights": list(WEIGHTS),
             "lr_generator": 1e-3,
             "lr_discriminator": 1e-3,
-            "epochs": 20,
+            "epochs": 10,
             "batch_size": 64,
             "n_critic": 1,
             "label_switch": 0.05,
+            "energy_scaled": True,
         },
     }
 
@@ -398,6 +399,9 @@ class GAN3D(LatentGAN):
         """RMSprop with Keras' defaults (rho 0.9, eps 1e-7) and ``lr_<name>``."""
         lr = float(self.hparams[f"lr_{name}"])
         return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7)
+
+    def output_power(self) -> float:
+        return float(self.hparams["power"])
 
     def sample(
         self, nets: Mapping[str, nn.Module], cond: torch.Tensor, generator: Any = None

@@ -29,6 +29,10 @@ reference showers with an L1 loss and frozen; the generator loss adds kappa |(C(
 real ones of the same energy. WGAN-GP: critic loss D(G) - D(real) + lambda GP with lambda = 25
 and 10 critic steps per generator step (the authors' code); Adam 1e-4 (G) and 1e-5 (critic),
 betas (0.5, 0.9).
+
+``small`` preset: ``energy_scaled`` (:mod:`calogeo_generative.base`): the generator's output is
+multiplied by E / ``energy_unit_gev`` and the critic sees showers divided by it, so both work on
+one scale for every energy (the instance-normalised critic cannot see an overall scale).
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from torch import nn
 
 from calogeo.adversarial import gradient_penalty
 from calogeo.generative import GenBatch
-from calogeo_generative.base import LatentGAN
+from calogeo_generative.base import LatentGAN, energy_factor
 from calogeo_generative.blocks import Shape, mae
 
 __all__ = [
@@ -387,9 +391,10 @@ class WGAN(LatentGAN):
             "lr_critic": 1e-4,
             "lr_constrainer": 1e-3,
             "betas": [0.5, 0.9],
-            "epochs": 20,
+            "epochs": 8,
             "batch_size": 64,
             "n_critic": 5,
+            "energy_scaled": True,
         },
     }
 
@@ -427,10 +432,24 @@ class WGAN(LatentGAN):
                 opt.step()
         constrainer.eval().requires_grad_(False)
 
+    def critic_of(
+        self, nets: Mapping[str, nn.Module]
+    ) -> Callable[[Sequence[torch.Tensor], torch.Tensor], torch.Tensor]:
+        """The critic as the losses call it: where ``energy_scaled``, it sees showers divided
+        by the energy condition (the response and the shape, on one scale for every E)."""
+        critic = nets["critic"]
+        if not self.hparams.get("energy_scaled", False):
+            return critic
+
+        def scaled(images: Sequence[torch.Tensor], cond: torch.Tensor) -> torch.Tensor:
+            return critic([x / energy_factor(cond, x.dim()) for x in images], cond)
+
+        return scaled
+
     def loss(
         self, phase: str, nets: Mapping[str, nn.Module], batch: GenBatch
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        critic = nets["critic"]
+        critic = self.critic_of(nets)
         fake = self.generated(nets, batch.cond)
         if phase == "critic":
             loss, w = wgan_critic_loss(
