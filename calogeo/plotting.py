@@ -173,6 +173,38 @@ def plot_layers(
     return fig
 
 
+def ratio_panel_axes(
+    fig: Figure,
+    n_panels: int,
+    columns: int,
+    margins_in: tuple[float, float, float, float],
+    space: tuple[float, float],
+) -> list[tuple[Axes, Axes]]:
+    """(main, ratio) axes pairs for ``n_panels`` panels in ``columns`` columns of ``fig``, each
+    a main panel over a ratio panel a third its height sharing its x axis. ``margins_in``:
+    left, right, bottom, top margins in inches (fixed, so a figure saves without cropping);
+    ``space``: the gridspec's (hspace, wspace)."""
+    width, height = fig.get_size_inches()
+    left, right, bottom, top = margins_in
+    rows = max(1, -(-n_panels // columns))
+    outer = fig.add_gridspec(
+        rows,
+        columns,
+        hspace=space[0],
+        wspace=space[1],
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+    )
+    pairs = []
+    for k in range(n_panels):
+        cell = outer[divmod(k, columns)].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.05)
+        main = fig.add_subplot(cell[0])
+        pairs.append((main, fig.add_subplot(cell[1], sharex=main)))
+    return pairs
+
+
 def plot_observable_histograms(
     samples: dict[str, dict[str, np.ndarray]],
     names: list[str] | None = None,
@@ -191,22 +223,9 @@ def plot_observable_histograms(
     reference = samples[labels[0]]
     names = names or list(reference)
     rows = int(np.ceil(len(names) / columns))
-    width, height = 3.6 * columns, 3.6 * rows
-    fig = plt.figure(figsize=(width, height))
-    outer = fig.add_gridspec(  # fixed margins in inches: saves without cropping
-        rows,
-        columns,
-        hspace=0.45,
-        wspace=0.35,
-        left=0.7 / width,
-        right=1 - 0.15 / width,
-        bottom=0.55 / height,
-        top=1 - 0.3 / height,
-    )
-    for k, name in enumerate(names):
-        cell = outer[divmod(k, columns)].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.05)
-        top = fig.add_subplot(cell[0])
-        bottom = fig.add_subplot(cell[1], sharex=top)
+    fig = plt.figure(figsize=(3.6 * columns, 3.6 * rows))
+    pairs = ratio_panel_axes(fig, len(names), columns, (0.7, 0.15, 0.55, 0.3), (0.45, 0.35))
+    for k, (name, (top, bottom)) in enumerate(zip(names, pairs, strict=True)):
         finite = [v[name][np.isfinite(v[name])] for v in samples.values()]
         pooled = np.concatenate(finite)
         if len(pooled) == 0:

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from calogeo.plotting import SAMPLE_COLOURS, _pyplot, plain_log_ticks, save_figure
+from calogeo.plotting import (
+    SAMPLE_COLOURS,
+    _pyplot,
+    plain_log_ticks,
+    ratio_panel_axes,
+    save_figure,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -220,22 +226,9 @@ def plot_validation(result: MetricResult, name: str) -> Figure:
         return fig
     columns = min(COLUMNS, max(1, len(panels)))
     rows = max(1, -(-len(panels) // columns))
-    width, height = max(4.4 * columns, 6.5), 4.0 * rows + 0.4
-    fig = plt.figure(figsize=(width, height))
-    outer = fig.add_gridspec(
-        rows,
-        columns,
-        hspace=0.5,
-        wspace=0.45,
-        left=1.0 / width,
-        right=1 - 0.2 / width,
-        bottom=0.6 / height,
-        top=1 - 0.75 / height,
-    )
-    for k, panel in enumerate(panels):
-        cell = outer[divmod(k, columns)].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.05)
-        top = fig.add_subplot(cell[0])
-        bottom = fig.add_subplot(cell[1], sharex=top)
+    fig = plt.figure(figsize=(max(4.4 * columns, 6.5), 4.0 * rows + 0.4))
+    pairs = ratio_panel_axes(fig, len(panels), columns, (1.0, 0.2, 0.6, 0.75), (0.5, 0.45))
+    for k, (panel, (top, bottom)) in enumerate(zip(panels, pairs, strict=True)):
         table = result.tables[panel["table"]]
         if panel["kind"] == "hist":
             _draw_hist(top, bottom, panel, table, labels)
