@@ -15,7 +15,8 @@ generated at their conditions (``w1_response``), so a diverging GAN shows at onc
 the checkpoint atomically with every network, optimiser and the random state, so Ctrl-C keeps
 the last finished epoch and ``fit(resume=True)`` (``calogeo train --resume``) continues it.
 After the last epoch the model's ``posttrain`` stage runs (e.g. a post-processor trained on the
-frozen networks) and the checkpoint is written once more.
+frozen networks), then its response calibration is fitted (``calibrate_response``), and the
+checkpoint is written once more.
 
 The trainer knows its model only through :class:`AdversarialModel`; shared machinery (streams,
 options, autocast, progress) comes from :mod:`calogeo.streams` and :mod:`calogeo.training`.
@@ -100,6 +101,8 @@ class AdversarialModel(Protocol):
     ) -> None: ...
 
     def posttrain(self, nets: Mapping[str, nn.Module], stream: Any, device: Any) -> None: ...
+
+    def calibrate_response(self, stream: Any, device: Any) -> None: ...
 
     def generate(
         self, energies: Any, particle: Any = None, n: Any = None, **options: Any
@@ -225,6 +228,7 @@ class AdversarialTrainer:
                 if opts.max_steps and steps >= opts.max_steps:
                     break
             model.posttrain(nets, train, self.device)  # the stage after the adversarial one
+            model.calibrate_response(train, self.device)
             if opts.checkpoint is not None:
                 model.save(opts.checkpoint)
         finally:

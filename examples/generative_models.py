@@ -13,7 +13,9 @@ Per sample: classifier AUC and FPD (the ``classifier`` and ``fpd_kpd`` metrics),
 E_visible / E_incident, mean separation power of the shower-shape observables
 (``histograms``), and at fixed incident energies (default 20, 50, 80 GeV) the largest
 deviation of the mean visible energy and of sigma90/mu90 (``validation``) from the reference;
-train minutes and generated showers per second. Checks printed at the end: every model beats
+train minutes and generated showers per second. Each model is scored twice: as ``generate``
+makes its showers (with the response calibration fitted at the end of training) and, in the
+rows marked "raw", the network's own output without it. Checks printed at the end: every model beats
 the baseline on AUC and FPD, its mean visible energy per energy point is within 3% of the
 reference and its sigma90/mu90 within 20%.
 
@@ -38,6 +40,8 @@ from calogeo.adversarial import response_w1
 CASES = {"calogan": ("gamma", ("calogan", "gan3d", "wgan")), "ild_ahcal": ("pi+", ("wgan",))}
 ENERGY_GEV = (10.0, 100.0)
 POINTS_GEV = (20.0, 50.0, 80.0)
+RAW = " raw"
+"""Label suffix of a model's output without its response calibration (shown, not checked)."""
 
 
 @dataclass
@@ -163,14 +167,18 @@ def run_case(
         minutes = (time.perf_counter() - start) / 60.0
         if args.output:
             model.save(args.output / f"{name}_{geometry_name}.pt")
-
-        def make(e: np.ndarray, model: object = model) -> Showers:
-            return model.generate(e, device=args.device, seed=args.seed)  # type: ignore[attr-defined]
-
-        showers, rate = timed(make, energies)
-        points = {e: make(np.full(args.per_point, e)) for e in POINTS_GEV}
-        samples.append(Sample(name, showers, points, minutes, rate))
         print(f"trained {name} in {minutes:.1f} min; last epoch {model.history[-1]}", flush=True)
+        for calibrated in (True, False):
+
+            def make(
+                e: np.ndarray, model: object = model, calibrated: bool = calibrated
+            ) -> Showers:
+                return model.generate(e, device=args.device, seed=args.seed, calibrated=calibrated)  # type: ignore[attr-defined]
+
+            showers, rate = timed(make, energies)
+            points = {e: make(np.full(args.per_point, e)) for e in POINTS_GEV}
+            label = name if calibrated else f"{name}{RAW}"
+            samples.append(Sample(label, showers, points, minutes, rate))
     score(reference, samples, args.device)
     rows = []
     for sample in samples:
@@ -214,7 +222,7 @@ def checks(rows: list[dict[str, object]]) -> list[tuple[str, bool]]:
         mine = [r for r in rows if r["geometry"] == geometry]
         base = next(r for r in mine if r["model"] == "baseline")
         for r in mine:
-            if r["model"] in ("floor", "baseline"):
+            if r["model"] in ("floor", "baseline") or str(r["model"]).endswith(RAW):
                 continue
             tag = f"{r['model']} on {geometry}"
             out.append(

@@ -85,6 +85,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "calogeo.ddp",
             "calogeo.training",
             "calogeo.trainer",
+            "calogeo.response_map",
             "calogeo.generative",
             "calogeo.adversarial",
             "calogeo.metric",
