@@ -14,7 +14,8 @@ What a model class implements (the protocol the adversarial trainer drives,
   built from ``self.input_view.shapes`` (per-event view shapes) and ``self.n_conditions``;
 - ``sample(nets, cond, generator) -> list[Tensor]``: view arrays (N, *shape) in image units
   (GeV / ``image_unit_gev``), non-negative, for conditions ``cond`` (N, n_conditions); random
-  numbers drawn with the given ``torch.Generator`` (None: the global one);
+  numbers drawn with the given ``torch.Generator`` (None: the global one); keyword options
+  named in ``generation_options`` come from ``generate`` (e.g. the BIB-AE's ``postprocess``);
 - ``loss(phase, nets, batch) -> (loss, logs)`` for ``phase`` "critic" and "generator"
   (``phase_networks`` names the networks each phase updates; the generator phase runs every
   ``n_critic``-th step); ``batch`` is a :class:`GenBatch`;
@@ -94,6 +95,8 @@ class GenerativeModel(Model):
         "critic": ("critic",),
         "generator": ("generator",),
     }
+    generation_options: ClassVar[tuple[str, ...]] = ()
+    """Keyword options of ``generate`` that this model's ``sample`` takes."""
 
     def __init__(self, geometry: Geometry, hparams: Mapping[str, Any]) -> None:
         super().__init__(geometry, hparams)
@@ -308,14 +311,16 @@ class GenerativeModel(Model):
         ``theta``, ``phi`` (rad) where the model is conditioned on them; ``particle`` (a name
         or PDG number) where it was trained on several; ``seed`` makes the output reproducible
         on one device (None: not seeded); ``calibrated`` applies the response calibration where
-        the model has one (module docstring). Labels stored: ``pdg`` and the angles given.
+        the model has one (module docstring); ``options``: the model's ``generation_options``.
+        Labels stored: ``pdg`` and the angles given.
         """
         import torch
 
         from calogeo.device import resolve_device, torch_owns_the_cores
 
-        if options:
-            msg = f"generate: unknown options {', '.join(sorted(options))}"
+        unknown = sorted(set(options) - set(self.generation_options))
+        if unknown:
+            msg = f"generate: unknown options {', '.join(unknown)} for model {self.name!r}"
             raise CalogeoError(msg)
         if not self._norm:
             msg = f"model {self.name!r} is not trained yet (fit it or load a checkpoint)"
@@ -347,7 +352,9 @@ class GenerativeModel(Model):
         with torch.inference_mode(), torch_owns_the_cores():
             for first in range(0, count, step):
                 part = torch.from_numpy(cond[first : first + step]).to(dev)
-                arrays = [a.float() * self.image_unit_gev for a in self.sample(nets, part, rng)]
+                arrays = [
+                    a.float() * self.image_unit_gev for a in self.sample(nets, part, rng, **options)
+                ]
                 flat = self.input_view.to_cells(arrays).clamp_min_(0.0)
                 flat = torch.where(flat < thresholds.to(dev), torch.zeros_like(flat), flat)
                 cells[first : first + len(part)] = flat.cpu().numpy()

@@ -192,6 +192,8 @@ def test_generation_errors_are_one_line(grid, showers):
         model.generate(10.0, n=2, particle="pi0")
     with pytest.raises(CalogeoError, match="positive"):
         model.generate([10.0, -1.0])
+    with pytest.raises(CalogeoError, match="unknown options postprocess"):
+        model.generate(10.0, n=2, postprocess=False)
 
 
 def test_particle_classes_become_one_hot_conditions(grid):

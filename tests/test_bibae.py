@@ -120,6 +120,8 @@ def test_generation_is_thresholded_reproducible_and_survives_the_checkpoint(trai
         again = load_model(path).generate([20.0, 50.0, 80.0], seed=4)
     assert np.array_equal(first.flat(), again.flat())
     assert np.all(first.flat() >= 0)
+    decoder_only = model.generate([20.0, 50.0, 80.0], seed=4, postprocess=False)
+    assert not np.array_equal(first.flat(), decoder_only.flat())
 
 
 def test_resume_continues_the_run_and_reruns_the_postprocessor(grid, showers, tmp_path):

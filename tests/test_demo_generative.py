@@ -83,3 +83,18 @@ def test_command_rejects_a_setting_for_a_model_not_chosen(capsys):
     args = ["demo-generative", "--models", "tiny_wgan", "--set", "bibae.epochs=1"]
     assert main(args) != 0
     assert "MODEL.NAME" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_model_with_a_post_processor_is_also_validated_without_it(tmp_path, capsys):
+    spec = tmp_path / "grid.toml"
+    spec.write_text(tungsten_grid_spec(n=5, layers=3))
+    out = tmp_path / "demo"
+    args = ["demo-generative", "--geometry", str(spec), "--particle", "gamma", "--energy"]
+    args += ["10:50", "--models", "bibae", "-n", "96", "--reference-events", "64", "--epochs"]
+    args += ["1", "--set", "bibae.pp_epochs=1", "-o", str(out)]
+    assert main(args) == 0
+    rows = json.loads((out / "summary.json").read_text())["table"]
+    assert [row["model"] for row in rows] == ["bibae", "bibae without post-processor"]
+    assert all(np.isfinite(row["sep_n_hits"]) for row in rows)
+    assert (out / "validation" / "bibae without post-processor").is_dir()

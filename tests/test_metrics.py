@@ -113,6 +113,12 @@ def test_frechet_and_kernel_distances():
     assert _stats.frechet_distance(x, x) == pytest.approx(0.0, abs=1e-6)
     shift = np.array([0.3, 0.0, -0.4])
     assert _stats.frechet_distance(x, x + shift) == pytest.approx(0.25, rel=1e-6)
+    # scaled covariance: Tr(C + 4C - 2 (4 C^2)^(1/2)) = Tr(C) for C = 1
+    assert _stats.frechet_distance(x, 2 * x) == pytest.approx(3.0, rel=0.05)
+    # a constant column (a degenerate generator) gives its finite, exact distance
+    flat = x.copy()
+    flat[:, 1] = 0.5
+    assert _stats.frechet_distance(x, flat) == pytest.approx(0.25 + 1.0, rel=0.05)
     y = np.random.default_rng(6).normal(0, 1, (2000, 3))
     kpd_same, err_same = _stats.kernel_distance(x, y, subset=500)
     kpd_far, _ = _stats.kernel_distance(x, y + 1.0, subset=500)

@@ -400,6 +400,7 @@ class BIBAE(GenerativeModel):
     )
     view = "voxels"
     conditions = ("energy",)
+    generation_options = ("postprocess",)
     phase_networks: ClassVar[Mapping[str, tuple[str, ...]]] = {
         "critic": (*CRITICS, *LATENT_CRITICS),
         "generator": ("encoder", "generator"),
@@ -552,8 +553,14 @@ class BIBAE(GenerativeModel):
         return self._thresholded(nets["generator"](latent, batch.cond)), mu, logvar, z
 
     def sample(
-        self, nets: Mapping[str, nn.Module], cond: torch.Tensor, generator: Any = None
+        self,
+        nets: Mapping[str, nn.Module],
+        cond: torch.Tensor,
+        generator: Any = None,
+        postprocess: bool = True,
     ) -> list[torch.Tensor]:
+        """The decoder's showers from KDE latents, then the post-processor's where it is trained
+        and ``postprocess`` (``generate(..., postprocess=False)`` shows the decoder alone)."""
         n, device = len(cond), cond.device
         if self._kde is not None:
             z = self._kde.sample(cond[:, 0], generator)
@@ -562,7 +569,7 @@ class BIBAE(GenerativeModel):
         latent = torch.cat([z, self._noise(n, device, generator)], dim=1)
         out = self._thresholded(nets["generator"](latent, cond))
         post = nets["postprocessor"]
-        if bool(post.trained > 0):
+        if postprocess and bool(post.trained > 0):
             out = self._thresholded(post(out, cond))
         return out
 

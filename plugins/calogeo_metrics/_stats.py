@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import linalg, optimize, stats
+from scipy import optimize, stats
 
 __all__ = [
     "accuracy",
@@ -203,9 +203,17 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
     |mu_x - mu_y|^2 + Tr(C_x + C_y - 2 (C_x C_y)^(1/2)) (FPD, Kansal et al. arXiv:2211.10295)."""
     mu_x, mu_y = x.mean(axis=0), y.mean(axis=0)
     c_x, c_y = np.atleast_2d(np.cov(x, rowvar=False)), np.atleast_2d(np.cov(y, rowvar=False))
-    root = linalg.sqrtm(c_x @ c_y)
-    trace = float(np.trace(c_x + c_y - 2.0 * np.real(root)))
-    return float(np.sum((mu_x - mu_y) ** 2) + trace)
+    return float(np.sum((mu_x - mu_y) ** 2) + np.trace(c_x + c_y) - 2.0 * _trace_sqrt(c_x, c_y))
+
+
+def _trace_sqrt(c_x: np.ndarray, c_y: np.ndarray) -> float:
+    """Tr (C_x C_y)^(1/2) of two covariance matrices, as Tr (S C_y S)^(1/2) with S = C_x^(1/2):
+    the same eigenvalues, from symmetric eigen-decompositions, so singular covariances (a
+    constant column, fewer events than columns) give a finite, exact result."""
+    w, v = np.linalg.eigh(c_x)
+    root_x = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    inner = np.linalg.eigvalsh(root_x @ c_y @ root_x)
+    return float(np.sqrt(np.clip(inner, 0.0, None)).sum())
 
 
 def _mmd2_poly(x: np.ndarray, y: np.ndarray) -> float:
