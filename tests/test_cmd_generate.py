@@ -90,6 +90,18 @@ def test_generate_threshold_in_mip(model_file, tmp_path):
         assert not reader.read().flat().any()
 
 
+def test_generate_uncalibrated_gives_the_network_s_own_totals(model_file, tmp_path):
+    totals = []
+    for extra in ([], ["--uncalibrated"]):
+        out = tmp_path / f"gen{len(extra)}.h5"
+        code = main(["generate", str(model_file), "--energy", "50", "-n", "20", "--device",
+                     "cpu", "-o", str(out), *extra])  # fmt: skip
+        assert code == 0
+        with open_showers(out) as reader:
+            totals.append(reader.read().flat().sum(axis=1))
+    assert not np.allclose(totals[0], totals[1])
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -71,6 +71,11 @@ def add_parser(subparsers: Any) -> None:
         help="zero cells below X times the layer's MIP signal (default: the training data's "
         "readout threshold)",
     )
+    parser.add_argument(
+        "--uncalibrated",
+        action="store_true",
+        help="skip the response calibration fitted after training: the network's own totals",
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="GEN.h5")
     parser.set_defaults(func=run)
 
@@ -135,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
                 device=args.device,
                 seed=int(seeds[batch]),
                 threshold_gev=threshold,
+                calibrated=not args.uncalibrated,
             )
             writer.append(showers)
             bar.update(n)
