@@ -57,6 +57,8 @@ __all__ = ["CONDITIONS", "GenBatch", "GenerativeModel"]
 
 CONDITIONS = ("energy", "theta", "phi")
 """Continuous conditions a model may take, in the order of the condition columns."""
+PRECISIONS = ("fp32", "bf16")
+"""Arithmetic of :meth:`GenerativeModel.generate`'s networks: float32 or bfloat16."""
 
 
 @dataclass
@@ -279,6 +281,7 @@ class GenerativeModel(Model):
         device: str = "auto",
         seed: int | None = 0,
         threshold_gev: float | np.ndarray | None = None,
+        precision: str = "fp32",
         **options: Any,
     ) -> Showers:
         """Showers at incident ``energies`` (GeV; a scalar with ``n`` gives ``n`` showers) on
@@ -287,7 +290,10 @@ class GenerativeModel(Model):
 
         ``theta``, ``phi`` (rad) where the model is conditioned on them; ``particle`` (a name
         or PDG number) where it was trained on several; ``seed`` makes the output reproducible
-        on one device (None: not seeded). Labels stored: ``pdg`` and the angles given.
+        on one device (None: not seeded). ``precision`` "bf16" runs the networks' products in
+        bfloat16 (autocast; faster where the CPU has bfloat16 instructions, a few per mille
+        off), "fp32" (default) in float32; cells and thresholds are float32 either way.
+        Labels stored: ``pdg`` and the angles given.
         """
         import torch
 
@@ -295,6 +301,9 @@ class GenerativeModel(Model):
 
         if options:
             msg = f"generate: unknown options {', '.join(sorted(options))}"
+            raise CalogeoError(msg)
+        if precision not in PRECISIONS:
+            msg = f"generate: precision {precision!r}: one of {', '.join(PRECISIONS)}"
             raise CalogeoError(msg)
         if not self._norm:
             msg = f"model {self.name!r} is not trained yet (fit it or load a checkpoint)"
@@ -322,10 +331,13 @@ class GenerativeModel(Model):
             rng.manual_seed(int(seed))
         cells = np.empty((count, self.geometry.n_cells), dtype=np.float32)
         step = max(1, int(batch_size))
+        low = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
         with torch.inference_mode(), torch_owns_the_cores():
             for first in range(0, count, step):
                 part = torch.from_numpy(cond[first : first + step]).to(dev)
-                arrays = [a.float() * self.image_unit_gev for a in self.sample(nets, part, rng)]
+                with low:
+                    sampled = self.sample(nets, part, rng)
+                arrays = [a.float() * self.image_unit_gev for a in sampled]
                 flat = self.input_view.to_cells(arrays).clamp_min_(0.0)
                 flat = torch.where(flat < thresholds.to(dev), torch.zeros_like(flat), flat)
                 cells[first : first + len(part)] = flat.cpu().numpy()

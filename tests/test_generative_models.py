@@ -412,6 +412,21 @@ def test_inference_generators_give_the_same_showers_and_leave_the_original(model
     assert all(torch.equal(net.state_dict()[k], v) for k, v in before.items())
 
 
+@pytest.mark.parametrize("name", ["calogan", "gan3d", "wgan"])
+def test_bfloat16_generation_is_close_to_float32(tiny_grid, name):
+    model = calogeo.get_model(name).build(tiny_grid, size="small")
+    model.fit_normalisation(blob_showers(tiny_grid, 8, seed=6))
+    options = {"device": "cpu", "seed": 3, "threshold_gev": 0.0}
+    full = model.generate([20.0, 50.0, 80.0], **options).flat()
+    low = model.generate([20.0, 50.0, 80.0], precision="bf16", **options).flat()
+    assert low.dtype == np.float32
+    assert not np.array_equal(low, full)  # bfloat16 arithmetic did run
+    np.testing.assert_allclose(low.sum(axis=1), full.sum(axis=1), rtol=0.05)
+    np.testing.assert_allclose(low.max(axis=1), full.max(axis=1), rtol=0.05)
+    with pytest.raises(calogeo.CalogeoError, match="precision"):
+        model.generate([20.0], precision="fp16", **options)
+
+
 def test_the_inference_generator_is_rebuilt_only_when_a_weight_changes(tiny_grid):
     model = calogeo.get_model("gan3d").build(
         tiny_grid, size="small", latent=4, gen_filters=[2, 2, 2], disc_filters=[2, 2, 2, 2]
