@@ -291,8 +291,8 @@ class GenerativeModel(Model):
         ``theta``, ``phi`` (rad) where the model is conditioned on them; ``particle`` (a name
         or PDG number) where it was trained on several; ``seed`` makes the output reproducible
         on one device (None: not seeded). ``precision`` "bf16" runs the networks' products in
-        bfloat16 (autocast; faster where the CPU has bfloat16 instructions, a few per mille
-        off), "fp32" (default) in float32; cells and thresholds are float32 either way.
+        bfloat16 (autocast; faster where the CPU has bfloat16 instructions; shower totals
+        and largest cells ~0.1-2% off), "fp32" (default) in float32; cells and thresholds are float32 either way.
         Labels stored: ``pdg`` and the angles given.
         """
         import torch

@@ -63,7 +63,7 @@ def add_parser(subparsers: Any) -> None:
         choices=("fp32", "bf16"),  # calogeo.generative.PRECISIONS, not imported at start-up
         default="fp32",
         help="arithmetic of the networks: fp32 (default) or bf16 (faster on CPUs with "
-        "bfloat16 instructions, cells a few per mille off)",
+        "bfloat16 instructions; shower totals and largest cells ~0.1-2%% off)",
     )
     parser.add_argument(
         "--seed",
