@@ -1,29 +1,36 @@
 """Generation speed of the BIB-AE (paper size) on one CPU core, beside the WGAN (paper size) in
-the same run, in the ILD AHCAL 48x25x25 window (``ild_ahcal``), showers of 10-100 GeV.
+the same run, in the ILD AHCAL 48x25x25 window (``ild_ahcal``), showers of 10-100 GeV, with the
+networks in every ``--precision`` (fp32; bf16: bfloat16 autocast, ``generate(precision="bf16")``).
 
 The seed (Buhmann et al. 2021, Table 1; one core of a Xeon E5-2640 v4, best batch size):
 BIB-AE 350.824 ms/shower, WGAN 47.923 ms/shower. Target (issue 13): the BIB-AE at least 5x
 faster than 351 ms/shower at equal model size. This machine is not theirs and is shared, so the
-script prints wall and CPU time per shower and, measured in one run, the BIB-AE/WGAN time ratio
-(the seed's: 7.3) and the BIB-AE time scaled to the seed's hardware through the WGAN (ours x
-their WGAN / our WGAN).
+script prints wall and CPU time per shower (one thread, also inside ``generate`` through
+``CALOGEO_THREADS``), the ratio seed / ours from the best CPU time and, measured in one run, the
+BIB-AE/WGAN CPU-time ratio (the seed's: 7.3) and the BIB-AE time scaled to the seed's hardware
+through the WGAN (ours x their WGAN / our WGAN). The post-processor runs in its inference form:
+the 1x1x1 convolutions as batched matrix products on (N, channels, voxels), the condition branch
+as a per-event bias.
 
 Networks are untrained (the speed does not depend on the weights); the BIB-AE's latent KDE is
 fitted on ``kde_events`` random points and its post-processor switched on, so every stage of a
 real generation runs.
 
     python benchmarks/generate_bibae.py [-n 256] [--batch 1 16 64] [--models bibae wgan]
+        [--precision fp32 bf16]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
 import torch
 
 from calogeo import get_geometry, get_model
+from calogeo.device import THREADS_ENV
 from calogeo.testing import blob_showers
 
 SEED_MS = {"bibae": 350.824, "wgan": 47.923}  # Buhmann et al. 2021, Table 1, one CPU core
@@ -45,12 +52,14 @@ def ready_model(name: str, geometry: object) -> object:
     return model
 
 
-def ms_per_shower(model: object, n: int, batch: int) -> tuple[float, float]:
-    """(wall, CPU) milliseconds per shower generating ``n`` showers in batches of ``batch``."""
+def ms_per_shower(model: object, n: int, batch: int, precision: str) -> tuple[float, float]:
+    """(wall, CPU) milliseconds per shower generating ``n`` showers in batches of ``batch``
+    with the networks in ``precision`` ("fp32" or "bf16")."""
     energies = np.random.default_rng(0).uniform(10.0, 100.0, n)
-    model.generate(energies[: min(n, batch)], device="cpu", batch_size=batch)  # warm up
+    options = {"device": "cpu", "batch_size": batch, "precision": precision}
+    model.generate(energies[: min(n, batch)], **options)  # warm up
     wall, cpu = time.perf_counter(), time.process_time()
-    model.generate(energies, device="cpu", batch_size=batch)
+    model.generate(energies, **options)
     return (
         1e3 * (time.perf_counter() - wall) / n,
         1e3 * (time.process_time() - cpu) / n,
@@ -62,35 +71,44 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=256, help="showers per measurement")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--models", nargs="+", default=["bibae", "wgan"])
+    parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
     args = parser.parse_args()
     torch.set_num_threads(1)
+    os.environ[THREADS_ENV] = "1"  # generate() sets torch's threads from it
     geometry = get_geometry("ild_ahcal")
-    best: dict[str, tuple[float, float]] = {}
+    best: dict[tuple[str, str], tuple[float, float]] = {}  # (model, precision) -> (wall, CPU)
     for name in args.models:
         model = ready_model(name, geometry)
         nets = model.generation_networks()
         used = [k for k in nets if k in ("generator", "postprocessor")]
         size = sum(p.numel() for k in used for p in nets[k].parameters())
         print(f"{name}: {size / 1e6:.2f} M generation weights ({', '.join(used)})")
-        for batch in args.batch:
-            wall, cpu = ms_per_shower(model, args.n, batch)
-            print(f"  batch {batch:4d}: {wall:8.1f} ms/shower wall, {cpu:8.1f} ms CPU")
-            if name not in best or wall < best[name][0]:
-                best[name] = (wall, cpu)
-    for name, (wall, cpu) in best.items():
-        seed = SEED_MS.get(name)
-        if seed:
-            print(
-                f"{name}: best {wall:.1f} ms/shower ({1e3 / wall:.1f} showers/s, {cpu:.1f} ms CPU) "
-                f"on one core: {seed / wall:.2f}x the speed of the seed's {seed:.0f} ms"
-            )
-    if "bibae" in best and "wgan" in best:
-        ratio = best["bibae"][0] / best["wgan"][0]
-        scaled = best["bibae"][0] * SEED_MS["wgan"] / best["wgan"][0]
+        for precision in args.precision:
+            for batch in args.batch:
+                wall, cpu = ms_per_shower(model, args.n, batch, precision)
+                print(
+                    f"  {precision} batch {batch:4d}: {wall:8.1f} ms/shower wall, "
+                    f"{cpu:8.1f} ms CPU",
+                    flush=True,
+                )
+                key = (name, precision)
+                if key not in best or cpu < best[key][1]:
+                    best[key] = (wall, cpu)
+    for (name, precision), (wall, cpu) in best.items():
+        seed = SEED_MS[name]
+        print(
+            f"{name} {precision}: best {cpu:.1f} ms CPU/shower ({wall:.1f} ms wall) on one "
+            f"core: seed/ours {seed / cpu:.2f} (seed {seed:.0f} ms)"
+        )
+    for precision in args.precision:
+        if ("bibae", precision) not in best or ("wgan", precision) not in best:
+            continue
+        ratio = best["bibae", precision][1] / best["wgan", precision][1]
+        scaled = ratio * SEED_MS["wgan"]
         speedup = SEED_MS["bibae"] / scaled
         verdict = "meets" if speedup >= TARGET_SPEEDUP else "misses"
         print(
-            f"BIB-AE / WGAN time, same run: {ratio:.2f} (seed: "
+            f"{precision}: BIB-AE / WGAN CPU time, same run: {ratio:.2f} (seed: "
             f"{SEED_MS['bibae'] / SEED_MS['wgan']:.2f}); on the seed's hardware through the "
             f"WGAN: {scaled:.1f} ms/shower, {speedup:.2f}x the speed of the seed's 351 ms "
             f"({verdict} the {TARGET_SPEEDUP:.0f}x target)"

@@ -69,6 +69,8 @@ CONDITIONS = ("energy", "theta", "phi")
 """Continuous conditions a model may take, in the order of the condition columns."""
 CALIBRATION_SHOWERS = 20000
 """Most training showers the response calibration is fitted on."""
+PRECISIONS = ("fp32", "bf16")
+"""Arithmetic of :meth:`GenerativeModel.generate`'s networks: float32 or bfloat16."""
 
 
 @dataclass
@@ -302,6 +304,7 @@ class GenerativeModel(Model):
         seed: int | None = 0,
         threshold_gev: float | np.ndarray | None = None,
         calibrated: bool = True,
+        precision: str = "fp32",
         **options: Any,
     ) -> Showers:
         """Showers at incident ``energies`` (GeV; a scalar with ``n`` gives ``n`` showers) on
@@ -311,7 +314,10 @@ class GenerativeModel(Model):
         ``theta``, ``phi`` (rad) where the model is conditioned on them; ``particle`` (a name
         or PDG number) where it was trained on several; ``seed`` makes the output reproducible
         on one device (None: not seeded); ``calibrated`` applies the response calibration where
-        the model has one (module docstring); ``options``: the model's ``generation_options``.
+        the model has one (module docstring); ``precision`` "bf16" runs the networks' products
+        in bfloat16 (autocast; faster where the CPU has bfloat16 instructions; shower totals
+        and largest cells ~0.1-2% off), "fp32" (default) in float32; cells and thresholds are
+        float32 either way; ``options``: the model's ``generation_options``.
         Labels stored: ``pdg`` and the angles given.
         """
         import torch
@@ -321,6 +327,9 @@ class GenerativeModel(Model):
         unknown = sorted(set(options) - set(self.generation_options))
         if unknown:
             msg = f"generate: unknown options {', '.join(unknown)} for model {self.name!r}"
+            raise CalogeoError(msg)
+        if precision not in PRECISIONS:
+            msg = f"generate: precision {precision!r}: one of {', '.join(PRECISIONS)}"
             raise CalogeoError(msg)
         if not self._norm:
             msg = f"model {self.name!r} is not trained yet (fit it or load a checkpoint)"
@@ -349,12 +358,13 @@ class GenerativeModel(Model):
             rng.manual_seed(int(seed))
         cells = np.empty((count, self.geometry.n_cells), dtype=np.float32)
         step = max(1, int(batch_size))
+        low = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
         with torch.inference_mode(), torch_owns_the_cores():
             for first in range(0, count, step):
                 part = torch.from_numpy(cond[first : first + step]).to(dev)
-                arrays = [
-                    a.float() * self.image_unit_gev for a in self.sample(nets, part, rng, **options)
-                ]
+                with low:
+                    sampled = self.sample(nets, part, rng, **options)
+                arrays = [a.float() * self.image_unit_gev for a in sampled]
                 flat = self.input_view.to_cells(arrays).clamp_min_(0.0)
                 flat = torch.where(flat < thresholds.to(dev), torch.zeros_like(flat), flat)
                 cells[first : first + len(part)] = flat.cpu().numpy()

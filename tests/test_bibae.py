@@ -152,6 +152,28 @@ def test_postprocessor_starts_as_the_identity_and_an_empty_output_costs(grid, sh
     assert any(float(g.abs().sum()) > 0 for g in grads)
 
 
+def test_postprocessor_inference_form_gives_the_same_showers(grid, showers):
+    model = BIBAE.build(grid, size="small", **TINY)
+    model.fit_normalisation(showers)
+    post = model.nets["postprocessor"]
+    torch.manual_seed(4)
+    for module in post.modules():  # a trained-looking post-processor: nothing at its defaults
+        if isinstance(module, torch.nn.Conv3d | torch.nn.LayerNorm):
+            torch.nn.init.normal_(module.weight, 0.0, 0.5)
+            if module.bias is not None:
+                torch.nn.init.normal_(module.bias, 0.0, 0.5)
+    post.trained.fill_(1.0)
+    post.eval()
+    fast = model.generation_networks()["postprocessor"]
+    assert fast is not post
+    assert float(fast.trained) == 1.0
+    batch = model.encode(showers[:8], "cpu")
+    with torch.inference_mode():
+        for a, b in zip(post(batch.real, batch.cond), fast(batch.real, batch.cond), strict=True):
+            assert float(a.abs().max()) > 0
+            torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+
+
 def test_loss_helpers():
     a = torch.randn(200, 3, generator=torch.Generator().manual_seed(0))
     assert float(gaussian_mmd(a, a, (1.0,))) == pytest.approx(0.0, abs=1e-6)

@@ -385,14 +385,22 @@ def test_phase_convolution_is_up_sampling_then_convolution(pads):
     torch.testing.assert_close(fused(x), unit(x), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("model", ["gan3d", "wgan"])
+@pytest.mark.parametrize("model", ["calogan", "gan3d", "wgan"])
 def test_inference_generators_give_the_same_showers_and_leave_the_original(model):
     torch.manual_seed(3)
     shapes = [(1, 7, 11, 9), (1, 3, 4, 4)]
-    if model == "gan3d":
+    if model == "calogan":
+        net = CaloGANGenerator([(3, 3, 12), (2, 4, 4)], 2, latent=5, max_stream_layers=2)
+    elif model == "gan3d":
         net = GAN3DGenerator(shapes, 2, latent=5, filters=(4, 3, 2))
     else:
         net = WGANGenerator(shapes, 2, latent=5, ngf=2)
+    for module in net.modules():  # trained-looking normalisation, so that folding it shows
+        if isinstance(module, torch.nn.BatchNorm3d | torch.nn.BatchNorm2d):
+            module.running_mean.normal_()
+            module.running_var.uniform_(0.5, 2.0)
+            torch.nn.init.normal_(module.weight)
+            torch.nn.init.normal_(module.bias)
     net.eval()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     fast = net.for_inference()
@@ -402,6 +410,21 @@ def test_inference_generators_give_the_same_showers_and_leave_the_original(model
             torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
     assert net.state_dict().keys() == before.keys()
     assert all(torch.equal(net.state_dict()[k], v) for k, v in before.items())
+
+
+@pytest.mark.parametrize("name", ["calogan", "gan3d", "wgan"])
+def test_bfloat16_generation_is_close_to_float32(tiny_grid, name):
+    model = calogeo.get_model(name).build(tiny_grid, size="small")
+    model.fit_normalisation(blob_showers(tiny_grid, 8, seed=6))
+    options = {"device": "cpu", "seed": 3, "threshold_gev": 0.0}
+    full = model.generate([20.0, 50.0, 80.0], **options).flat()
+    low = model.generate([20.0, 50.0, 80.0], precision="bf16", **options).flat()
+    assert low.dtype == np.float32
+    assert not np.array_equal(low, full)  # bfloat16 arithmetic did run
+    np.testing.assert_allclose(low.sum(axis=1), full.sum(axis=1), rtol=0.05)
+    np.testing.assert_allclose(low.max(axis=1), full.max(axis=1), rtol=0.05)
+    with pytest.raises(calogeo.CalogeoError, match="precision"):
+        model.generate([20.0], precision="fp16", **options)
 
 
 def test_the_inference_generator_is_rebuilt_only_when_a_weight_changes(tiny_grid):

@@ -53,15 +53,7 @@ class LatentGAN(GenerativeModel):
         """The core's choice (the moving average where kept), with the generator swapped for
         its inference form where it has one (same numbers, fewer operations)."""
         nets = super().generation_networks()
-        generator = nets["generator"]
-        if hasattr(generator, "for_inference"):
-            # rebuilt only when a weight changed (an optimiser step or a load bumps _version)
-            key = (id(generator), tuple(t._version for t in generator.state_dict().values()))
-            cached = getattr(self, "_inference_generator", None)
-            if cached is None or cached[0] != key:
-                cached = (key, generator.for_inference())
-                self._inference_generator = cached
-            nets["generator"] = cached[1]
+        nets["generator"] = inference_form(self, "generator", nets["generator"])
         return nets
 
     def sample(
@@ -84,6 +76,19 @@ class LatentGAN(GenerativeModel):
     def unit(self, key: str, default: float) -> float:
         """A fitted unit of the normalisation, or ``default`` before fitting."""
         return float(self.normalisation().get(key, default))
+
+
+def inference_form(owner: object, slot: str, net: nn.Module) -> nn.Module:
+    """``net.for_inference()`` where ``net`` has one (else ``net``), cached on ``owner`` under
+    ``slot`` and rebuilt only when a weight changed (an optimiser step or a load bumps the
+    tensors' version counters)."""
+    if not hasattr(net, "for_inference"):
+        return net
+    key = (id(net), tuple(t._version for t in net.state_dict().values()))
+    cache = owner.__dict__.setdefault("_inference_forms", {})
+    if slot not in cache or cache[slot][0] != key:
+        cache[slot] = (key, net.for_inference())
+    return cache[slot][1]
 
 
 def energy_factor(cond: torch.Tensor, dim: int, power: float = 1.0) -> torch.Tensor:

@@ -51,6 +51,7 @@ number) latents come from N(0, 1).
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -63,6 +64,7 @@ from torch import nn
 from calogeo import observables
 from calogeo.adversarial import gradient_penalty
 from calogeo.generative import GenBatch, GenerativeModel
+from calogeo_generative.base import inference_form
 
 __all__ = [
     "BIBAE",
@@ -303,6 +305,68 @@ class PostProcessor(nn.Module):
             out.append(torch.relu(x + rest(torch.cat([h, c], dim=1))))
         return out
 
+    def for_inference(self) -> FlatPostProcessor:
+        """An evaluation-mode copy for generation (:class:`FlatPostProcessor`)."""
+        return FlatPostProcessor(self).eval().requires_grad_(False)
+
+
+class FlatPostProcessor(nn.Module):
+    """A :class:`PostProcessor` for generation, the same numbers up to rounding: per group the
+    1x1x1 convolutions are batched matrix products on (N, channels, voxels) with the layer
+    normalisation over the voxels, and the condition branch, constant over the voxels, enters
+    the first convolution of ``rest`` as a per-event bias instead of as expanded channels."""
+
+    def __init__(self, post: PostProcessor) -> None:
+        super().__init__()
+        self.cond = copy.deepcopy(post.cond)
+        self.register_buffer("trained", post.trained.detach().clone())
+        self.groups = nn.ModuleList(
+            _FlatGroup(first, rest) for first, rest in zip(post.first, post.rest, strict=True)
+        )
+
+    def forward(self, arrays: Sequence[torch.Tensor], cond: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for group, x in zip(self.groups, arrays, strict=True):
+            flat = x.flatten(2)  # (N, 1, voxels)
+            c = self.cond(torch.cat([flat.sum(2), cond], dim=1))  # (N, half)
+            out.append(torch.relu(x + group(flat, c).view_as(x)))
+        return out
+
+
+class _FlatGroup(nn.Module):
+    """One group of a :class:`FlatPostProcessor`: (N, 1, voxels) and the condition branch's
+    (N, half) -> the correction (N, 1, voxels)."""
+
+    def __init__(self, first: nn.Module, rest: nn.Module) -> None:
+        super().__init__()
+        convs = [m for m in (*first.children(), *rest.children()) if isinstance(m, nn.Conv3d)]
+        norms = [m for m in (*first.children(), *rest.children()) if isinstance(m, nn.LayerNorm)]
+        self.weights = nn.ParameterList(_frozen(c.weight.flatten(1)) for c in convs)
+        self.biases = nn.ParameterList(
+            _frozen(c.bias.view(-1, 1)) for c in convs if c.bias is not None
+        )
+        self.norm_weights = nn.ParameterList(_frozen(n.weight.flatten()) for n in norms)
+        self.norm_biases = nn.ParameterList(_frozen(n.bias.flatten()) for n in norms)
+
+    def forward(self, flat: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        w, b = self.weights, self.biases
+        ndf = w[1].shape[0]
+        h = self._norm_act(torch.addcmul(b[0], w[0], flat), 0)  # the 1 -> ndf convolution
+        per_event = torch.addmm(b[1].view(1, -1), c, w[1][:, ndf:].t())  # (N, ndf)
+        h = torch.baddbmm(per_event[:, :, None], w[1][:, :ndf].expand(len(h), -1, -1), h)
+        h = self._norm_act(h, 1)
+        for k in range(2, len(w) - 1):
+            h = self._norm_act(torch.baddbmm(b[k], w[k].expand(len(h), -1, -1), h), k)
+        return torch.matmul(w[-1], h)  # the last convolution has no bias
+
+    def _norm_act(self, h: torch.Tensor, k: int) -> torch.Tensor:
+        h = F.layer_norm(h, h.shape[-1:], self.norm_weights[k], self.norm_biases[k])
+        return F.leaky_relu(h, 0.01, inplace=True)
+
+
+def _frozen(t: torch.Tensor) -> nn.Parameter:
+    return nn.Parameter(t.detach().clone(), requires_grad=False)
+
 
 # -- loss terms ------------------------------------------------------------------------------
 
@@ -477,6 +541,12 @@ class BIBAE(GenerativeModel):
 
     def _size(self, name: str) -> int:
         return int(self.hparams[name])
+
+    def generation_networks(self) -> dict[str, nn.Module]:
+        """The core's networks with the post-processor in its inference form."""
+        nets = super().generation_networks()
+        nets["postprocessor"] = inference_form(self, "postprocessor", nets["postprocessor"])
+        return nets
 
     def build_networks(self) -> dict[str, nn.Module]:
         grids, n_cond = self.grids, self.n_conditions

@@ -40,6 +40,7 @@ lambda_E = 0.05 (Sect. IV C). Adam, learning rate 2e-5 (D) and 2e-4 (G), batches
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -138,6 +139,55 @@ class GeneratorStream(nn.Module):
         x = self.norm(_lrelu(self.conv(x)))
         return self.lc2(_lrelu(self.lc1(x)))
 
+    def for_inference(self) -> FoldedStream:
+        """The same stream in evaluation mode with fewer operations (:class:`FoldedStream`)."""
+        conv = self.conv[1]
+        pad = self.conv[0].padding
+        with torch.no_grad():
+            w = self.dense.weight.double().t().reshape(-1, *self.map_shape)  # (latent, C, H, W)
+            b = self.dense.bias.double().view(1, *self.map_shape)
+            kernel = conv.weight.double()
+            weight = F.conv2d(F.pad(w, pad), kernel).flatten(1).t()
+            bias = F.conv2d(F.pad(b, pad), kernel, conv.bias.double()).flatten()
+            dense = nn.Linear(weight.shape[1], weight.shape[0])
+            dense.weight.copy_(weight)
+            dense.bias.copy_(bias)
+            lc1 = copy.deepcopy(self.lc1)
+            scale = self.norm.weight / torch.sqrt(self.norm.running_var + self.norm.eps)
+            shift = self.norm.bias - self.norm.running_mean * scale
+            taps = lc1.kernel[0] * lc1.kernel[1]  # unfold orders patch rows channel-major
+            w1 = self.lc1.weight.double()
+            lc1.weight.copy_(w1 * scale.double().repeat_interleave(taps)[None, :, None])
+            extra = torch.einsum("lfo,f->ol", w1, shift.double().repeat_interleave(taps))
+            lc1.bias.copy_(self.lc1.bias.double() + extra)
+        shape = (conv.out_channels, *self.map_shape[1:])
+        folded = FoldedStream(dense, shape, lc1, copy.deepcopy(self.lc2))
+        return folded.eval().requires_grad_(False)
+
+
+class FoldedStream(nn.Module):
+    """A :class:`GeneratorStream` for generation: the dense layer and the linear 2x2 "same"
+    convolution after it are one dense layer onto the convolution's output map (``shape``;
+    2.25x fewer weights at 36 -> 16 channels), and the evaluation-mode batch normalisation is
+    folded into the first locally connected layer. The same numbers up to rounding."""
+
+    def __init__(
+        self,
+        dense: nn.Linear,
+        shape: Shape,
+        lc1: LocallyConnected2d,
+        lc2: LocallyConnected2d,
+    ) -> None:
+        super().__init__()
+        self.dense = dense
+        self.map_shape = shape
+        self.lc1 = lc1
+        self.lc2 = lc2
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        x = _lrelu(self.dense(h).view(-1, *self.map_shape))
+        return self.lc2(_lrelu(self.lc1(x)))
+
 
 def _same2x2(c_in: int, c_out: int) -> nn.Sequential:
     """A 2x2 convolution with Keras' "same" padding (one zero row and column after)."""
@@ -206,6 +256,13 @@ class CaloGANGenerator(nn.Module):
         for stream, x in zip(self.streams, images, strict=True):
             out[stream.input].append(F.relu(x))
         return [torch.cat(parts, dim=1) if len(parts) > 1 else parts[0] for parts in out]
+
+    def for_inference(self) -> CaloGANGenerator:
+        """An evaluation-mode copy whose streams are :class:`FoldedStream`: the same numbers
+        up to rounding, about 2.3x fewer multiplications at paper size."""
+        fast = copy.deepcopy(self).eval()
+        fast.bodies = nn.ModuleList(body.for_inference() for body in self.bodies)
+        return fast.requires_grad_(False)
 
 
 def _trunk(shape: Shape, conv_filters: int, lc_filters: Sequence[int]) -> nn.Sequential:
