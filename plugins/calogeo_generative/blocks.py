@@ -69,6 +69,43 @@ class LocallyConnected2d(nn.Module):
             out = out + self.bias
         return out.reshape(x.shape[0], -1, *self.out_hw)
 
+    def batch_last(self) -> BatchLastLocallyConnected2d:
+        """This layer for generation on batch-last tensors (:class:`BatchLastLocallyConnected2d`)."""
+        return BatchLastLocallyConnected2d(self)
+
+
+class BatchLastLocallyConnected2d(nn.Module):
+    """A :class:`LocallyConnected2d` on batch-last tensors (rows, cols, channels, N), for
+    generation: every output pixel's patch is a strided view of the input, gathered by one copy
+    whose rows are whole batches, and one batched product (L, C_out, k_r k_c C_in) @ (L, k_r k_c
+    C_in, N) writes the output batch-last, so layers chain without unfold or transposing copies.
+    The same numbers up to rounding (the patch sums run in another order)."""
+
+    def __init__(self, lc: LocallyConnected2d) -> None:
+        super().__init__()
+        self.kernel, self.stride, self.out_hw = lc.kernel, lc.stride, lc.out_hw
+        n_out, fan_in, c_out = lc.weight.shape
+        c_in = fan_in // (self.kernel[0] * self.kernel[1])
+        weight = lc.weight.detach().view(n_out, c_in, *self.kernel, c_out)
+        weight = weight.permute(0, 4, 2, 3, 1).reshape(n_out, c_out, fan_in)  # taps row-major
+        self.weight = nn.Parameter(weight.contiguous(), requires_grad=False)
+        bias = None if lc.bias is None else lc.bias.detach().t().reshape(n_out, c_out, 1)
+        self.bias = None if bias is None else nn.Parameter(bias.contiguous(), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(rows, cols, C_in, N) -> (rows', cols', C_out, N)."""
+        x = x.contiguous()
+        _, cols, c_in, n = x.shape
+        (kr, kc), (sr, sc), (ho, wo) = self.kernel, self.stride, self.out_hw
+        row, col = cols * c_in * n, c_in * n
+        patches = x.as_strided((ho, wo, kr, kc, c_in, n), (sr * row, sc * col, row, col, n, 1))
+        patches = patches.reshape(ho * wo, kr * kc * c_in, n)
+        if self.bias is None:
+            out = torch.bmm(self.weight, patches)
+        else:
+            out = torch.baddbmm(self.bias, self.weight, patches)
+        return out.view(ho, wo, -1, n)
+
 
 # -- inference: up-sampling folded into phase convolutions --------------------------
 
