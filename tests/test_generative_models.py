@@ -406,6 +406,17 @@ def test_phase_convolution_is_up_sampling_then_convolution(pads):
     torch.testing.assert_close(fused(x), unit(x), atol=1e-5, rtol=1e-5)
 
 
+def test_depth_tap_convolution_equals_the_convolution():
+    from calogeo_generative.blocks import DepthTapConv3d
+
+    torch.manual_seed(6)
+    conv = torch.nn.Conv3d(3, 2, (4, 3, 2), padding=(2, 1, 0), bias=False)
+    x = torch.randn(2, 3, 6, 5, 4)
+    torch.testing.assert_close(DepthTapConv3d(conv)(x), conv(x), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="stride-1"):
+        DepthTapConv3d(torch.nn.Conv3d(3, 2, 3))
+
+
 @pytest.mark.parametrize("model", ["calogan", "gan3d", "wgan"])
 def test_inference_generators_give_the_same_showers_and_leave_the_original(model):
     torch.manual_seed(3)

@@ -222,6 +222,36 @@ class UpsampleConv(nn.Module):
         return fuse_upsample_conv(self.conv, self.factors, self.pads, size)
 
 
+class DepthTapConv3d(nn.Module):
+    """A stride-1 3D convolution without bias, for generation, as one with an output channel
+    per (depth tap, output channel) and kernel depth 1, whose depth taps are then summed with
+    shifts (in float32): the same numbers up to rounding, for layers with few output channels
+    (the WGAN's 5 -> 1 channel 7x5x5 output layer: oneDNN runs it at about 5 G
+    multiply-adds/s on one core, the 5 -> 7 channel 1x5x5 one 2-4x faster)."""
+
+    def __init__(self, conv: nn.Conv3d) -> None:
+        super().__init__()
+        if conv.bias is not None or any(s != 1 for s in conv.stride):
+            msg = "DepthTapConv3d takes a stride-1 convolution without bias"
+            raise ValueError(msg)
+        c_out, c_in, taps, *hw = conv.weight.shape
+        weight = conv.weight.detach().permute(2, 0, 1, 3, 4).reshape(taps * c_out, c_in, 1, *hw)
+        self.weight = nn.Parameter(weight.contiguous(), requires_grad=False)
+        self.taps = taps
+        self.padding = tuple(conv.padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C_in, D, H, W) -> (N, C_out, D', H', W') float32 (``x``'s dtype or wider)."""
+        depth_pad = (0, 0, 0, 0, self.padding[0], self.padding[0])  # in the conv: 3x slower
+        y = F.conv3d(F.pad(x, depth_pad), self.weight, padding=(0, *self.padding[1:]))
+        y = y.unflatten(1, (self.taps, -1))  # (N, taps, C_out, D + 2 pad, H', W')
+        depth = y.shape[3] - self.taps + 1
+        out = y[:, 0, :, :depth].float()
+        for t in range(1, self.taps):
+            out += y[:, t, :, t : t + depth]
+        return out
+
+
 # -- CaloGAN discriminator features ---------------------------------------------------------------
 
 
