@@ -51,6 +51,7 @@ number) latents come from N(0, 1).
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -64,6 +65,7 @@ from calogeo import observables
 from calogeo.adversarial import gradient_penalty
 from calogeo.generative import GenBatch, GenerativeModel
 from calogeo_generative.base import inference_form
+from calogeo_generative.blocks import DepthTapConv3d
 
 __all__ = [
     "BIBAE",
@@ -205,6 +207,17 @@ class Decoder(nn.Module):
         h = self.head(torch.cat([z, cond], dim=1))
         return [b(h) for b in self.branches]
 
+    def for_inference(self) -> Decoder:
+        """An evaluation-mode copy for generation whose one-channel output convolutions are
+        :class:`DepthTapConv3d` (the same numbers up to rounding, 3-4x faster on one core)."""
+        fast = copy.deepcopy(self).eval().requires_grad_(False)
+        for branch in fast.branches:
+            layers = list(branch.convs)
+            last = max(i for i, m in enumerate(layers) if isinstance(m, nn.Conv3d))
+            layers[last] = DepthTapConv3d(layers[last])
+            branch.convs = nn.Sequential(*layers)
+        return fast
+
 
 def _batch_statistics(x: torch.Tensor) -> torch.Tensor:
     """(N, 4): sum and spread of each event's cells, plain and log-scaled (sums as log(1 + sum))."""
@@ -329,10 +342,12 @@ class FlatPostProcessor(nn.Module):
     def forward(self, arrays: Sequence[torch.Tensor], cond: torch.Tensor) -> list[torch.Tensor]:
         """The post-processed arrays; ``cond`` is accepted for the interface only."""
         del cond  # normalised away (see the class docstring)
-        return [
-            torch.relu(x + group(x.flatten(2)).view_as(x))
-            for group, x in zip(self.groups, arrays, strict=True)
-        ]
+        out = []
+        for group, x in zip(self.groups, arrays, strict=True):
+            flat = x.flatten(2)  # one event at a time: its activations stay in the cache
+            correction = torch.cat([group(flat[i : i + 1]) for i in range(len(flat))])
+            out.append(torch.relu(x + correction.view_as(x)))
+        return out
 
 
 class _FlatGroup(nn.Module):
@@ -553,9 +568,11 @@ class BIBAE(GenerativeModel):
         return int(self.hparams[name])
 
     def generation_networks(self) -> dict[str, nn.Module]:
-        """The core's networks with the post-processor in its inference form."""
+        """The core's networks with the decoder and the post-processor in their inference
+        forms."""
         nets = super().generation_networks()
-        nets["postprocessor"] = inference_form(self, "postprocessor", nets["postprocessor"])
+        for slot in ("generator", "postprocessor"):
+            nets[slot] = inference_form(self, slot, nets[slot])
         return nets
 
     def build_networks(self) -> dict[str, nn.Module]:
