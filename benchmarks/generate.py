@@ -9,14 +9,17 @@ best batch size). Target: 5x faster per shower than each at equal model size on 
 Each model is built with its paper preset on the seed's geometry (``calogan``, ``clic_ecal``,
 ``ild_ahcal``; random weights: the speed does not depend on them). For every batch size and
 thread count the script times, interleaved in one run: the bare generator as trained (eval
-mode, ``torch.inference_mode``), its inference form (what ``generate`` runs: the 3DGAN's
-up-sampling + convolution pairs folded into phase convolutions, channels-last 3D weights) and
+mode, ``torch.inference_mode``), its inference form (what ``generate`` runs) and
 ``model.generate`` (inference form, the way back onto the geometry's cells, the readout
 threshold), each in every ``--precision`` (fp32; bf16: bfloat16 autocast, as
 ``generate(precision="bf16")``). Inference forms: CaloGAN's dense layer + 2x2 convolution of
 each stream folded into one dense layer and its batch norm into the first locally connected
-layer; the 3DGAN's up-sampling + convolution pairs folded into phase convolutions,
-channels-last 3D weights; the WGAN's stride-1 transposed convolutions as direct ones. The
+layer, the streams and the in-painting batch-last (rows, cols, channels, N), so the locally
+connected layers are one patch copy and one batched product each, without unfold; the
+3DGAN's up-sampling + convolution pairs folded into phase convolutions (bias inside, one
+cropped interleaving copy into channels-last activations), channels-last 3D weights; the
+WGAN's stride-1 transposed convolutions as direct ones, its 5 -> 1 channel output layer as a
+depth-tap convolution (:class:`calogeo_generative.blocks.DepthTapConv3d`). The
 machine may be shared, so besides the best wall-clock time of ``--rounds`` rounds it prints the
 CPU time per shower (process time: on one thread, what one idle core would take) and the ratio
 seed / ours from the one-thread CPU time. The thread count reaches ``generate`` through

@@ -8,9 +8,11 @@ faster than 351 ms/shower at equal model size. This machine is not theirs and is
 script prints wall and CPU time per shower (one thread, also inside ``generate`` through
 ``CALOGEO_THREADS``), the ratio seed / ours from the best CPU time and, measured in one run, the
 BIB-AE/WGAN CPU-time ratio (the seed's: 7.3) and the BIB-AE time scaled to the seed's hardware
-through the WGAN (ours x their WGAN / our WGAN). The post-processor runs in its inference form:
-the 1x1x1 convolutions as batched matrix products on (N, channels, voxels), the condition branch
-as a per-event bias. Each model's line starts with the multiply-adds per shower of a whole
+through the WGAN (ours x their WGAN / our WGAN). Decoder and post-processor run in their
+inference forms: the decoder's one-channel output convolution as a depth-tap convolution; the
+post-processor one event at a time, its 1x1x1 convolutions as matrix products on (channels,
+voxels), without what its layer normalisations over the voxels cancel (convolution biases,
+the condition branch), the first convolution and normalisation as one pass. Each model's line starts with the multiply-adds per shower of a whole
 generation (decoder and post-processor; generator) and the floor they set at this core's
 measured one-thread fp32 / bf16 GEMM throughput (:func:`generate.floor_line`).
 

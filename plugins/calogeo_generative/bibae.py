@@ -323,9 +323,10 @@ class PostProcessor(nn.Module):
 
 
 class FlatPostProcessor(nn.Module):
-    """A :class:`PostProcessor` for generation, the same numbers up to rounding: per group the
-    1x1x1 convolutions are matrix products on (N, channels, voxels) with the layer
-    normalisation over the voxels (:class:`_FlatGroup`). Each normalisation removes what is
+    """A :class:`PostProcessor` for generation, the same numbers up to rounding: per group and
+    one event at a time (its activations stay in the cache) the 1x1x1 convolutions are matrix
+    products on (channels, voxels) with the layer normalisation over the voxels
+    (:class:`_FlatGroup`). Each normalisation removes what is
     constant over the voxels, so the convolutions' biases and the condition branch (constant
     over the voxels, added to the first convolution of ``rest``) drop out exactly: neither is
     computed, and the output depends on ``cond`` not at all. Under CPU autocast the whole
