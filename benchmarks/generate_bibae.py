@@ -8,9 +8,13 @@ faster than 351 ms/shower at equal model size. This machine is not theirs and is
 script prints wall and CPU time per shower (one thread, also inside ``generate`` through
 ``CALOGEO_THREADS``), the ratio seed / ours from the best CPU time and, measured in one run, the
 BIB-AE/WGAN CPU-time ratio (the seed's: 7.3) and the BIB-AE time scaled to the seed's hardware
-through the WGAN (ours x their WGAN / our WGAN). The post-processor runs in its inference form:
-the 1x1x1 convolutions as batched matrix products on (N, channels, voxels), the condition branch
-as a per-event bias.
+through the WGAN (ours x their WGAN / our WGAN). Decoder and post-processor run in their
+inference forms: the decoder's one-channel output convolution as a depth-tap convolution; the
+post-processor one event at a time, its 1x1x1 convolutions as matrix products on (channels,
+voxels), without what its layer normalisations over the voxels cancel (convolution biases,
+the condition branch), the first convolution and normalisation as one pass. Each model's line starts with the multiply-adds per shower of a whole
+generation (decoder and post-processor; generator) and the floor they set at this core's
+measured one-thread fp32 / bf16 GEMM throughput (:func:`generate.floor_line`).
 
 Networks are untrained (the speed does not depend on the weights); the BIB-AE's latent KDE is
 fitted on ``kde_events`` random points and its post-processor switched on, so every stage of a
@@ -25,9 +29,11 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from functools import partial
 
 import numpy as np
 import torch
+from generate import floor_line, gemm_rate, multiply_adds
 
 from calogeo import get_geometry, get_model
 from calogeo.device import THREADS_ENV
@@ -76,6 +82,11 @@ def main() -> None:
     torch.set_num_threads(1)
     os.environ[THREADS_ENV] = "1"  # generate() sets torch's threads from it
     geometry = get_geometry("ild_ahcal")
+    rates = {p: gemm_rate(p) for p in args.precision}
+    print(
+        "one-thread GEMM throughput: "
+        + ", ".join(f"{p} {r / 1e9:.1f} G multiply-adds/s" for p, r in rates.items())
+    )
     best: dict[tuple[str, str], tuple[float, float]] = {}  # (model, precision) -> (wall, CPU)
     for name in args.models:
         model = ready_model(name, geometry)
@@ -83,6 +94,11 @@ def main() -> None:
         used = [k for k in nets if k in ("generator", "postprocessor")]
         size = sum(p.numel() for k in used for p in nets[k].parameters())
         print(f"{name}: {size / 1e6:.2f} M generation weights ({', '.join(used)})")
+        cond = torch.from_numpy(model.condition_array(np.linspace(10.0, 100.0, 4)))
+        print(
+            "  "
+            + floor_line(multiply_adds(partial(model.sample, nets, cond), 4), rates, SEED_MS[name])
+        )
         for precision in args.precision:
             for batch in args.batch:
                 wall, cpu = ms_per_shower(model, args.n, batch, precision)

@@ -174,6 +174,25 @@ def test_postprocessor_inference_form_gives_the_same_showers(grid, showers):
             torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
 
 
+def test_decoder_inference_form_gives_the_same_showers(grid, showers):
+    model = BIBAE.build(grid, size="small", **TINY)
+    model.fit_normalisation(showers)
+    decoder = model.nets["generator"].eval()
+    torch.manual_seed(5)
+    for module in decoder.modules():
+        if isinstance(module, torch.nn.Conv3d):
+            torch.nn.init.normal_(module.weight, 0.0, 0.3)
+    fast = model.generation_networks()["generator"]
+    assert fast is not decoder
+    assert isinstance(fast.branches[0].convs[-3], bibae.DepthTapConv3d)
+    z = torch.randn(5, decoder.head[0].in_features - model.n_conditions)
+    cond = model.encode(showers[:5], "cpu").cond
+    with torch.inference_mode():
+        for a, b in zip(decoder(z, cond), fast(z, cond), strict=True):
+            assert float(a.abs().max()) > 0
+            torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+
+
 def test_loss_helpers():
     a = torch.randn(200, 3, generator=torch.Generator().manual_seed(0))
     assert float(gaussian_mmd(a, a, (1.0,))) == pytest.approx(0.0, abs=1e-6)

@@ -144,6 +144,27 @@ def test_locally_connected_layer_with_shared_weights_is_a_convolution():
     assert lc.out_shape == tuple(conv(x).shape[1:])
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_batch_last_locally_connected_layer_equals_the_layer(bias):
+    torch.manual_seed(4)
+    lc = LocallyConnected2d((3, 7, 9), 4, (3, 2), stride=(1, 2), bias=bias)
+    if bias:
+        torch.nn.init.normal_(lc.bias)
+    x = torch.randn(5, 3, 7, 9)
+    out = lc.batch_last()(x.permute(2, 3, 1, 0))
+    assert out.shape == (*lc.out_hw, 4, 5)
+    torch.testing.assert_close(out.permute(3, 2, 0, 1), lc(x), atol=1e-5, rtol=1e-5)
+
+
+def test_batch_last_in_painting_equals_the_layer():
+    torch.manual_seed(5)
+    unit = InPainting((2, 4, 5))
+    torch.nn.init.normal_(unit.lc.bias)
+    image, carried = torch.randn(3, 2, 4, 5), torch.randn(3, 1, 4, 5)
+    fast = unit.for_inference()
+    torch.testing.assert_close(fast(image, carried), unit(image, carried), atol=1e-5, rtol=1e-5)
+
+
 def test_minibatch_discrimination_tells_a_collapsed_batch_from_a_varied_one():
     mbd = MinibatchDiscrimination(6, kernels=4, dims=3)
     same = mbd(torch.ones(8, 6))
@@ -383,6 +404,17 @@ def test_phase_convolution_is_up_sampling_then_convolution(pads):
     x = torch.randn(2, 3, 5, 4, 6)
     fused = unit.fused(x.shape[2:])
     torch.testing.assert_close(fused(x), unit(x), atol=1e-5, rtol=1e-5)
+
+
+def test_depth_tap_convolution_equals_the_convolution():
+    from calogeo_generative.blocks import DepthTapConv3d
+
+    torch.manual_seed(6)
+    conv = torch.nn.Conv3d(3, 2, (4, 3, 2), padding=(2, 1, 0), bias=False)
+    x = torch.randn(2, 3, 6, 5, 4)
+    torch.testing.assert_close(DepthTapConv3d(conv)(x), conv(x), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="stride-1"):
+        DepthTapConv3d(torch.nn.Conv3d(3, 2, 3))
 
 
 @pytest.mark.parametrize("model", ["calogan", "gan3d", "wgan"])

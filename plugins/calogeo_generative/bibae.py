@@ -65,6 +65,7 @@ from calogeo import observables
 from calogeo.adversarial import gradient_penalty
 from calogeo.generative import GenBatch, GenerativeModel
 from calogeo_generative.base import inference_form
+from calogeo_generative.blocks import DepthTapConv3d
 
 __all__ = [
     "BIBAE",
@@ -206,6 +207,17 @@ class Decoder(nn.Module):
         h = self.head(torch.cat([z, cond], dim=1))
         return [b(h) for b in self.branches]
 
+    def for_inference(self) -> Decoder:
+        """An evaluation-mode copy for generation whose one-channel output convolutions are
+        :class:`DepthTapConv3d` (the same numbers up to rounding, 3-4x faster on one core)."""
+        fast = copy.deepcopy(self).eval().requires_grad_(False)
+        for branch in fast.branches:
+            layers = list(branch.convs)
+            last = max(i for i, m in enumerate(layers) if isinstance(m, nn.Conv3d))
+            layers[last] = DepthTapConv3d(layers[last])
+            branch.convs = nn.Sequential(*layers)
+        return fast
+
 
 def _batch_statistics(x: torch.Tensor) -> torch.Tensor:
     """(N, 4): sum and spread of each event's cells, plain and log-scaled (sums as log(1 + sum))."""
@@ -311,57 +323,71 @@ class PostProcessor(nn.Module):
 
 
 class FlatPostProcessor(nn.Module):
-    """A :class:`PostProcessor` for generation, the same numbers up to rounding: per group the
-    1x1x1 convolutions are batched matrix products on (N, channels, voxels) with the layer
-    normalisation over the voxels, and the condition branch, constant over the voxels, enters
-    the first convolution of ``rest`` as a per-event bias instead of as expanded channels."""
+    """A :class:`PostProcessor` for generation, the same numbers up to rounding: per group and
+    one event at a time (its activations stay in the cache) the 1x1x1 convolutions are matrix
+    products on (channels, voxels) with the layer normalisation over the voxels
+    (:class:`_FlatGroup`). Each normalisation removes what is
+    constant over the voxels, so the convolutions' biases and the condition branch (constant
+    over the voxels, added to the first convolution of ``rest``) drop out exactly: neither is
+    computed, and the output depends on ``cond`` not at all. Under CPU autocast the whole
+    chain runs in the autocast dtype (bfloat16: matrix products accumulate in float32, the
+    normalisation statistics are float32)."""
 
     def __init__(self, post: PostProcessor) -> None:
         super().__init__()
-        self.cond = copy.deepcopy(post.cond)
         self.register_buffer("trained", post.trained.detach().clone())
         self.groups = nn.ModuleList(
             _FlatGroup(first, rest) for first, rest in zip(post.first, post.rest, strict=True)
         )
 
     def forward(self, arrays: Sequence[torch.Tensor], cond: torch.Tensor) -> list[torch.Tensor]:
+        """The post-processed arrays; ``cond`` is accepted for the interface only."""
+        del cond  # normalised away (see the class docstring)
         out = []
         for group, x in zip(self.groups, arrays, strict=True):
-            flat = x.flatten(2)  # (N, 1, voxels)
-            c = self.cond(torch.cat([flat.sum(2), cond], dim=1))  # (N, half)
-            out.append(torch.relu(x + group(flat, c).view_as(x)))
+            flat = x.flatten(2)  # one event at a time: its activations stay in the cache
+            correction = torch.cat([group(flat[i : i + 1]) for i in range(len(flat))])
+            out.append(torch.relu(x + correction.view_as(x)))
         return out
 
 
 class _FlatGroup(nn.Module):
-    """One group of a :class:`FlatPostProcessor`: (N, 1, voxels) and the condition branch's
-    (N, half) -> the correction (N, 1, voxels)."""
+    """One group of a :class:`FlatPostProcessor`: (N, 1, voxels) -> the correction (N, 1,
+    voxels). The first convolution (1 -> ndf channels, weight w) and its normalisation are
+    together a w / sqrt(w^2 var(x) + eps) (x - mean(x)) per event and channel, the
+    normalisation's affine over the voxels and leaky ReLU: one pass over (N, ndf, voxels)
+    instead of a product, a normalisation and an activation."""
 
     def __init__(self, first: nn.Module, rest: nn.Module) -> None:
         super().__init__()
         convs = [m for m in (*first.children(), *rest.children()) if isinstance(m, nn.Conv3d)]
         norms = [m for m in (*first.children(), *rest.children()) if isinstance(m, nn.LayerNorm)]
-        self.weights = nn.ParameterList(_frozen(c.weight.flatten(1)) for c in convs)
-        self.biases = nn.ParameterList(
-            _frozen(c.bias.view(-1, 1)) for c in convs if c.bias is not None
-        )
+        ndf = convs[0].out_channels
+        self.first = _frozen(convs[0].weight.flatten().view(1, -1, 1))
+        self.eps = [float(n.eps) for n in norms]
+        weights = [convs[1].weight.flatten(1)[:, :ndf], *(c.weight.flatten(1) for c in convs[2:])]
+        self.weights = nn.ParameterList(_frozen(w) for w in weights)
         self.norm_weights = nn.ParameterList(_frozen(n.weight.flatten()) for n in norms)
         self.norm_biases = nn.ParameterList(_frozen(n.bias.flatten()) for n in norms)
 
-    def forward(self, flat: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        w, b = self.weights, self.biases
-        ndf = w[1].shape[0]
-        h = self._norm_act(torch.addcmul(b[0], w[0], flat), 0)  # the 1 -> ndf convolution
-        per_event = torch.addmm(b[1].view(1, -1), c, w[1][:, ndf:].t())  # (N, ndf)
-        h = torch.baddbmm(per_event[:, :, None], w[1][:, :ndf].expand(len(h), -1, -1), h)
-        h = self._norm_act(h, 1)
-        for k in range(2, len(w) - 1):
-            h = self._norm_act(torch.baddbmm(b[k], w[k].expand(len(h), -1, -1), h), k)
-        return torch.matmul(w[-1], h)  # the last convolution has no bias
-
-    def _norm_act(self, h: torch.Tensor, k: int) -> torch.Tensor:
-        h = F.layer_norm(h, h.shape[-1:], self.norm_weights[k], self.norm_biases[k])
-        return F.leaky_relu(h, 0.01, inplace=True)
+    def forward(self, flat: torch.Tensor) -> torch.Tensor:
+        x = flat.float()
+        var, mean = torch.var_mean(x, dim=2, correction=0, keepdim=True)  # (N, 1, 1)
+        scale = self.first * torch.rsqrt(self.first.square() * var + self.eps[0])  # (N, ndf, 1)
+        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+        centred = ((x - mean) * self.norm_weights[0]).to(dtype)
+        h = torch.addcmul(self.norm_biases[0].to(dtype), scale.to(dtype), centred)
+        h = F.leaky_relu(h, 0.01, inplace=True)
+        for k, w in enumerate(self.weights[:-1], start=1):
+            h = F.layer_norm(
+                torch.matmul(w, h),
+                h.shape[-1:],
+                self.norm_weights[k],
+                self.norm_biases[k],
+                self.eps[k],
+            )
+            h = F.leaky_relu(h, 0.01, inplace=True)
+        return torch.matmul(self.weights[-1], h)  # the last convolution has no bias
 
 
 def _frozen(t: torch.Tensor) -> nn.Parameter:
@@ -543,9 +569,11 @@ class BIBAE(GenerativeModel):
         return int(self.hparams[name])
 
     def generation_networks(self) -> dict[str, nn.Module]:
-        """The core's networks with the post-processor in its inference form."""
+        """The core's networks with the decoder and the post-processor in their inference
+        forms."""
         nets = super().generation_networks()
-        nets["postprocessor"] = inference_form(self, "postprocessor", nets["postprocessor"])
+        for slot in ("generator", "postprocessor"):
+            nets[slot] = inference_form(self, slot, nets[slot])
         return nets
 
     def build_networks(self) -> dict[str, nn.Module]:

@@ -193,7 +193,9 @@ class GAN3DGenerator(nn.Module):
 
     def for_inference(self) -> GAN3DGenerator:
         """An evaluation-mode copy for generation (:meth:`GeneratorTower.for_inference`), with
-        channels-last weights: 3-4x less time a shower on one CPU core at paper size."""
+        channels-last weights and activations (the phase convolutions write channels-last, so
+        no convolution converts its input): at paper size on one CPU core 8.7 ms a shower in
+        fp32 and 4.5 ms in bf16 (batch 16), 7-8x less than the network as trained."""
         fused = copy.deepcopy(self)
         fused.towers = nn.ModuleList(t.for_inference() for t in self.towers)
         return fused.eval().to(memory_format=torch.channels_last_3d)

@@ -50,7 +50,7 @@ from torch import nn
 from calogeo.adversarial import gradient_penalty
 from calogeo.generative import GenBatch
 from calogeo_generative.base import LatentGAN, energy_factor
-from calogeo_generative.blocks import Shape, mae
+from calogeo_generative.blocks import DepthTapConv3d, Shape, mae
 
 __all__ = [
     "WGAN",
@@ -198,7 +198,8 @@ def authors_init(module: nn.Module) -> None:
 
 
 def _direct(module: nn.Module) -> nn.Module:
-    """A stride-1 transposed 3D convolution as the direct convolution it equals."""
+    """A stride-1 transposed 3D convolution as the direct convolution it equals; a
+    one-channel output without bias as its :class:`DepthTapConv3d`."""
     if not isinstance(module, nn.ConvTranspose3d) or any(s != 1 for s in module.stride):
         return module
     kernel = module.kernel_size
@@ -208,6 +209,8 @@ def _direct(module: nn.Module) -> nn.Module:
         conv.weight.copy_(module.weight.flip(2, 3, 4).transpose(0, 1))
     if module.bias is not None:
         conv.bias = nn.Parameter(module.bias.detach().clone())
+    elif module.out_channels == 1:
+        return DepthTapConv3d(conv)
     return conv.requires_grad_(False)
 
 
