@@ -433,9 +433,10 @@ def calogan_discriminator_loss(
 class CaloGAN(LatentGAN):
     """CaloGAN (Paganini et al. 2018) on the ``layers`` view of any geometry; see the module
     docstring. Paper preset: Sect. IV and the CaloGAN code; ``small``: narrower streams for
-    two CPU cores and lambda_E = 0.2 (0.05 leaves generated totals off by ~20% after the few
-    hundred steps the preset takes), no generator average (over a few hundred steps it still
-    holds the early, far-off generator)."""
+    two CPU cores, lambda_E = 0.2 (0.05 leaves generated totals off by ~20% after a few
+    hundred steps), 25 epochs and a moving average of the generator (decay 0.995, ~200 steps):
+    on 5000 photons in ``calogan`` they took the FPD from 6200 (10 epochs) to 3200 (25) and
+    2600 (25, averaged)."""
 
     name = "calogan"
     description = "CaloGAN: per-layer LAGAN streams with attention (Paganini et al. 2018)"
@@ -480,7 +481,8 @@ class CaloGAN(LatentGAN):
             "lr_generator": 5e-4,
             "lr_discriminator": 5e-5,
             "betas": [0.5, 0.999],
-            "epochs": 10,
+            "epochs": 25,
+            "ema": 0.995,
             "batch_size": 64,
             "n_critic": 1,
         },
