@@ -99,7 +99,9 @@ def test_resample_convert_evaluate_on_the_cluster(cluster, simulated, specs, tmp
     assert result["observables"].keys() == local["observables"].keys()
     for name, entry in local["observables"].items():
         got = result["observables"][name]
-        assert got["edges"] == entry["edges"], name
+        # edges from reduced moments: equal up to the order of floating-point sums
+        span = entry["edges"][-1] - entry["edges"][0]
+        assert got["edges"] == pytest.approx(entry["edges"], rel=0, abs=1e-9 * span), name
         assert got["generated"]["counts"] == entry["reference"]["counts"], name
         assert got["generated"]["mean"] == pytest.approx(entry["reference"]["mean"], rel=1e-9)
         assert got["separation_power"] == 0.0
