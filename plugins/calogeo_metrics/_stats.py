@@ -203,7 +203,8 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
     |mu_x - mu_y|^2 + Tr(C_x + C_y - 2 (C_x C_y)^(1/2)) (FPD, Kansal et al. arXiv:2211.10295)."""
     mu_x, mu_y = x.mean(axis=0), y.mean(axis=0)
     c_x, c_y = np.atleast_2d(np.cov(x, rowvar=False)), np.atleast_2d(np.cov(y, rowvar=False))
-    return float(np.sum((mu_x - mu_y) ** 2) + np.trace(c_x + c_y) - 2.0 * _trace_sqrt(c_x, c_y))
+    distance = np.sum((mu_x - mu_y) ** 2) + np.trace(c_x + c_y) - 2.0 * _trace_sqrt(c_x, c_y)
+    return max(0.0, float(distance))  # rounding in near-zero eigenvalues can dip below 0
 
 
 def _trace_sqrt(c_x: np.ndarray, c_y: np.ndarray) -> float:
