@@ -39,6 +39,7 @@ from calogeo import ddp
 from calogeo.device import resolve_device, torch_owns_the_cores, torch_threads
 from calogeo.errors import CalogeoError
 from calogeo.geometry import Geometry
+from calogeo.response_map import visible_fraction
 from calogeo.showers import Showers
 from calogeo.streams import ShowerStream
 from calogeo.training import LoopOptions, autocast, progress_bar, report_epoch
@@ -150,10 +151,7 @@ def response_w1(reference: Showers, generated: Showers) -> float:
     """Wasserstein-1 distance between the E_visible / E_incident distributions of two samples."""
     from scipy.stats import wasserstein_distance
 
-    def response(s: Showers) -> np.ndarray:
-        return s.flat().sum(axis=1, dtype=np.float64) / s.incident_energy
-
-    return float(wasserstein_distance(response(reference), response(generated)))
+    return float(wasserstein_distance(visible_fraction(reference), visible_fraction(generated)))
 
 
 # -- the trainer -----------------------------------------------------------------------------

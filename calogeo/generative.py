@@ -54,7 +54,7 @@ from calogeo.geometry import Geometry
 from calogeo.incident import energy_array
 from calogeo.model import Model
 from calogeo.particles import particle_pdg
-from calogeo.response_map import ResponseMap
+from calogeo.response_map import ResponseMap, visible_fraction
 from calogeo.showers import Showers
 
 if TYPE_CHECKING:
@@ -379,8 +379,6 @@ class GenerativeModel(Model):
 
     def _response_map(self, pdg: int) -> ResponseMap | None:
         """The response map of particle ``pdg``, None where the model has none."""
-        from calogeo.response_map import ResponseMap
-
         state = self._norm.get("response_map", {}).get(str(pdg))
         return None if state is None else ResponseMap.from_state(state)
 
@@ -412,7 +410,7 @@ class GenerativeModel(Model):
                 **angles,
             )
             maps[str(int(pdg))] = ResponseMap.fit(
-                part.incident_energy, _response(part), _response(generated)
+                part.incident_energy, visible_fraction(part), visible_fraction(generated)
             ).state()
         self._norm["response_map"] = maps
 
@@ -496,11 +494,6 @@ class GenerativeModel(Model):
         for name, net in self.nets.items():
             net.load_state_dict(dict(saved[name]))
         self.training_state = dict(state.get("training", {}))
-
-
-def _response(showers: Showers) -> np.ndarray:
-    """E_visible / E_incident per shower."""
-    return showers.flat().sum(axis=1, dtype=np.float64) / showers.incident_energy
 
 
 def _calibrate(

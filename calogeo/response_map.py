@@ -22,18 +22,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from calogeo.errors import CalogeoError
 
-__all__ = ["ResponseMap"]
+if TYPE_CHECKING:
+    from calogeo.showers import Showers
+
+__all__ = ["ResponseMap", "visible_fraction"]
 
 LEVELS = np.linspace(0.0, 1.0, 41)
 """Quantile levels of the map: 0, 2.5%, ..., 100%."""
 MIN_PER_BIN = 100
 """Fewest showers per energy bin: sets the number of bins for small samples."""
+
+
+def visible_fraction(showers: Showers) -> np.ndarray:
+    """E_visible / E_incident of each shower (float64)."""
+    return showers.flat().sum(axis=1, dtype=np.float64) / showers.incident_energy
 
 
 @dataclass(frozen=True)
@@ -72,21 +80,15 @@ class ResponseMap:
         parts = np.array_split(order, bins)
         log_e = np.log(energy)
         centres = np.array([log_e[p].mean() for p in parts])
-        medians = {
-            name: np.array([np.median(r[p]) for p in parts])
-            for name, r in (("gen", gen), ("ref", ref))
-        }
-        ratios = {
-            name: r / _positive(np.interp(log_e, centres, medians[name]))
-            for name, r in (("gen", gen), ("ref", ref))
-        }
+        gen_median, gen_quantiles = _binned(gen, parts, log_e, centres)
+        ref_median, ref_quantiles = _binned(ref, parts, log_e, centres)
         return cls(
             log_energy=centres,
             levels=LEVELS.copy(),
-            generated_median=medians["gen"],
-            reference_median=medians["ref"],
-            generated=np.stack([np.quantile(ratios["gen"][p], LEVELS) for p in parts]),
-            reference=np.stack([np.quantile(ratios["ref"][p], LEVELS) for p in parts]),
+            generated_median=gen_median,
+            reference_median=ref_median,
+            generated=gen_quantiles,
+            reference=ref_quantiles,
         )
 
     def __call__(self, energy_gev: np.ndarray, response: np.ndarray) -> np.ndarray:
@@ -120,6 +122,17 @@ class ResponseMap:
     def from_state(cls, state: Mapping[str, Any]) -> ResponseMap:
         """The map :meth:`state` described."""
         return cls(**{k: np.asarray(state[k], dtype=np.float64) for k in cls.__dataclass_fields__})
+
+
+def _binned(
+    response: np.ndarray, parts: list[np.ndarray], log_e: np.ndarray, centres: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per bin (indices ``parts``, centres ``centres`` in ln GeV): the median response, and the
+    quantiles at :data:`LEVELS` of the response over the median interpolated at each shower's
+    ln E ``log_e``."""
+    median = np.array([np.median(response[p]) for p in parts])
+    ratio = response / _positive(np.interp(log_e, centres, median))
+    return median, np.stack([np.quantile(ratio[p], LEVELS) for p in parts])
 
 
 def _cdf(values: np.ndarray, quantiles: np.ndarray, levels: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from generative_doubles import Plugin, ThetaWGAN, TinyWGAN
 from calogeo.adversarial import gradient_penalty, real_fake_targets, response_w1
 from calogeo.checkpoint import load_model
 from calogeo.errors import CalogeoError
+from calogeo.response_map import visible_fraction
 from calogeo.showers import Showers
 from calogeo.spec import geometry_from_spec
 from calogeo.testing import blob_showers, isolated_plugins, tungsten_grid_spec
@@ -154,21 +155,17 @@ def test_generate_is_reproducible_non_negative_thresholded_and_labelled(grid, sh
     assert not np.array_equal(c.flat(), model.generate(50.0, n=4, device="cpu", seed=9).flat())
 
 
-def _response(showers):
-    return showers.flat().sum(axis=1, dtype=np.float64) / showers.incident_energy
-
-
 def test_the_response_calibration_puts_the_totals_on_the_training_data_s(grid, showers):
     model = trained(grid, showers)
     assert "response_map" in model.normalisation()
-    target = np.median(_response(showers))
+    target = np.median(visible_fraction(showers))
     raw = model.generate(showers.incident_energy, device="cpu", seed=3, calibrated=False)
     calibrated = model.generate(showers.incident_energy, device="cpu", seed=3)
-    assert abs(np.median(_response(raw)) / target - 1) > 0.1  # two epochs: far off
-    assert np.median(_response(calibrated)) == pytest.approx(target, rel=0.03)
+    assert abs(np.median(visible_fraction(raw)) / target - 1) > 0.1  # two epochs: far off
+    assert np.median(visible_fraction(calibrated)) == pytest.approx(target, rel=0.03)
     # the same showers, each scaled: shapes and the generator's ordering are kept
     at_50 = [model.generate(50.0, n=40, device="cpu", seed=4, calibrated=c) for c in (False, True)]
-    order = [np.argsort(_response(s)) for s in at_50]
+    order = [np.argsort(visible_fraction(s)) for s in at_50]
     np.testing.assert_array_equal(order[0], order[1])
     floor = np.repeat(model.normalisation()["threshold_gev"], np.diff(grid.layer_offsets))
     positive = calibrated.flat() > 0
