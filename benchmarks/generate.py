@@ -39,11 +39,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from simulate import best_time
 
 from calogeo import get_geometry, get_model
 from calogeo.device import THREADS_ENV, available_cores
@@ -98,13 +98,7 @@ def floor_line(macs: float, rates: dict[str, float], seed_ms: float) -> str:
 def timed(run: Callable[[], Any], rounds: int) -> tuple[float, float]:
     """(best wall seconds, best CPU seconds) of ``rounds`` calls after one warm-up call."""
     run()
-    walls, cpus = [], []
-    for _ in range(rounds):
-        wall, cpu = time.perf_counter(), time.process_time()
-        run()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return min(walls), min(cpus)
+    return best_time(run, rounds)
 
 
 def prepared(name: str) -> Any:
