@@ -9,10 +9,13 @@ script prints wall and CPU time per shower (one thread, also inside ``generate``
 ``CALOGEO_THREADS``), the ratio seed / ours from the best CPU time and, measured in one run, the
 BIB-AE/WGAN CPU-time ratio (the seed's: 7.3) and the BIB-AE time scaled to the seed's hardware
 through the WGAN (ours x their WGAN / our WGAN). Decoder and post-processor run in their
-inference forms: the decoder's one-channel output convolution as a depth-tap convolution; the
-post-processor one event at a time, its 1x1x1 convolutions as matrix products on (channels,
-voxels), without what its layer normalisations over the voxels cancel (convolution biases,
-the condition branch), the first convolution and normalisation as one pass. Each model's line starts with the multiply-adds per shower of a whole
+inference forms: the decoder channels-last, its layer normalisations and leaky ReLUs one pass
+each (:mod:`calogeo_generative.voxel_norm`), its one-channel output convolution a depth-tap
+convolution; the post-processor one event at a time, voxel-major, its 1x1x1 convolutions as
+(voxels, channels) x (channels, channels) products in two reused buffers, without what its layer
+normalisations over the voxels cancel (convolution biases, the condition branch), its first two
+convolutions from per-event column tables and its last one a dot product inside the last
+normalisation pass. Each model's line starts with the multiply-adds per shower of a whole
 generation (decoder and post-processor; generator) and the floor they set at this core's
 measured one-thread fp32 / bf16 GEMM throughput (:func:`generate.floor_line`).
 

@@ -174,6 +174,16 @@ def test_postprocessor_inference_form_gives_the_same_showers(grid, showers):
             torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
 
 
+def test_bfloat16_generation_with_the_postprocessor_is_close_to_float32(trained):
+    model, _ = trained
+    options = {"device": "cpu", "seed": 3, "threshold_gev": 0.0, "calibrated": False}
+    full = model.generate([20.0, 50.0, 80.0], **options).flat()
+    low = model.generate([20.0, 50.0, 80.0], precision="bf16", **options).flat()
+    assert not np.array_equal(low, full)  # bfloat16 arithmetic did run
+    np.testing.assert_allclose(low.sum(axis=1), full.sum(axis=1), rtol=0.05)
+    np.testing.assert_allclose(low.max(axis=1), full.max(axis=1), rtol=0.05)
+
+
 def test_decoder_inference_form_gives_the_same_showers(grid, showers):
     model = BIBAE.build(grid, size="small", **TINY)
     model.fit_normalisation(showers)
