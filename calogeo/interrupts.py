@@ -5,14 +5,16 @@ is, including a weakref callback or a ``__del__``; a KeyboardInterrupt raised th
 as "Exception ignored" and lost, and the command runs on. :func:`handle_signals` installs a
 handler that records the signal and raises :class:`~calogeo.errors.Interrupted` (a
 KeyboardInterrupt) once; long loops call :func:`check_interrupted` at every batch, which
-raises it again if it was lost. Further signals while the first is being handled are ignored,
-so cleanup (removing partial files) is not cut short. Library code calling
+raises it again if it was lost; Python's "Exception ignored" report of the lost one is
+silenced (``sys.unraisablehook``), since the stop goes on. Further signals while the first is
+being handled are ignored, so cleanup (removing partial files) is not cut short. Library code calling
 :func:`check_interrupted` costs one global read when no handler is installed.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,6 +50,17 @@ def exit_code(exc: KeyboardInterrupt) -> int:
     return 128 + getattr(exc, "signum", signal.SIGINT)
 
 
+def _quiet_lost_interrupts(previous: Any) -> Any:
+    """A ``sys.unraisablehook`` that drops the Interrupted a signal raised where Python could
+    only report it (it is raised again by :func:`check_interrupted`) and passes on the rest."""
+
+    def hook(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, Interrupted):
+            previous(unraisable)
+
+    return hook
+
+
 @contextmanager
 def handle_signals() -> Iterator[None]:
     """Within the block, SIGINT, SIGTERM and SIGHUP raise Interrupted in the main thread
@@ -64,6 +77,8 @@ def handle_signals() -> Iterator[None]:
         if (handler := signal.getsignal(signum)) is not signal.SIG_IGN
     }
     _pending = None
+    unraisable_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_lost_interrupts(unraisable_hook)
     for signum in previous:
         signal.signal(signum, _handler)
     try:
@@ -71,4 +86,5 @@ def handle_signals() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        sys.unraisablehook = unraisable_hook
         _pending = None

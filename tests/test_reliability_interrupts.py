@@ -124,6 +124,7 @@ def test_an_interrupt_python_swallowed_still_stops_the_command(tmp_path: Path, k
         check=False,
     )
     assert result.returncode == 130, result.stderr[-3000:]
+    assert "Exception ignored" not in result.stderr  # the lost raise is not reported
     assert leftovers(tmp_path) == []
     assert not (tmp_path / "out.h5").exists()
 
@@ -154,3 +155,20 @@ def test_ctrl_c_at_random_times_always_stops(tmp_path: Path, kind: str) -> None:
             interrupted += 1
             assert rc == 130, err[-2000:]
     assert interrupted >= 4
+
+
+def test_only_lost_interrupts_are_kept_out_of_the_unraisable_report(monkeypatch):
+    from types import SimpleNamespace
+
+    from calogeo.errors import Interrupted
+    from calogeo.interrupts import handle_signals
+
+    reported: list[BaseException] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: reported.append(u.exc_value))
+    before = sys.unraisablehook
+    with handle_signals():
+        sys.unraisablehook(SimpleNamespace(exc_value=Interrupted(signal.SIGTERM)))
+        other = ValueError("a real problem in a __del__")
+        sys.unraisablehook(SimpleNamespace(exc_value=other))
+    assert reported == [other]
+    assert sys.unraisablehook is before
