@@ -16,7 +16,8 @@ threshold), each in every ``--precision`` (fp32; bf16: bfloat16 autocast, as
 each stream folded into one dense layer and its batch norm into the first locally connected
 layer, the streams and the in-painting batch-last (rows, cols, channels, N), so the locally
 connected layers are one patch copy and one batched product each, without unfold; the
-3DGAN's up-sampling + convolution pairs folded into phase convolutions (bias inside, one
+3DGAN's dense layer, zero padding and first convolution folded into one dense layer, its
+up-sampling + convolution pairs into phase convolutions (bias inside, one
 cropped interleaving copy into channels-last activations), channels-last 3D weights; the
 WGAN's stride-1 transposed convolutions as direct ones, its 5 -> 1 channel output layer as a
 depth-tap convolution (:class:`calogeo_generative.blocks.DepthTapConv3d`). The

