@@ -49,6 +49,15 @@ def test_norm_leaky_is_layer_norm_and_leaky_relu(channels, slope):
     torch.testing.assert_close(fallback, expected, atol=2e-5, rtol=1e-5)
 
 
+def test_norm_leaky_keeps_its_precision_for_a_mean_far_from_zero():
+    y, weight, bias = _inputs(8, seed=4)
+    far = y + 3000.0  # variance 4, mean 3000: E[x^2] - E[x]^2 alone would lose it in float32
+    expected = _reference(far, weight, bias, 1e-5, 0.01)
+    torch.testing.assert_close(
+        voxel_norm_leaky(far, weight, bias, 1e-5, 0.01).double(), expected, atol=1e-3, rtol=1e-3
+    )
+
+
 def test_norm_leaky_writes_into_a_given_buffer_and_rounds_to_nearest_even():
     y, weight, bias = _inputs(4)
     out = torch.empty_like(y)
