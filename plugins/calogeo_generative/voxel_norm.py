@@ -60,6 +60,20 @@ def _torch_norm_leaky(
     return F.leaky_relu(z, slope)
 
 
+def _norm_arguments(
+    y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float, slope: float
+) -> tuple[object, ...]:
+    """The normalisation kernels' common leading arguments for contiguous ``y``."""
+    return (
+        _bits(y),
+        _BITS[y.dtype][2],
+        _float_array(weight),
+        _float_array(bias),
+        float(eps),
+        np.float32(slope),
+    )
+
+
 def voxel_norm_leaky(
     y: torch.Tensor,
     weight: torch.Tensor,
@@ -78,15 +92,7 @@ def voxel_norm_leaky(
         return result if out is None else out.copy_(result)
     y = y.contiguous()
     out = torch.empty_like(y) if out is None else out
-    _norm_leaky(
-        _bits(y),
-        _BITS[y.dtype][2],
-        _float_array(weight),
-        _float_array(bias),
-        float(eps),
-        np.float32(slope),
-        _bits(out),
-    )
+    _norm_leaky(*_norm_arguments(y, weight, bias, eps, slope), _bits(out))
     return out
 
 
@@ -105,14 +111,7 @@ def voxel_norm_leaky_dot(
     y = y.contiguous()
     out = torch.empty(y.shape[:2], dtype=torch.float32)
     _norm_leaky_dot(
-        _bits(y),
-        _BITS[y.dtype][2],
-        _float_array(weight),
-        _float_array(bias),
-        float(eps),
-        np.float32(slope),
-        _float_array(projection),
-        out.numpy(),
+        *_norm_arguments(y, weight, bias, eps, slope), _float_array(projection), out.numpy()
     )
     return out
 
@@ -222,6 +221,19 @@ def _statistics(y, shift, eps):  # pragma: no cover - compiled
     return scale, offset
 
 
+@njit(nogil=True, inline="always")
+def _store(encoded, shift, out_row):  # pragma: no cover - compiled
+    """float32 bit patterns ``encoded`` into ``out_row``: as they are (``shift`` 0) or as
+    bfloat16 patterns rounded to nearest even (``shift`` 16)."""
+    if shift:
+        for c in range(len(out_row)):
+            e = encoded[c]
+            out_row[c] = (e + np.uint32(0x7FFF) + ((e >> 16) & np.uint32(1))) >> 16
+    else:
+        for c in range(len(out_row)):
+            out_row[c] = encoded[c]
+
+
 @njit(nogil=True, fastmath=_FASTMATH)
 def _norm_leaky(y, shift, weight, bias, eps, slope, out):  # pragma: no cover - compiled
     n_events, n_voxels, n_channels = y.shape
@@ -239,13 +251,7 @@ def _norm_leaky(y, shift, weight, bias, eps, slope, out):  # pragma: no cover - 
             for c in range(n_channels):
                 z = (values[c] * scale[c] + offset[c]) * w + b
                 result[c] = max(z, slope * z)
-            if shift:  # bfloat16: round to nearest even
-                for c in range(n_channels):
-                    e = encoded[c]
-                    out_n[v, c] = (e + np.uint32(0x7FFF) + ((e >> 16) & np.uint32(1))) >> 16
-            else:
-                for c in range(n_channels):
-                    out_n[v, c] = encoded[c]
+            _store(encoded, shift, out_n[v])
 
 
 @njit(nogil=True, fastmath={*_FASTMATH, "reassoc"})  # the dot product: any summation order
@@ -282,10 +288,4 @@ def _first_layer(u, b, sorted_a, tables, shift, out):  # pragma: no cover - comp
         slope_a, slope_b, uv, bv = tables[side, k], tables[side + 1, k], u[v], b[v]
         for c in range(n_out):
             result[c] = uv * slope_a[c] + bv * slope_b[c]
-        if shift:  # bfloat16: round to nearest even
-            for c in range(n_out):
-                e = encoded[c]
-                out[v, c] = (e + np.uint32(0x7FFF) + ((e >> 16) & np.uint32(1))) >> 16
-        else:
-            for c in range(n_out):
-                out[v, c] = encoded[c]
+        _store(encoded, shift, out[v])
