@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from calogeo_generative import bibae
+from calogeo_generative import bibae, voxel_norm
 from calogeo_generative.bibae import BIBAE, LatentKDE, gaussian_mmd, sorted_cells
 
 from calogeo.checkpoint import load_model
@@ -152,7 +152,12 @@ def test_postprocessor_starts_as_the_identity_and_an_empty_output_costs(grid, sh
     assert any(float(g.abs().sum()) > 0 for g in grads)
 
 
-def test_postprocessor_inference_form_gives_the_same_showers(grid, showers):
+@pytest.mark.parametrize("numba_kernels", [True, False])  # False: the torch path CUDA takes
+def test_postprocessor_inference_form_gives_the_same_showers(
+    grid, showers, numba_kernels, monkeypatch
+):
+    if not numba_kernels:
+        monkeypatch.setattr(voxel_norm, "_numba_path", lambda t: False)
     model = BIBAE.build(grid, size="small", **TINY)
     model.fit_normalisation(showers)
     post = model.nets["postprocessor"]
@@ -184,7 +189,10 @@ def test_bfloat16_generation_with_the_postprocessor_is_close_to_float32(trained)
     np.testing.assert_allclose(low.max(axis=1), full.max(axis=1), rtol=0.05)
 
 
-def test_decoder_inference_form_gives_the_same_showers(grid, showers):
+@pytest.mark.parametrize("numba_kernels", [True, False])
+def test_decoder_inference_form_gives_the_same_showers(grid, showers, numba_kernels, monkeypatch):
+    if not numba_kernels:
+        monkeypatch.setattr(voxel_norm, "_numba_path", lambda t: False)
     model = BIBAE.build(grid, size="small", **TINY)
     model.fit_normalisation(showers)
     decoder = model.nets["generator"].eval()
