@@ -4,6 +4,7 @@ weakref callback or a ``__del__`` is printed as "Exception ignored" and lost).""
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from _reliability import leftovers, shower_file, spec_file, start_cli, wait_for_partial
@@ -172,3 +174,37 @@ def test_only_lost_interrupts_are_kept_out_of_the_unraisable_report(monkeypatch)
         sys.unraisablehook(SimpleNamespace(exc_value=other))
     assert reported == [other]
     assert sys.unraisablehook is before
+
+
+class _SignalsItselfWhenFinalised:
+    """Sends SIGTERM to this process from its ``__del__`` and waits there for the handler;
+    ``handled`` gets the recorded signal only if the handler did not raise inside."""
+
+    handled: ClassVar[list[int | None]] = []
+
+    def __del__(self) -> None:
+        from calogeo import interrupts
+
+        os.kill(os.getpid(), signal.SIGTERM)
+        end = time.monotonic() + 5.0
+        while interrupts._pending is None and time.monotonic() < end:
+            pass
+        self.handled.append(interrupts._pending)
+
+
+@pytest.mark.parametrize("check_after", [True, False])
+def test_a_signal_inside_a_finaliser_is_raised_at_the_next_check_or_the_blocks_end(check_after):
+    from calogeo.errors import Interrupted
+    from calogeo.interrupts import check_interrupted, handle_signals
+
+    def run() -> None:
+        with handle_signals():
+            _SignalsItselfWhenFinalised()  # finalised at once
+            assert _SignalsItselfWhenFinalised.handled == [signal.SIGTERM]  # no raise in __del__
+            if check_after:
+                check_interrupted()
+
+    _SignalsItselfWhenFinalised.handled.clear()
+    with pytest.raises(Interrupted) as stop:
+        run()
+    assert stop.value.signum == signal.SIGTERM
