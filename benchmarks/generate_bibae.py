@@ -2,22 +2,22 @@
 the same run, in the ILD AHCAL 48x25x25 window (``ild_ahcal``), showers of 10-100 GeV, with the
 networks in every ``--precision`` (fp32; bf16: bfloat16 autocast, ``generate(precision="bf16")``).
 
-The seed (Buhmann et al. 2021, Table 1; one core of a Xeon E5-2640 v4, best batch size):
-BIB-AE 350.824 ms/shower, WGAN 47.923 ms/shower. Target (issue 13): the BIB-AE at least 5x
-faster than 351 ms/shower at equal model size. This machine is not theirs and is shared, so the
-script prints the best wall and CPU time per shower of ``--rounds`` runs (one thread, also
-inside ``generate`` through ``CALOGEO_THREADS``), the ratio seed / ours from the best CPU time and, measured in one run, the
-BIB-AE/WGAN CPU-time ratio (the seed's: 7.3) and the BIB-AE time scaled to the seed's hardware
-through the WGAN (ours x their WGAN / our WGAN). Decoder and post-processor run in their
-inference forms: the decoder channels-last, its layer normalisations and leaky ReLUs one pass
-each (:mod:`calogeo_generative.voxel_norm`), its one-channel output convolution a depth-tap
-convolution; the post-processor one event at a time, voxel-major, its 1x1x1 convolutions as
-(voxels, channels) x (channels, channels) products in two reused buffers, without what its layer
-normalisations over the voxels cancel (convolution biases, the condition branch), its first two
-convolutions from per-event column tables and its last one a dot product inside the last
-normalisation pass. Each model's line starts with the multiply-adds per shower of a whole
-generation (decoder and post-processor; generator) and the floor they set at this core's
-measured one-thread fp32 / bf16 GEMM throughput (:func:`generate.floor_line`).
+The seed (Buhmann et al. 2021, Table 1; one core of a Xeon E5-2640 v4, best batch size): BIB-AE
+350.824 ms/shower, WGAN 47.923 ms/shower. Target (issue 13): the BIB-AE at least 5x faster than
+351 ms/shower at equal model size. This machine is not theirs and is shared, so the script
+prints the best wall and CPU time per shower of ``--rounds`` runs (one thread, also inside
+``generate`` through ``CALOGEO_THREADS``), the ratio seed / ours from the best CPU time and,
+measured in one run, the BIB-AE/WGAN CPU-time ratio (the seed's: 7.3) and the BIB-AE time scaled
+to the seed's hardware through the WGAN (ours x their WGAN / our WGAN). Decoder and
+post-processor run in their inference forms: the decoder channels-last, its layer normalisations
+and leaky ReLUs one pass each (:mod:`calogeo_generative.voxel_norm`), its one-channel output
+convolution a depth-tap convolution; the post-processor one event at a time, voxel-major, its
+1x1x1 convolutions as (voxels, channels) x (channels, channels) products in two reused buffers,
+without what its layer normalisations over the voxels cancel (convolution biases, the condition
+branch), its first two convolutions from per-event column tables and its last one a dot product
+inside the last normalisation pass. Each model's line starts with the multiply-adds per shower
+of a whole generation (decoder and post-processor; generator) and the floor they set at this
+core's measured one-thread fp32 / bf16 GEMM throughput (:func:`generate.floor_line`).
 
 Networks are untrained (the speed does not depend on the weights); the BIB-AE's latent KDE is
 fitted on ``kde_events`` random points and its post-processor switched on, so every stage of a

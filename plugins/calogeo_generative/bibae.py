@@ -376,7 +376,8 @@ class _FlatGroup(nn.Module):
     together a_c u_v + b_v, a = w / sqrt(w^2 var(x) + eps) per channel, u = (x - mean(x)) x the
     normalisation's weight and b its bias per voxel, so the second convolution's output comes
     from :func:`~calogeo_generative.voxel_norm.first_layer_products`; the last convolution is a
-    dot product with the last activations (:func:`~calogeo_generative.voxel_norm.voxel_norm_leaky_dot`)."""
+    dot product with the last activations
+    (:func:`~calogeo_generative.voxel_norm.voxel_norm_leaky_dot`)."""
 
     SLOPE = 0.01
     """The leaky ReLU's negative slope."""

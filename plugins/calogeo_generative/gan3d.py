@@ -178,7 +178,7 @@ class GeneratorTower(nn.Module):
             basis = self.dense.weight.t().reshape(-1, *self.start)  # one image per input
             weight = F.conv3d(_pad(basis, self.pad1), self.conv1.weight)
             bias = self.conv1(_pad(self.dense.bias.view(1, *self.start), self.pad1))
-        linear = nn.Linear(weight.shape[0], weight[0].numel())
+        linear = nn.Linear(weight.shape[0], weight[0].numel(), device="meta")  # no init: set below
         linear.weight = nn.Parameter(weight.flatten(1).t().contiguous(), requires_grad=False)
         linear.bias = nn.Parameter(bias.flatten(), requires_grad=False)
         return linear, tuple(weight.shape[1:])
